@@ -1,1 +1,41 @@
-"""quiver."""
+"""quiver: Arrow-native loading of Python data into Delta Lake and Iceberg tables.
+
+The public API has the shape of dlt's, so ``import quiver as dlt`` runs a dlt user's
+filesystem/Delta/Iceberg script unchanged.
+"""
+
+from quiver import destinations
+from quiver.exceptions import (
+    CannotRestorePipelineException,
+    DataValidationError,
+    PipelineStepFailed,
+    QuiverError,
+)
+from quiver.extract.decorators import resource, source, transformer
+from quiver.extract.resource import Resource, Source
+from quiver.pipeline.factory import attach, pipeline, run
+from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
+from quiver.pipeline.pipeline import Pipeline
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CannotRestorePipelineException",
+    "DataValidationError",
+    "ExtractInfo",
+    "LoadInfo",
+    "NormalizeInfo",
+    "Pipeline",
+    "PipelineStepFailed",
+    "QuiverError",
+    "Resource",
+    "Source",
+    "__version__",
+    "attach",
+    "destinations",
+    "pipeline",
+    "resource",
+    "run",
+    "source",
+    "transformer",
+]

@@ -1,0 +1,1 @@
+"""Pipelines: working folder, steps, infos."""

@@ -1,0 +1,51 @@
+# quiver — run `make help` for the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-bench run test lint format typecheck bench bench-full clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## Create the venv and install quiver with its test/dev tools (pinned)
+
+run: install ## Load an example event stream into a local Delta table, print LoadInfo and rows
+	$(PY) examples/quickstart.py
+
+test: install ## Run the test suite (starts its own S3 server on 127.0.0.1)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install ## Lint and check formatting with ruff
+	$(VENV)/bin/ruff check src tests benches examples
+	$(VENV)/bin/ruff format --check src tests benches examples
+
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff format src tests benches examples
+	$(VENV)/bin/ruff check --fix src tests benches examples
+
+typecheck: install ## Type-check src/ with mypy --strict
+	$(VENV)/bin/mypy
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[dev,bench]'
+	touch $@
+
+install-bench: $(VENV)/.installed-bench ## Install the benchmark extras (dlt, matplotlib)
+
+bench: install-bench ## Benchmarks at small sizes (about a minute): quiver vs dlt vs the floor
+	$(PY) benches/run.py --quick
+
+bench-full: install-bench ## All benchmark scenarios at full size
+	$(PY) benches/run.py --full
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

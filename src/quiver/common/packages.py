@@ -1,0 +1,162 @@
+"""Load packages on disk and their atomic moves between stages.
+
+A package is a folder named by its load id. It is written in ``tmp/`` and renamed into
+``extracted/``, ``normalized/`` and ``loaded/``: a rename is atomic on one filesystem, so a crash
+leaves either the old or the new stage, never half of one. Inside a package::
+
+    schema.json            the schema the package was made with
+    package_state.json     {"state": ..., "created_at": ..., plus stage-specific facts}
+    jobs/new|started|completed|failed/<table>.<file_id>.<retry>.<ext>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from quiver.common.ids import uniq_id
+
+Stage = Literal["extracted", "normalized", "loaded"]
+JobState = Literal["new", "started", "completed", "failed"]
+STAGES: tuple[Stage, ...] = ("extracted", "normalized", "loaded")
+JOB_STATES: tuple[JobState, ...] = ("new", "started", "completed", "failed")
+SCHEMA_FILE = "schema.json"
+PACKAGE_STATE_FILE = "package_state.json"
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A job file name: ``<table>.<file_id>.<retry>.<ext>``."""
+
+    table_name: str
+    file_id: str
+    retry_count: int
+    ext: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.table_name}.{self.file_id}.{self.retry_count}.{self.ext}"
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.table_name}.{self.file_id}.{self.ext}"
+
+    @classmethod
+    def parse(cls, file_name: str) -> JobFile:
+        # Table names never contain dots after normalization; the ext may ("rows.arrow").
+        table_name, file_id, retry, ext = file_name.split(".", 3)
+        return cls(table_name, file_id, int(retry), ext)
+
+    @classmethod
+    def new(cls, table_name: str, ext: str) -> JobFile:
+        return cls(table_name, uniq_id(10), 0, ext)
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Write JSON atomically (temp file + rename) so a crash never leaves half a document."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(document, f, indent=1, default=str)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class PackageStorage:
+    """The ``tmp/``, ``extracted/``, ``normalized/`` and ``loaded/`` folders of a pipeline."""
+
+    def __init__(self, working_dir: Path) -> None:
+        self.root = working_dir
+        for stage in (*STAGES, "tmp"):
+            (self.root / stage).mkdir(parents=True, exist_ok=True)
+
+    # -------------------------------------------------------------- locations
+    def path(self, stage: Stage, load_id: str) -> Path:
+        return self.root / stage / load_id
+
+    def list(self, stage: Stage) -> list[str]:
+        """Load ids in a stage, oldest first."""
+        folder = self.root / stage
+        ids = [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        return sorted(ids, key=Decimal)
+
+    @staticmethod
+    def jobs(package: Path, state: JobState) -> list[Path]:
+        folder = package / "jobs" / state
+        return sorted(folder.iterdir()) if folder.exists() else []
+
+    # ------------------------------------------------------------ transitions
+    def new_temp_package(self, load_id: str) -> Path:
+        """An empty package in ``tmp/`` that the caller fills and then commits."""
+        path = self.root / "tmp" / uniq_id(8) / load_id
+        for state in JOB_STATES:
+            (path / "jobs" / state).mkdir(parents=True)
+        return path
+
+    def commit(self, temp_package: Path, stage: Stage) -> Path:
+        """Rename a filled temp package into ``stage`` (atomic); remove its earlier stage."""
+        load_id = temp_package.name
+        target = self.path(stage, load_id)
+        os.replace(temp_package, target)
+        shutil.rmtree(temp_package.parent, ignore_errors=True)
+        if stage == "normalized":
+            shutil.rmtree(self.path("extracted", load_id), ignore_errors=True)
+        return target
+
+    def move(self, load_id: str, source: Stage, target: Stage) -> Path:
+        destination = self.path(target, load_id)
+        os.replace(self.path(source, load_id), destination)
+        return destination
+
+    def move_job(self, job: Path, state: JobState) -> Path:
+        target = job.parent.parent / state / job.name
+        os.replace(job, target)
+        return target
+
+    def discard_temp(self, temp_package: Path) -> None:
+        shutil.rmtree(temp_package.parent, ignore_errors=True)
+
+    def recover(self) -> None:
+        """Finish or undo what a killed process left: temp folders and half-done renames."""
+        for leftover in (self.root / "tmp").iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        for load_id in self.list("normalized"):
+            # Killed between the rename into normalized/ and removing the extracted copy.
+            shutil.rmtree(self.path("extracted", load_id), ignore_errors=True)
+        for load_id in self.list("normalized"):
+            package = self.path("normalized", load_id)
+            # Jobs that were started when the process died go back to new; commits are
+            # idempotent by load id, so running them again cannot duplicate rows.
+            for job in self.jobs(package, "started"):
+                self.move_job(job, "new")
+
+    def drop_pending(self) -> None:
+        for stage in ("extracted", "normalized"):
+            for load_id in self.list(stage):  # type: ignore[arg-type]
+                shutil.rmtree(self.path(stage, load_id))  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------- package state
+    @staticmethod
+    def read_state(package: Path) -> dict[str, Any]:
+        path = package / PACKAGE_STATE_FILE
+        return read_json(path) if path.exists() else {}
+
+    @staticmethod
+    def write_state(package: Path, state: dict[str, Any]) -> None:
+        write_json(package / PACKAGE_STATE_FILE, state)
+
+    @staticmethod
+    def read_schema(package: Path) -> dict[str, Any]:
+        return read_json(package / SCHEMA_FILE)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def write_schema(package: Path, schema: dict[str, Any]) -> None:
+        write_json(package / SCHEMA_FILE, schema)

@@ -1,0 +1,75 @@
+"""The seam between the loader and a table format: one small protocol, looked up by name."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import pyarrow as pa
+
+from quiver.destinations.storage import StorageLocation
+
+Disposition = Literal["append", "replace"]
+
+
+@dataclass(frozen=True)
+class TableCommit:
+    """What the loader asks a table format to commit for one table of one package.
+
+    Attributes:
+        table_name: the table.
+        files: normalized parquet files to register (may be empty for a replace that empties).
+        arrow_schema: the schema of the table after this commit (union over the files and the
+            columns the schema knows).
+        disposition: ``append`` adds the files; ``replace`` makes them the table's only data.
+        load_id: the package; recorded in the commit so a retry is a no-op.
+        partition_by: identity partition columns.
+    """
+
+    table_name: str
+    files: list[Path]
+    arrow_schema: pa.Schema
+    disposition: Disposition
+    load_id: str
+    partition_by: list[str] = field(default_factory=list)
+
+
+class TableFormat(Protocol):
+    """A table format that commits parquet files into tables under a dataset location."""
+
+    name: str
+
+    def is_committed(self, table_name: str, load_id: str) -> bool:
+        """Whether ``load_id`` was already committed to the table (exactly-once on retry)."""
+        ...
+
+    def commit(self, commit: TableCommit) -> None:
+        """Commit the files atomically, tagged with the load id."""
+        ...
+
+    def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
+        """Append a small table (sidecar rows), at most once per load id."""
+        ...
+
+    def table_exists(self, table_name: str) -> bool:
+        ...
+
+
+_REGISTRY = {
+    "delta": "quiver.destinations.delta:DeltaFormat",
+}
+
+
+def load_table_format(name: str, dataset: StorageLocation, app_id: str) -> TableFormat:
+    """Instantiate the table format registered under ``name`` (imported lazily)."""
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"table_format={name!r} is not supported; use one of {sorted(_REGISTRY)}"
+        ) from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(dataset, app_id)  # type: ignore[no-any-return]

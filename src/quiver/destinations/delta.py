@@ -1,0 +1,165 @@
+"""Delta Lake tables through deltalake (delta-rs), committing the parquet normalize wrote.
+
+Append and replace do not re-encode data: the files are placed under the table root (hard link
+on local disk, upload elsewhere) and registered with add actions carrying exact footer
+statistics. Every commit carries an app transaction ``(app_id, load id as integer)`` so that a
+package retried after a crash sees its own commit and skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quiver.common.ids import load_id_to_version
+from quiver.destinations.base import TableCommit
+from quiver.destinations.parquet_stats import delta_stats_json
+from quiver.destinations.storage import StorageLocation
+
+LOAD_ID_METADATA_KEY = "quiver.load_id"
+
+
+class DeltaFormat:
+    """Delta tables at ``<dataset>/<table_name>``."""
+
+    name = "delta"
+
+    def __init__(self, dataset: StorageLocation, app_id: str) -> None:
+        import deltalake  # noqa: F401  (fail early, with the import error, if it is missing)
+
+        self._dataset = dataset
+        self._app_id = app_id
+        # Raises UnsupportedStorageError for filesystems delta-rs cannot use (memory://).
+        dataset.deltalake_uri_and_options()
+
+    # ----------------------------------------------------------------- access
+    def _location(self, table_name: str) -> StorageLocation:
+        return self._dataset.join(table_name)
+
+    def _open(self, table_name: str) -> Any:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        uri, options = self._location(table_name).deltalake_uri_and_options()
+        try:
+            return DeltaTable(uri, storage_options=options or None)
+        except TableNotFoundError:
+            return None
+
+    def table_exists(self, table_name: str) -> bool:
+        return self._open(table_name) is not None
+
+    def is_committed(self, table_name: str, load_id: str) -> bool:
+        table = self._open(table_name)
+        if table is None:
+            return False
+        committed = table.transaction_version(self._app_id)
+        return committed is not None and committed >= load_id_to_version(load_id)
+
+    # ---------------------------------------------------------------- commits
+    def _commit_properties(self, load_id: str) -> Any:
+        from deltalake import CommitProperties, Transaction
+
+        return CommitProperties(
+            app_transactions=[Transaction(self._app_id, load_id_to_version(load_id))],
+            custom_metadata={LOAD_ID_METADATA_KEY: load_id},
+        )
+
+    def commit(self, commit: TableCommit) -> None:
+        from deltalake import Schema as DeltaSchema
+        from deltalake.schema import Field
+        from deltalake.transaction import create_table_with_add_actions
+
+        location = self._location(commit.table_name)
+        actions = [self._place_file(location, path, commit) for path in commit.files]
+        table = self._open(commit.table_name)
+        properties = self._commit_properties(commit.load_id)
+        if table is None:
+            uri, options = location.deltalake_uri_and_options()
+            create_table_with_add_actions(
+                uri,
+                DeltaSchema.from_arrow(commit.arrow_schema),
+                actions,
+                mode="error",
+                partition_by=commit.partition_by or None,
+                storage_options=options or None,
+                commit_properties=properties,
+            )
+            return
+        current = table.schema().to_arrow()
+        if commit.disposition == "replace":
+            # Columns that vanished upstream stay in the table (dlt keeps them too).
+            merged = _union_schema(current, commit.arrow_schema)
+            table.create_write_transaction(
+                actions,
+                mode="overwrite",
+                schema=DeltaSchema.from_arrow(merged),
+                partition_by=commit.partition_by or None,
+                commit_properties=properties,
+            )
+            return
+        missing = [f for f in commit.arrow_schema if f.name not in current.names]
+        if missing:
+            table.alter.add_columns([Field.from_arrow(f) for f in missing])
+        table.create_write_transaction(
+            actions,
+            mode="append",
+            schema=table.schema(),
+            partition_by=commit.partition_by or None,
+            commit_properties=properties,
+        )
+
+    def _place_file(self, location: StorageLocation, path: Path, commit: TableCommit) -> Any:
+        """Put a normalized file under the table root and describe it as an add action."""
+        from deltalake.transaction import AddAction
+
+        # Deterministic name: a retry after a crash overwrites the same (uncommitted) file.
+        relative = f"{commit.load_id}.{path.name.split('.')[1]}.parquet"
+        target = location.join(relative)
+        if location.is_local:
+            os.makedirs(location.path, exist_ok=True)
+            if os.path.exists(target.path):
+                os.remove(target.path)
+            try:
+                os.link(path, target.path)
+            except OSError:
+                shutil.copyfile(path, target.path)
+        else:
+            location.filesystem().put_file(str(path), target.path)
+        metadata = pq.read_metadata(path)
+        return AddAction(
+            relative,
+            os.path.getsize(path),
+            {},
+            int(time.time() * 1000),
+            True,
+            delta_stats_json(metadata, metadata.schema.to_arrow_schema()),
+        )
+
+    def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
+        from deltalake import write_deltalake
+
+        if self.is_committed(table_name, load_id):
+            return
+        uri, options = self._location(table_name).deltalake_uri_and_options()
+        write_deltalake(
+            uri,
+            data,
+            mode="append",
+            schema_mode="merge",
+            storage_options=options or None,
+            commit_properties=self._commit_properties(load_id),
+        )
+
+
+def _union_schema(current: pa.Schema, new: pa.Schema) -> pa.Schema:
+    fields = list(new)
+    names = set(new.names)
+    fields.extend(f for f in current if f.name not in names)
+    return pa.schema(fields)

@@ -1,0 +1,143 @@
+"""Normalize one extracted package into parquet files, one or more per table.
+
+Reads the extracted IPC files batch by batch (memory is bounded by the batch), unnests rows into
+root and child tables, aligns every table with the schema and streams the result into parquet
+writers. Nothing here iterates over rows in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quiver.common.packages import JobFile, PackageStorage
+from quiver.extract.extractor import ROWS_EXT, iter_batches
+from quiver.normalize.coerce import coerce_table
+from quiver.normalize.flatten import (
+    DEFAULT_MAX_NESTING,
+    FlattenOptions,
+    flatten_rows,
+    rename_arrow_columns,
+)
+from quiver.normalize.naming import SnakeCaseNaming
+from quiver.schema.model import Schema
+
+PARQUET_EXT = "parquet"
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    """How normalized parquet files are written (Delta and Iceberg register them as they are)."""
+
+    compression: str = "snappy"
+    row_group_size: int = 1_000_000
+
+
+@dataclass
+class NormalizeMetrics:
+    row_counts: dict[str, int] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+class _ParquetTableWriter:
+    """Parquet files of one table; a batch with another schema starts a new file."""
+
+    def __init__(self, jobs_dir: Path, table_name: str, options: ParquetOptions) -> None:
+        self._jobs_dir = jobs_dir
+        self._table_name = table_name
+        self._options = options
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self.files: list[Path] = []
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None or not table.schema.equals(self._schema):
+            self.close()
+            path = self._jobs_dir / JobFile.new(self._table_name, PARQUET_EXT).name
+            self._writer = pq.ParquetWriter(
+                str(path),
+                table.schema,
+                compression=self._options.compression,
+                # Delta and Iceberg readers want microseconds; field ids would confuse Iceberg.
+                coerce_timestamps="us",
+                allow_truncated_timestamps=True,
+                store_schema=True,
+            )
+            self._schema = table.schema
+            self.files.append(path)
+        self._writer.write_table(table, row_group_size=self._options.row_group_size)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    add_dlt_load_id_to_arrow: bool = False
+    add_dlt_id_to_arrow: bool = False
+    parquet: ParquetOptions = ParquetOptions()
+
+
+def normalize_package(
+    extracted: Path,
+    target: Path,
+    schema: Schema,
+    load_id: str,
+    naming: SnakeCaseNaming,
+    config: NormalizeConfig,
+) -> NormalizeMetrics:
+    """Normalize every job of ``extracted`` into ``target`` (a temp package), evolving ``schema``."""
+    metrics = NormalizeMetrics()
+    writers: dict[str, _ParquetTableWriter] = {}
+    jobs_dir = target / "jobs" / "new"
+    try:
+        for job_path in PackageStorage.jobs(extracted, "new"):
+            job = JobFile.parse(job_path.name)
+            from_rows = job.ext == ROWS_EXT
+            max_nesting = _max_nesting(schema, job.table_name)
+            options = FlattenOptions(
+                naming=naming,
+                load_id=load_id,
+                max_nesting=max_nesting if from_rows or max_nesting != DEFAULT_MAX_NESTING else 0,
+                add_dlt_load_id=from_rows or config.add_dlt_load_id_to_arrow,
+                add_dlt_id=from_rows or config.add_dlt_id_to_arrow,
+            )
+            for batch in iter_batches(job_path):
+                if not from_rows and options.max_nesting == 0 and not (
+                    options.add_dlt_id or options.add_dlt_load_id
+                ):
+                    flat = [(job.table_name, None, pa.Table.from_batches([rename_arrow_columns(batch, naming)]))]
+                else:
+                    flat = [(t.name, t.parent, t.to_table()) for t in flatten_rows(batch, job.table_name, options)]
+                for table_name, parent, data in flat:
+                    coerced = coerce_table(schema, table_name, parent, data, from_rows=from_rows)
+                    if coerced.num_rows == 0:
+                        continue
+                    writer = writers.get(table_name)
+                    if writer is None:
+                        writer = writers[table_name] = _ParquetTableWriter(
+                            jobs_dir, table_name, config.parquet
+                        )
+                    writer.write(coerced)
+                    metrics.row_counts[table_name] = (
+                        metrics.row_counts.get(table_name, 0) + coerced.num_rows
+                    )
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for writer in writers.values():
+        metrics.files.extend(writer.files)
+    return metrics
+
+
+def _max_nesting(schema: Schema, table_name: str) -> int:
+    table = schema.get_table(table_name) or {}
+    value = table.get("max_table_nesting")
+    if value is None:
+        value = schema.settings.get("max_table_nesting", DEFAULT_MAX_NESTING)
+    return int(value)

@@ -1,0 +1,115 @@
+"""Row ids (``_dlt_id``) made for whole arrays at once.
+
+Root rows get random ids; nested rows get ids derived from the parent id, the table name and the
+list position, so that normalizing the same data again gives the same ids. The derivation is our
+own fixed arithmetic on numpy arrays (splitmix64 finalizers over the bytes of the parent id), so it
+is stable across processes, machines and library versions, unlike ``polars.Series.hash``.
+Ids are 14 characters of the base64 alphabet (84 bits), the length dlt uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ID_LENGTH = 14
+_ALPHABET = np.frombuffer(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", dtype=np.uint8
+)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN_INT = 0x9E3779B97F4A7C15
+_GOLDEN = np.uint64(_GOLDEN_INT)
+_MASK64 = (1 << 64) - 1
+
+
+def random_row_ids(count: int) -> pa.StringArray:
+    """``count`` random 14-character ids (84 random bits each)."""
+    rng = np.random.default_rng(secrets.randbits(128))
+    sextets = rng.integers(0, 64, size=(count, ID_LENGTH), dtype=np.uint8)
+    return _fixed_width_strings(_ALPHABET[sextets])
+
+
+def child_row_ids(parent_ids: pa.Array, table_name: str, list_idx: np.ndarray) -> pa.StringArray:
+    """Deterministic ids of nested rows from (parent id, table name, position in the list)."""
+    count = len(parent_ids)
+    if count == 0:
+        return pa.array([], pa.string())
+    words, lengths = _string_words(parent_ids)
+    seed = int.from_bytes(hashlib.blake2b(table_name.encode(), digest_size=16).digest(), "little")
+    lane_a = _hash_lanes(words, lengths, list_idx, np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    lane_b = _hash_lanes(words, lengths, list_idx, np.uint64(seed >> 64))
+    sextets = np.empty((count, ID_LENGTH), dtype=np.uint8)
+    six = np.uint64(6)
+    mask = np.uint64(63)
+    for i in range(10):
+        sextets[:, i] = (lane_a >> (six * np.uint64(i))) & mask
+    for i in range(ID_LENGTH - 10):
+        sextets[:, 10 + i] = (lane_b >> (six * np.uint64(i))) & mask
+    return _fixed_width_strings(_ALPHABET[sextets])
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    h ^= h >> np.uint64(30)
+    h *= _M1
+    h ^= h >> np.uint64(27)
+    h *= _M2
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def _hash_lanes(
+    words: np.ndarray, lengths: np.ndarray, list_idx: np.ndarray, seed: np.uint64
+) -> np.ndarray:
+    h = np.full(words.shape[0], seed, dtype=np.uint64)
+    for j in range(words.shape[1]):
+        # Python ints wrap explicitly here: numpy warns on scalar (not array) overflow.
+        salt = np.uint64((_GOLDEN_INT * (j + 1)) & _MASK64)
+        h = _mix(h ^ (words[:, j] + salt))
+    h = _mix(h ^ lengths.astype(np.uint64))
+    return _mix(h ^ (list_idx.astype(np.uint64) * _GOLDEN))
+
+
+def _string_words(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of each string, zero-padded to a multiple of 8, as rows of uint64 words."""
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if strings.null_count:
+        strings = pc.fill_null(strings, "")
+    if not pa.types.is_large_string(strings.type):
+        strings = strings.cast(pa.large_string())
+    count = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
+        strings.offset : strings.offset + count + 1
+    ]
+    data_buffer = strings.buffers()[2]
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, np.uint8)
+    )
+    lengths = np.diff(offsets)
+    width = max(8, int(-(-int(lengths.max()) // 8) * 8))
+    start = int(offsets[0])
+    matrix = np.zeros((count, width), dtype=np.uint8)
+    if (lengths == lengths[0]).all():
+        length = int(lengths[0])
+        matrix[:, :length] = data[start : start + count * length].reshape(count, length)
+    else:
+        total = int(offsets[-1]) - start
+        rows = np.repeat(np.arange(count), lengths)
+        cols = np.arange(total) - np.repeat(offsets[:-1] - start, lengths)
+        matrix[rows, cols] = data[start : start + total]
+    return matrix.view("<u8"), lengths
+
+
+def _fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
+    count, width = chars.shape
+    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
+    data = pa.py_buffer(np.ascontiguousarray(chars).tobytes())
+    array = pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets), data])
+    return array.cast(pa.string())

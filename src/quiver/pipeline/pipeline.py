@@ -1,0 +1,420 @@
+"""The Pipeline: extract → normalize → load over load packages in a working folder."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from quiver.common import config
+from quiver.common.ids import new_load_id
+from quiver.common.packages import PackageStorage, read_json, write_json
+from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
+from quiver.exceptions import PipelineConfigMissing, PipelineStepFailed, QuiverError
+from quiver.extract.extractor import DEFAULT_BUFFER_MAX_ITEMS, Extractor
+from quiver.extract.resource import Resource
+from quiver.load.loader import Loader
+from quiver.normalize.naming import SnakeCaseNaming, default_schema_name
+from quiver.normalize.normalizer import NormalizeConfig, normalize_package
+from quiver.pipeline.data import data_to_sources
+from quiver.pipeline.infos import (
+    ExtractInfo,
+    LoadInfo,
+    LoadJobInfo,
+    LoadPackageInfo,
+    NormalizeInfo,
+)
+from quiver.pipeline.local_state import new_state, read_state, write_state
+from quiver.schema.model import Schema
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Pipeline:
+    """A named pipeline with a working folder, schemas, pending packages and a destination.
+
+    Create it with :func:`quiver.pipeline`; see that function for the arguments.
+    """
+
+    def __init__(
+        self,
+        pipeline_name: str,
+        pipelines_dir: str,
+        *,
+        pipeline_salt: str | None = None,
+        destination: Any = None,
+        staging: Any = None,
+        dataset_name: str | None = None,
+        import_schema_path: str | None = None,
+        export_schema_path: str | None = None,
+        dev_mode: bool = False,
+        refresh: str | None = None,
+        progress: Any = None,
+    ) -> None:
+        self.pipeline_name = pipeline_name
+        self.pipelines_dir = pipelines_dir
+        self.pipeline_salt = pipeline_salt
+        self.staging = staging
+        self.import_schema_path = import_schema_path
+        self.export_schema_path = export_schema_path
+        self.dev_mode = dev_mode
+        self.refresh = refresh
+        self.collector = progress
+        self.naming = SnakeCaseNaming()
+        self.working_dir = Path(pipelines_dir) / pipeline_name
+        if dev_mode and self.working_dir.exists():
+            shutil.rmtree(self.working_dir)
+        self.working_dir.mkdir(parents=True, exist_ok=True)
+        (self.working_dir / "schemas").mkdir(exist_ok=True)
+        self._storage = PackageStorage(self.working_dir)
+        self._state = read_state(self.working_dir) or new_state(pipeline_name)
+        stored_destination = self._state.get("destination")
+        self.destination: FilesystemDestination | None = resolve_destination(destination) or (
+            FilesystemDestination(**stored_destination) if stored_destination else None
+        )
+        self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
+        self.last_trace: Any = None
+        #: A test seam: called with the load id after table commits and before ``_dlt_loads``.
+        self._before_loads_row: Callable[[str], None] | None = None
+        self._save_state()
+
+    # ----------------------------------------------------------------- naming
+    def _make_dataset_name(self, dataset_name: str | None) -> str:
+        if dataset_name is None:
+            dataset_name = self.pipeline_name + "_dataset"
+            if self.dev_mode:
+                dataset_name += _now().astimezone().strftime("_%Y%m%d%H%M%S")
+        return dataset_name
+
+    @property
+    def default_schema_name(self) -> str:
+        return str(self._state.get("default_schema_name") or default_schema_name(self.pipeline_name))
+
+    @property
+    def schema_names(self) -> list[str]:
+        return sorted(self._state.get("schema_names", []))
+
+    @property
+    def schemas(self) -> dict[str, Schema]:
+        return {name: self._load_schema(name) for name in self.schema_names}
+
+    @property
+    def default_schema(self) -> Schema:
+        return self._load_schema(self.default_schema_name)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self._state)
+
+    @property
+    def first_run(self) -> bool:
+        return bool(self._state["_local"].get("first_run", True))
+
+    @property
+    def has_pending_data(self) -> bool:
+        return bool(self._storage.list("extracted") or self._storage.list("normalized"))
+
+    @property
+    def has_data(self) -> bool:
+        return not self.first_run or bool(self.schema_names) or self.has_pending_data
+
+    def list_extracted_load_packages(self) -> list[str]:
+        return self._storage.list("extracted")
+
+    def list_normalized_load_packages(self) -> list[str]:
+        return self._storage.list("normalized")
+
+    def list_completed_load_packages(self) -> list[str]:
+        return self._storage.list("loaded")
+
+    def drop_pending_packages(self) -> None:
+        self._storage.drop_pending()
+
+    # ------------------------------------------------------------ persistence
+    def _schema_path(self, name: str) -> Path:
+        return self.working_dir / "schemas" / f"{name}.schema.json"
+
+    def _load_schema(self, name: str) -> Schema:
+        path = self._schema_path(name)
+        return Schema.from_dict(read_json(path)) if path.exists() else Schema(name)
+
+    def _save_schema(self, schema: Schema) -> None:
+        schema.bump_version()
+        write_json(self._schema_path(schema.name), schema.to_dict())
+        names = set(self._state.get("schema_names", []))
+        if schema.name not in names:
+            self._state["schema_names"] = sorted(names | {schema.name})
+            self._state.setdefault("default_schema_name", schema.name)
+            self._save_state()
+
+    def _save_state(self) -> None:
+        self._state["pipeline_name"] = self.pipeline_name
+        self._state["dataset_name"] = self.dataset_name
+        if self.destination is not None:
+            self._state["destination_type"] = self.destination.destination_type
+            self._state["destination_name"] = self.destination.destination_name
+            self._state["destination"] = {
+                "bucket_url": self.destination.resolved_bucket_url(),
+                "table_format": self.destination.table_format,
+                "destination_name": self.destination.destination_name,
+            }
+        self._state["_local"]["_dev_mode"] = self.dev_mode
+        write_state(self.working_dir, self._state)
+
+    # ---------------------------------------------------------------- extract
+    def extract(
+        self,
+        data: Any,
+        *,
+        table_name: str | None = None,
+        write_disposition: Any = None,
+        columns: Any = None,
+        primary_key: Any = None,
+        schema: Any = None,
+        table_format: str | None = None,
+        schema_contract: Any = None,
+        refresh: str | None = None,
+        loader_file_format: str | None = None,
+        **_: Any,
+    ) -> ExtractInfo:
+        """Extract data into one package per source; nothing is committed if anything fails."""
+        self._storage.recover()
+        info = ExtractInfo(self.pipeline_name, _now())
+        sources = data_to_sources(data, self.default_schema_name, table_name)
+        hints = {
+            "table_name": table_name,
+            "write_disposition": write_disposition,
+            "columns": columns,
+            "primary_key": primary_key,
+            "table_format": table_format,
+            "schema_contract": schema_contract,
+            "file_format": loader_file_format,
+        }
+        buffer_max_items = config.get(
+            ("data_writer",), "buffer_max_items", DEFAULT_BUFFER_MAX_ITEMS
+        )
+        for source in sources:
+            resources = [self._with_run_hints(r, hints) for r in source.selected_resources.values()]
+            load_id = new_load_id()
+            stored = self._load_schema(source.name)
+            if source.max_table_nesting is not None:
+                stored.settings["max_table_nesting"] = source.max_table_nesting
+            package = self._storage.new_temp_package(load_id)
+            extractor = Extractor(
+                package, stored, naming=self.naming, buffer_max_items=buffer_max_items
+            )
+            try:
+                metrics = extractor.extract(resources)
+            except Exception as error:
+                self._storage.discard_temp(package)
+                raise PipelineStepFailed(
+                    self.pipeline_name, "extract", load_id, error, info, self.has_pending_data
+                ) from error
+            package_state = {
+                "state": "extracted",
+                "created_at": _now().isoformat(),
+                "replaced_tables": sorted(metrics.replaced_tables),
+                "row_counts": metrics.row_counts,
+            }
+            self._storage.write_state(package, package_state)
+            self._storage.write_schema(package, stored.to_dict())
+            self._storage.commit(package, "extracted")
+            self._save_schema(stored)
+            info.loads_ids.append(load_id)
+            for table, count in metrics.row_counts.items():
+                info.row_counts[table] = info.row_counts.get(table, 0) + count
+        info.finished_at = _now()
+        return info
+
+    @staticmethod
+    def _with_run_hints(resource: Resource, hints: dict[str, Any]) -> Resource:
+        given = {k: v for k, v in hints.items() if v is not None}
+        if not given:
+            return resource
+        clone = resource.with_name(resource.name)
+        clone.apply_hints(**given)
+        return clone
+
+    # -------------------------------------------------------------- normalize
+    def normalize(self, workers: int = 1) -> NormalizeInfo | None:
+        """Normalize every extracted package into parquet; a failure keeps the package pending."""
+        self._storage.recover()
+        info = NormalizeInfo(self.pipeline_name, _now())
+        normalize_config = NormalizeConfig(
+            add_dlt_load_id_to_arrow=config.get(
+                ("normalize", "parquet_normalizer"), "add_dlt_load_id", False
+            ),
+            add_dlt_id_to_arrow=config.get(("normalize", "parquet_normalizer"), "add_dlt_id", False),
+        )
+        for load_id in self._storage.list("extracted"):
+            extracted = self._storage.path("extracted", load_id)
+            package_schema = Schema.from_dict(self._storage.read_schema(extracted))
+            schema = self._load_schema(package_schema.name)
+            for table in package_schema.tables.values():
+                schema.merge_hints(table["name"], table)
+            target = self._storage.new_temp_package(load_id)
+            try:
+                metrics = normalize_package(
+                    extracted, target, schema, load_id, self.naming, normalize_config
+                )
+            except Exception as error:
+                self._storage.discard_temp(target)
+                raise PipelineStepFailed(
+                    self.pipeline_name, "normalize", load_id, error, info, True
+                ) from error
+            schema.bump_version()
+            package_state = self._storage.read_state(extracted)
+            package_state.update(state="normalized", normalized_row_counts=metrics.row_counts)
+            self._storage.write_state(target, package_state)
+            self._storage.write_schema(target, schema.to_dict())
+            self._storage.commit(target, "normalized")
+            self._save_schema(schema)
+            info.loads_ids.append(load_id)
+            for table, count in metrics.row_counts.items():
+                info.row_counts[table] = info.row_counts.get(table, 0) + count
+        info.finished_at = _now()
+        return info
+
+    # ------------------------------------------------------------------- load
+    def load(
+        self,
+        destination: Any = None,
+        dataset_name: str | None = None,
+        credentials: Any = None,
+        *,
+        workers: int = 1,
+        raise_on_failed_jobs: bool = True,
+    ) -> LoadInfo:
+        """Load every normalized package, oldest first."""
+        self._set_destination(destination, dataset_name, credentials)
+        self._storage.recover()
+        if self.destination is None:
+            raise PipelineConfigMissing(
+                self.pipeline_name,
+                "destination",
+                "load",
+                "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run().",
+            )
+        info = self._new_load_info()
+        loader = Loader(
+            self._storage,
+            self.destination,
+            self.dataset_name,
+            app_id=f"quiver/{self.pipeline_name}",
+            before_loads_row=self._before_loads_row,
+        )
+        for load_id in self._storage.list("normalized"):
+            try:
+                result = loader.load_package(load_id)
+            except QuiverError as error:
+                raise PipelineStepFailed(
+                    self.pipeline_name, "load", load_id, error, info, self.has_pending_data
+                ) from error
+            info.loads_ids.append(load_id)
+            info.load_packages.append(self._package_info(load_id, result.completed_at))
+        if info.loads_ids:
+            self._state["_local"]["first_run"] = False
+            self._save_state()
+        info.finished_at = _now()
+        return info
+
+    def _new_load_info(self) -> LoadInfo:
+        assert self.destination is not None
+        return LoadInfo(
+            self.pipeline_name,
+            _now(),
+            destination_name=self.destination.destination_name,
+            destination_displayable_credentials=self.destination.displayable_location(),
+            dataset_name=self.dataset_name,
+            first_run=self.first_run,
+        )
+
+    def _package_info(self, load_id: str, completed_at: datetime.datetime | None) -> LoadPackageInfo:
+        package = self._storage.path("loaded", load_id)
+        jobs = {
+            f"{state}_jobs": [
+                LoadJobInfo(p.name.split(".")[0], str(p), p.stat().st_size, state)
+                for p in self._storage.jobs(package, state)
+            ]
+            for state in ("new", "started", "completed", "failed")
+        }
+        schema_name = self._storage.read_schema(package)["name"]
+        return LoadPackageInfo(load_id, str(package), "loaded", schema_name, completed_at, jobs)
+
+    def _set_destination(self, destination: Any, dataset_name: str | None, credentials: Any) -> None:
+        changed = False
+        if destination is not None:
+            self.destination = resolve_destination(destination)
+            changed = True
+        if credentials is not None and self.destination is not None:
+            self.destination.credentials = credentials
+        if dataset_name is not None and dataset_name != self.dataset_name:
+            self.dataset_name = dataset_name
+            changed = True
+        if changed:
+            self._save_state()
+
+    # -------------------------------------------------------------------- run
+    def run(
+        self,
+        data: Any = None,
+        *,
+        destination: Any = None,
+        staging: Any = None,
+        dataset_name: str | None = None,
+        credentials: Any = None,
+        table_name: str | None = None,
+        write_disposition: Any = None,
+        columns: Any = None,
+        primary_key: Any = None,
+        schema: Any = None,
+        loader_file_format: str | None = None,
+        table_format: str | None = None,
+        schema_contract: Any = None,
+        refresh: str | None = None,
+    ) -> LoadInfo | None:
+        """Finish pending packages, then extract, normalize and load ``data``.
+
+        Unlike dlt, which loads pending packages and then returns without extracting the new
+        data, quiver loads the pending packages first and then the new data in the same call
+        (see docs/decisions.md); the LoadInfo lists every package loaded.
+        """
+        self._set_destination(destination, dataset_name, credentials)
+        if self.destination is None:
+            raise PipelineConfigMissing(
+                self.pipeline_name,
+                "destination",
+                "run",
+                "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run().",
+            )
+        pending = self.has_pending_data
+        if pending:
+            self.normalize()
+        if data is not None:
+            self.extract(
+                data,
+                table_name=table_name,
+                write_disposition=write_disposition,
+                columns=columns,
+                primary_key=primary_key,
+                schema=schema,
+                table_format=table_format,
+                schema_contract=schema_contract,
+                refresh=refresh,
+                loader_file_format=loader_file_format,
+            )
+            self.normalize()
+        elif not pending:
+            return None
+        return self.load()
+
+    def __repr__(self) -> str:
+        return (
+            f"quiver.pipeline(pipeline_name={self.pipeline_name!r}, "
+            f"destination={self.destination!s}, dataset_name={self.dataset_name!r}, "
+            f"working_dir={str(self.working_dir)!r})"
+        )
