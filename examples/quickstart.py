@@ -66,9 +66,15 @@ def main() -> None:
     table_path = workdir / "lake" / "app_events" / "events"
     events_df = pl.read_delta(str(table_path))
     items_df = pl.read_delta(str(workdir / "lake" / "app_events" / "events__items"))
-    print(f"\nRead back with polars from {table_path}: {events_df.height} events, "
-          f"{items_df.height} items")
-    print(events_df.select("id", "user_name", "amount", "event_type", "geo__country", "created_at").head(5))
+    print(
+        f"\nRead back with polars from {table_path}: {events_df.height} events, "
+        f"{items_df.height} items"
+    )
+    print(
+        events_df.select(
+            "id", "user_name", "amount", "event_type", "geo__country", "created_at"
+        ).head(5)
+    )
     per_country = (
         events_df.join(items_df, left_on="_dlt_id", right_on="_dlt_parent_id")
         .group_by("geo__country")

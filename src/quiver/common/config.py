@@ -37,7 +37,8 @@ def get(sections: tuple[str, ...], key: str, default: T) -> T:
     raw = lookup(sections, key)
     if raw is None:
         return default
-    return _cast(raw, default, ".".join((*sections, key)))
+    value: T = _cast(raw, default, ".".join((*sections, key)))
+    return value
 
 
 def _cast(raw: str, default: Any, name: str) -> Any:

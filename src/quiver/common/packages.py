@@ -82,7 +82,7 @@ class PackageStorage:
     def path(self, stage: Stage, load_id: str) -> Path:
         return self.root / stage / load_id
 
-    def list(self, stage: Stage) -> list[str]:
+    def load_ids(self, stage: Stage) -> list[str]:
         """Load ids in a stage, oldest first."""
         folder = self.root / stage
         ids = [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -128,10 +128,10 @@ class PackageStorage:
         """Finish or undo what a killed process left: temp folders and half-done renames."""
         for leftover in (self.root / "tmp").iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
-        for load_id in self.list("normalized"):
+        for load_id in self.load_ids("normalized"):
             # Killed between the rename into normalized/ and removing the extracted copy.
             shutil.rmtree(self.path("extracted", load_id), ignore_errors=True)
-        for load_id in self.list("normalized"):
+        for load_id in self.load_ids("normalized"):
             package = self.path("normalized", load_id)
             # Jobs that were started when the process died go back to new; commits are
             # idempotent by load id, so running them again cannot duplicate rows.
@@ -139,9 +139,10 @@ class PackageStorage:
                 self.move_job(job, "new")
 
     def drop_pending(self) -> None:
-        for stage in ("extracted", "normalized"):
-            for load_id in self.list(stage):  # type: ignore[arg-type]
-                shutil.rmtree(self.path(stage, load_id))  # type: ignore[arg-type]
+        pending: tuple[Stage, ...] = ("extracted", "normalized")
+        for stage in pending:
+            for load_id in self.load_ids(stage):
+                shutil.rmtree(self.path(stage, load_id))
 
     # ---------------------------------------------------------- package state
     @staticmethod

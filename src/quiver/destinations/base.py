@@ -53,8 +53,7 @@ class TableFormat(Protocol):
         """Append a small table (sidecar rows), at most once per load id."""
         ...
 
-    def table_exists(self, table_name: str) -> bool:
-        ...
+    def table_exists(self, table_name: str) -> bool: ...
 
 
 _REGISTRY = {

@@ -92,7 +92,7 @@ class DeltaFormat:
                 commit_properties=properties,
             )
             return
-        current = table.schema().to_arrow()
+        current = pa.schema(table.schema().to_arrow())
         if commit.disposition == "replace":
             # Columns that vanished upstream stay in the table (dlt keeps them too).
             merged = _union_schema(current, commit.arrow_schema)

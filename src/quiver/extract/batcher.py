@@ -21,13 +21,19 @@ from typing import Any
 
 import pyarrow as pa
 
-_ARROW_INFERENCE_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+_ARROW_INFERENCE_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+)
 
 # dlt's type name for the kind of a Python value, used to name variant columns.
 _KIND_NAMES = {
     "bool": "bool",
     "number": "double",
     "int": "bigint",
+    "float": "double",
     "str": "text",
     "datetime": "timestamp",
     "date": "date",
@@ -48,7 +54,49 @@ def rows_to_batch(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
         return _rows_to_batch_by_column(rows)
     if not pa.types.is_struct(array.type):
         raise TypeError(f"expected dict rows, got items converting to {array.type}")
-    return pa.RecordBatch.from_struct_array(array)
+    batch = pa.RecordBatch.from_struct_array(array)
+    suspects = [f.name for f in batch.schema if _may_hide_mixed_kinds(f.type)]
+    return _recheck_columns(batch, rows, suspects) if suspects else batch
+
+
+def _may_hide_mixed_kinds(kind: pa.DataType) -> bool:
+    # Arrow's inference silently turns datetime+date into date32 (dropping the time) and
+    # str+bytes into binary; it also infers UUIDs as an extension type. These columns are rare,
+    # so checking them row by row costs little. (bool+float → double keeps the values as 1.0
+    # and 0.0; it is not checked, see docs/decisions.md.)
+    return bool(
+        pa.types.is_date32(kind)
+        or pa.types.is_binary(kind)
+        or isinstance(kind, pa.BaseExtensionType)
+    )
+
+
+def _recheck_columns(
+    batch: pa.RecordBatch, rows: Sequence[dict[str, Any]], names: list[str]
+) -> pa.RecordBatch:
+    out_names: list[str] = []
+    arrays: list[pa.Array] = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if name not in names:
+            out_names.append(name)
+            arrays.append(column)
+            continue
+        values = [row.get(name) for row in rows]
+        if len({type(v) for v in values if v is not None}) > 1:
+            for out_name, array in _column_arrays(name, values):
+                out_names.append(out_name)
+                arrays.append(array)
+        else:
+            out_names.append(name)
+            arrays.append(_plain_array(column))
+    return pa.RecordBatch.from_arrays(arrays, names=out_names)
+
+
+def _plain_array(array: pa.Array) -> pa.Array:
+    """Arrow infers UUID objects as its uuid extension type; dlt stores UUIDs as text."""
+    if isinstance(array.type, pa.BaseExtensionType):
+        return pa.array([None if v is None else str(v) for v in array.to_pylist()], pa.string())
+    return array
 
 
 def _rows_to_batch_by_column(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
@@ -71,24 +119,36 @@ def _empty_batch(num_rows: int) -> pa.RecordBatch:
 
 def _column_arrays(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
     """One array for a column, or a main array plus variant arrays for values of other kinds."""
-    try:
-        return [(name, pa.array(values))]
-    except _ARROW_INFERENCE_ERRORS:
-        pass
+    if len({type(v) for v in values if v is not None}) <= 1:
+        try:
+            return [(name, _plain_array(pa.array(values)))]
+        except _ARROW_INFERENCE_ERRORS:
+            pass
     values = [_to_plain(v) for v in values]
-    try:
-        return [(name, pa.array(values))]
-    except _ARROW_INFERENCE_ERRORS:
-        pass
     kinds = [_kind(v) for v in values]
     distinct = list(dict.fromkeys(k for k in kinds if k is not None))
     if len(distinct) == 1:
-        return [(name, _single_kind_array(values, distinct[0]))]
+        try:
+            return [(name, _plain_array(pa.array(values)))]
+        except _ARROW_INFERENCE_ERRORS:
+            if distinct != ["number"]:
+                return [(name, _single_kind_array(values, distinct[0]))]
+        # Ints too large for an exact double next to floats: keep both, ints as the variant.
+        kinds = [
+            None if k is None else type(v).__name__ for v, k in zip(values, kinds, strict=True)
+        ]
+        distinct = list(dict.fromkeys(k for k in kinds if k is not None))
     result = []
     for position, kind in enumerate(distinct):
         column_values = [v if k == kind else None for v, k in zip(values, kinds, strict=True)]
         column_name = name if position == 0 else f"{name}__v_{_KIND_NAMES[kind]}"
-        result.append((column_name, _single_kind_array(column_values, kind)))
+        try:
+            result.append((column_name, _plain_array(pa.array(column_values))))
+        except _ARROW_INFERENCE_ERRORS:
+            if kind == "number":  # ints and floats that do not unify: split them too
+                result.extend(_column_arrays(column_name, column_values))
+            else:
+                result.append((column_name, _single_kind_array(column_values, kind)))
     return result
 
 

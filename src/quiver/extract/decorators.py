@@ -201,8 +201,9 @@ def _as_resources(produced: Any, source_name: str) -> Iterable[Resource]:
         return
     if inspect.isgenerator(produced):
         items = list(produced)
-        if items and all(isinstance(r, Resource) for r in items):
-            yield from items
+        resources = [r for r in items if isinstance(r, Resource)]
+        if items and len(resources) == len(items):
+            yield from resources
             return
         produced = items
     if is_arrow_like(produced) or isinstance(produced, list | tuple | dict):

@@ -37,7 +37,9 @@ def normalize_columns_hint(columns: Any) -> dict[str, dict[str, Any]] | None:
         from quiver.extract.pydantic_columns import pydantic_to_columns
 
         return pydantic_to_columns(columns)
-    raise TypeError(f"columns must be a dict, a list of column schemas or a pydantic model, got {columns!r}")
+    raise TypeError(
+        f"columns must be a dict, a list of column schemas or a pydantic model, got {columns!r}"
+    )
 
 
 def write_disposition_hints(write_disposition: Any) -> dict[str, Any]:
@@ -134,7 +136,9 @@ class Resource:
     # -------------------------------------------------------------- binding
     def __call__(self, *args: Any, **kwargs: Any) -> Resource:
         if not callable(self._data):
-            raise TypeError(f"resource {self.name!r} wraps data, not a function; it cannot be called")
+            raise TypeError(
+                f"resource {self.name!r} wraps data, not a function; it cannot be called"
+            )
         clone = self._clone()
         function = self._data
         clone._data = lambda: function(*args, **kwargs)

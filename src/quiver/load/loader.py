@@ -107,7 +107,9 @@ class Loader:
     def _load_table(
         self, schema: Schema, table_name: str, files: list[Path], disposition: str, load_id: str
     ) -> LoadedTable:
-        format_name = schema.table_hint(table_name, "table_format") or self._destination.table_format
+        format_name = (
+            schema.table_hint(table_name, "table_format") or self._destination.table_format
+        )
         table_format = self.table_format(format_name)
         try:
             if table_format.is_committed(table_name, load_id):

@@ -19,7 +19,7 @@ from quiver.normalize.flatten import (
     C_DLT_PARENT_ID,
     C_DLT_ROOT_ID,
 )
-from quiver.schema.model import Schema, TTableSchema
+from quiver.schema.model import Schema
 from quiver.schema.types import TColumnSchema, arrow_to_column, column_to_arrow, is_nested
 
 _LINEAGE_HINTS: dict[str, TColumnSchema] = {
@@ -115,7 +115,11 @@ def _new_column(
 def _target_type(column: TColumnSchema, current: pa.DataType) -> pa.DataType:
     if column["data_type"] == "json" and is_nested(current):
         return current
-    if column["data_type"] == "timestamp" and column.get("timezone") is None and pa.types.is_timestamp(current):
+    if (
+        column["data_type"] == "timestamp"
+        and column.get("timezone") is None
+        and pa.types.is_timestamp(current)
+    ):
         return pa.timestamp("us", "UTC")
     return column_to_arrow(column)
 

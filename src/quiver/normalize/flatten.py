@@ -54,7 +54,9 @@ class FlattenOptions:
     root_key: bool = False
 
 
-def flatten_rows(batch: pa.RecordBatch, table_name: str, options: FlattenOptions) -> list[FlatTable]:
+def flatten_rows(
+    batch: pa.RecordBatch, table_name: str, options: FlattenOptions
+) -> list[FlatTable]:
     """Unnest a batch of rows (as the relational normalizer does for dicts)."""
     naming = options.naming
     root = FlatTable(table_name, None)

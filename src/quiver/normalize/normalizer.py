@@ -108,12 +108,23 @@ def normalize_package(
                 add_dlt_id=from_rows or config.add_dlt_id_to_arrow,
             )
             for batch in iter_batches(job_path):
-                if not from_rows and options.max_nesting == 0 and not (
-                    options.add_dlt_id or options.add_dlt_load_id
+                if (
+                    not from_rows
+                    and options.max_nesting == 0
+                    and not (options.add_dlt_id or options.add_dlt_load_id)
                 ):
-                    flat = [(job.table_name, None, pa.Table.from_batches([rename_arrow_columns(batch, naming)]))]
+                    flat: list[tuple[str, str | None, pa.Table]] = [
+                        (
+                            job.table_name,
+                            None,
+                            pa.Table.from_batches([rename_arrow_columns(batch, naming)]),
+                        )
+                    ]
                 else:
-                    flat = [(t.name, t.parent, t.to_table()) for t in flatten_rows(batch, job.table_name, options)]
+                    flat = [
+                        (t.name, t.parent, t.to_table())
+                        for t in flatten_rows(batch, job.table_name, options)
+                    ]
                 for table_name, parent, data in flat:
                     coerced = coerce_table(schema, table_name, parent, data, from_rows=from_rows)
                     if coerced.num_rows == 0:

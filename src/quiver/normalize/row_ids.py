@@ -69,7 +69,9 @@ def _hash_lanes(
     for j in range(words.shape[1]):
         # Python ints wrap explicitly here: numpy warns on scalar (not array) overflow.
         salt = np.uint64((_GOLDEN_INT * (j + 1)) & _MASK64)
-        h = _mix(h ^ (words[:, j] + salt))
+        # Only words that hold bytes of this row's string: an id must not depend on how long
+        # the other strings in the batch are.
+        h = np.where(lengths > 8 * j, _mix(h ^ (words[:, j] + salt)), h)
     h = _mix(h ^ lengths.astype(np.uint64))
     return _mix(h ^ (list_idx.astype(np.uint64) * _GOLDEN))
 

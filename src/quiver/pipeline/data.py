@@ -12,9 +12,13 @@ from quiver.extract.resource import Resource, Source
 
 def data_to_sources(data: Any, default_schema_name: str, table_name: str | None) -> list[Source]:
     """Group the data into sources; resources and plain data go into the default schema."""
-    items = data if isinstance(data, list) and data and all(
-        isinstance(d, Source | Resource | SourceFactory) for d in data
-    ) else [data]
+    items = (
+        data
+        if isinstance(data, list)
+        and data
+        and all(isinstance(d, Source | Resource | SourceFactory) for d in data)
+        else [data]
+    )
     sources: dict[str, Source] = {}
     loose: list[Resource] = []
     for item in items:
@@ -44,7 +48,7 @@ def _data_to_resource(data: Any, table_name: str | None) -> Resource:
 
 def _name_of(data: Any) -> str | None:
     if inspect.isgenerator(data):
-        return data.__name__  # type: ignore[no-any-return]
+        return str(data.__name__)
     if inspect.isfunction(data):
         return data.__name__
     if is_arrow_like(data) or isinstance(data, list | tuple | dict):

@@ -75,22 +75,25 @@ def pipeline(
         'doc_example_dataset'
     """
     global _active
-    no_arguments = all(
-        v is None
-        for v in (
-            pipeline_name,
-            pipelines_dir,
-            pipeline_salt,
-            destination,
-            staging,
-            dataset_name,
-            import_schema_path,
-            export_schema_path,
-            full_refresh,
-            refresh,
-            progress,
+    no_arguments = (
+        all(
+            v is None
+            for v in (
+                pipeline_name,
+                pipelines_dir,
+                pipeline_salt,
+                destination,
+                staging,
+                dataset_name,
+                import_schema_path,
+                export_schema_path,
+                full_refresh,
+                refresh,
+                progress,
+            )
         )
-    ) and not dev_mode
+        and not dev_mode
+    )
     if no_arguments and _active is not None:
         return _active
     name = pipeline_name or default_pipeline_name()

@@ -13,7 +13,7 @@ STATE_ENGINE_VERSION = 4
 
 def read_state(working_dir: Path) -> dict[str, Any] | None:
     path = working_dir / STATE_FILE
-    return read_json(path) if path.exists() else None  # type: ignore[no-any-return]
+    return read_json(path) if path.exists() else None
 
 
 def write_state(working_dir: Path, state: dict[str, Any]) -> None:

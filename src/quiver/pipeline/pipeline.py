@@ -92,7 +92,9 @@ class Pipeline:
 
     @property
     def default_schema_name(self) -> str:
-        return str(self._state.get("default_schema_name") or default_schema_name(self.pipeline_name))
+        return str(
+            self._state.get("default_schema_name") or default_schema_name(self.pipeline_name)
+        )
 
     @property
     def schema_names(self) -> list[str]:
@@ -116,20 +118,20 @@ class Pipeline:
 
     @property
     def has_pending_data(self) -> bool:
-        return bool(self._storage.list("extracted") or self._storage.list("normalized"))
+        return bool(self._storage.load_ids("extracted") or self._storage.load_ids("normalized"))
 
     @property
     def has_data(self) -> bool:
         return not self.first_run or bool(self.schema_names) or self.has_pending_data
 
     def list_extracted_load_packages(self) -> list[str]:
-        return self._storage.list("extracted")
+        return self._storage.load_ids("extracted")
 
     def list_normalized_load_packages(self) -> list[str]:
-        return self._storage.list("normalized")
+        return self._storage.load_ids("normalized")
 
     def list_completed_load_packages(self) -> list[str]:
-        return self._storage.list("loaded")
+        return self._storage.load_ids("loaded")
 
     def drop_pending_packages(self) -> None:
         self._storage.drop_pending()
@@ -248,14 +250,16 @@ class Pipeline:
             add_dlt_load_id_to_arrow=config.get(
                 ("normalize", "parquet_normalizer"), "add_dlt_load_id", False
             ),
-            add_dlt_id_to_arrow=config.get(("normalize", "parquet_normalizer"), "add_dlt_id", False),
+            add_dlt_id_to_arrow=config.get(
+                ("normalize", "parquet_normalizer"), "add_dlt_id", False
+            ),
         )
-        for load_id in self._storage.list("extracted"):
+        for load_id in self._storage.load_ids("extracted"):
             extracted = self._storage.path("extracted", load_id)
             package_schema = Schema.from_dict(self._storage.read_schema(extracted))
             schema = self._load_schema(package_schema.name)
-            for table in package_schema.tables.values():
-                schema.merge_hints(table["name"], table)
+            for table_schema in package_schema.tables.values():
+                schema.merge_hints(table_schema["name"], table_schema)
             target = self._storage.new_temp_package(load_id)
             try:
                 metrics = normalize_package(
@@ -307,7 +311,7 @@ class Pipeline:
             app_id=f"quiver/{self.pipeline_name}",
             before_loads_row=self._before_loads_row,
         )
-        for load_id in self._storage.list("normalized"):
+        for load_id in self._storage.load_ids("normalized"):
             try:
                 result = loader.load_package(load_id)
             except QuiverError as error:
@@ -333,7 +337,9 @@ class Pipeline:
             first_run=self.first_run,
         )
 
-    def _package_info(self, load_id: str, completed_at: datetime.datetime | None) -> LoadPackageInfo:
+    def _package_info(
+        self, load_id: str, completed_at: datetime.datetime | None
+    ) -> LoadPackageInfo:
         package = self._storage.path("loaded", load_id)
         jobs = {
             f"{state}_jobs": [
@@ -345,7 +351,9 @@ class Pipeline:
         schema_name = self._storage.read_schema(package)["name"]
         return LoadPackageInfo(load_id, str(package), "loaded", schema_name, completed_at, jobs)
 
-    def _set_destination(self, destination: Any, dataset_name: str | None, credentials: Any) -> None:
+    def _set_destination(
+        self, destination: Any, dataset_name: str | None, credentials: Any
+    ) -> None:
         changed = False
         if destination is not None:
             self.destination = resolve_destination(destination)

@@ -101,7 +101,9 @@ def column_to_arrow(column: TColumnSchema) -> pa.DataType:
         precision = column.get("precision") or DEFAULT_DECIMAL_PRECISION
         scale = column.get("scale")
         scale = DEFAULT_DECIMAL_SCALE if scale is None else scale
-        return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        return (
+            pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        )
     if data_type == "wei":
         return pa.decimal256(76, 0)
     if data_type == "json":

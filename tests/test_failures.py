@@ -1,0 +1,134 @@
+"""Failures lose nothing: failed extracts commit nothing; killed processes leave packages that the
+next run() finishes exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import quiver
+from tests.readers import delta_rows_polars
+
+
+def _pipeline(pipelines_dir: str, bucket: Path) -> quiver.Pipeline:
+    return quiver.pipeline(
+        "crashy",
+        pipelines_dir=pipelines_dir,
+        destination=quiver.destinations.filesystem(bucket_url=str(bucket)),
+        dataset_name="ds",
+    )
+
+
+def test_failing_generator_commits_nothing(pipelines_dir: str, bucket: Path) -> None:
+    @quiver.resource(name="flaky")
+    def flaky():
+        yield [{"i": i, "child": [{"x": i}]} for i in range(100)]
+        raise ConnectionError("API went away at page 2")
+
+    pipeline = _pipeline(pipelines_dir, bucket)
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run(flaky())
+    error = failed.value
+    assert error.step == "extract"
+    assert "flaky" in str(error) and "API went away at page 2" in str(error)
+    assert isinstance(error.__cause__.__cause__, ConnectionError)  # type: ignore[union-attr]
+    assert not pipeline.has_pending_data
+    assert not (bucket / "ds" / "flaky").exists()
+    assert list((Path(pipelines_dir) / "crashy" / "tmp").iterdir()) == []
+
+
+# A child process that runs part of a pipeline and is then killed with SIGKILL (no cleanup).
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import quiver
+
+    pipelines_dir, bucket, stage = sys.argv[1:4]
+    p = quiver.pipeline("crashy", pipelines_dir=pipelines_dir,
+                        destination=quiver.destinations.filesystem(bucket_url=bucket), dataset_name="ds")
+    rows = [{"id": i, "tags": [{"t": "a"}, {"t": "b"}]} for i in range(1000)]
+    kill = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+    if stage == "during_extract":
+        def gen():
+            yield rows
+            kill()
+        p.extract(gen(), table_name="events")
+    p.extract(rows, table_name="events")
+    if stage == "after_extract":
+        kill()
+    p.normalize()
+    if stage == "after_normalize":
+        kill()
+    p._before_loads_row = kill   # after every table committed, before _dlt_loads
+    p.load()
+    """
+)
+
+
+def _run_and_kill(pipelines_dir: str, bucket: Path, stage: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, pipelines_dir, str(bucket), stage], capture_output=True
+    )
+    assert result.returncode == -9, result.stderr.decode()
+
+
+@pytest.mark.parametrize("stage", ["after_extract", "after_normalize", "before_loads_row"])
+def test_killed_process_package_loads_exactly_once(
+    pipelines_dir: str, bucket: Path, stage: str
+) -> None:
+    _run_and_kill(pipelines_dir, bucket, stage)
+    pipeline = quiver.attach("crashy", pipelines_dir=pipelines_dir)
+    assert pipeline.has_pending_data
+    info = pipeline.run()
+    assert info is not None and len(info.loads_ids) == 1
+    assert not pipeline.has_pending_data
+
+    events = delta_rows_polars(bucket / "ds" / "events", "id")
+    assert [r["id"] for r in events] == list(range(1000))
+    tags = delta_rows_polars(bucket / "ds" / "events__tags", ["_dlt_parent_id", "_dlt_list_idx"])
+    assert len(tags) == 2000
+    loads = delta_rows_polars(bucket / "ds" / "_dlt_loads", "load_id")
+    assert [r["load_id"] for r in loads] == info.loads_ids
+    # Running again loads nothing more.
+    assert pipeline.run() is None
+    assert len(delta_rows_polars(bucket / "ds" / "events", "id")) == 1000
+
+
+def test_killed_during_extract_leaves_no_package(pipelines_dir: str, bucket: Path) -> None:
+    _run_and_kill(pipelines_dir, bucket, "during_extract")
+    pipeline = quiver.attach("crashy", pipelines_dir=pipelines_dir)
+    assert not pipeline.has_pending_data
+    pipeline.run([{"id": 1}], table_name="events")
+    assert [r["id"] for r in delta_rows_polars(bucket / "ds" / "events", "id")] == [1]
+
+
+def test_pending_packages_load_before_new_data(pipelines_dir: str, bucket: Path) -> None:
+    _run_and_kill(pipelines_dir, bucket, "after_normalize")
+    pipeline = quiver.attach("crashy", pipelines_dir=pipelines_dir)
+    info = pipeline.run([{"id": 5000}], table_name="events")
+    assert info is not None and len(info.loads_ids) == 2
+    assert info.loads_ids == sorted(info.loads_ids)
+    assert len(delta_rows_polars(bucket / "ds" / "events", "id")) == 1001
+
+
+def test_failed_load_keeps_package_until_the_cause_is_fixed(
+    pipelines_dir: str, bucket: Path
+) -> None:
+    pipeline = _pipeline(pipelines_dir, bucket)
+    # A file where the dataset folder should be: every commit fails.
+    (bucket / "ds").write_text("not a folder")
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
+    assert failed.value.step == "load"
+    assert failed.value.load_id is not None
+    assert "events" in str(failed.value) and failed.value.load_id in str(failed.value)
+    assert pipeline.has_pending_data
+
+    (bucket / "ds").unlink()
+    info = pipeline.run()
+    assert info is not None and info.loads_ids == [failed.value.load_id]
+    assert [r["id"] for r in delta_rows_polars(bucket / "ds" / "events", "id")] == [1, 2]
