@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from quiver.common.packages import JobFile
 from quiver.exceptions import QuiverError, ResourceExtractionError
-from quiver.extract.batcher import iter_plain_rows, rows_to_batch
+from quiver.extract.batcher import as_row, rows_to_batch
 from quiver.extract.items import arrow_batches, is_arrow_like
 from quiver.extract.resource import Resource
 from quiver.normalize.naming import SnakeCaseNaming
@@ -135,17 +135,18 @@ class Extractor:
             return
         rows = page if isinstance(page, list | tuple) else [page]
         if static_table is not None:
+            # Rows of any kind (dicts, dataclasses, scalars) are buffered as they are; the
+            # batcher turns the whole buffer into columns at once.
             buffer = self._buffers.setdefault(static_table, [])
-            for row in iter_plain_rows(rows):
-                buffer.append(row if isinstance(row, dict) else {"value": row})
+            buffer.extend(rows)
             if len(buffer) >= self._buffer_max_items:
                 self._flush(static_table)
             return
-        for row in iter_plain_rows(rows):
+        for row in rows:
             if is_arrow_like(row):
                 self._route(row, resource, None)
                 continue
-            item = row if isinstance(row, dict) else {"value": row}
+            item = row if isinstance(row, dict) else as_row(row)
             table = self._dynamic_table(resource, item)
             buffer = self._buffers.setdefault(table, [])
             buffer.append(item)
