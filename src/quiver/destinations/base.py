@@ -58,6 +58,7 @@ class TableFormat(Protocol):
 
 _REGISTRY = {
     "delta": "quiver.destinations.delta:DeltaFormat",
+    "iceberg": "quiver.destinations.iceberg:IcebergFormat",
 }
 
 
