@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
 from quiver.destinations.storage import StorageLocation
+from quiver.schema.model import Schema
 
-Disposition = Literal["append", "replace"]
+Disposition = Literal["append", "replace", "merge"]
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,13 @@ class TableCommit:
         files: normalized parquet files to register (may be empty for a replace that empties).
         arrow_schema: the schema of the table after this commit (union over the files and the
             columns the schema knows).
-        disposition: ``append`` adds the files; ``replace`` makes them the table's only data.
+        disposition: ``append`` adds the files; ``replace`` makes them the table's only data;
+            ``merge`` merges them by the table's hints (``x-merge-strategy``, ``primary_key``,
+            ``merge_key``, ``hard_delete``, ``dedup_sort``, scd2 validity columns).
         load_id: the package; recorded in the commit so a retry is a no-op.
         partition_by: identity partition columns.
+        table_schema: the table's schema document (columns with hints, table hints).
+        schema: the whole schema, to find a child table's root and the root's hints.
     """
 
     table_name: str
@@ -34,6 +39,8 @@ class TableCommit:
     disposition: Disposition
     load_id: str
     partition_by: list[str] = field(default_factory=list)
+    table_schema: dict[str, Any] = field(default_factory=dict)
+    schema: Schema | None = None
 
 
 class TableFormat(Protocol):

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quiver.common.packages import JobFile, PackageStorage
-from quiver.destinations.base import TableCommit, TableFormat, load_table_format
+from quiver.destinations.base import Disposition, TableCommit, TableFormat, load_table_format
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.exceptions import DestinationCapabilitiesError, LoadError
 from quiver.schema.model import LOADS_TABLE, Schema
@@ -83,11 +83,6 @@ class Loader:
 
         for table_name in _parents_first(schema, set(files_by_table) | replaced):
             disposition = schema.table_hint(table_name, "write_disposition", "append")
-            if disposition == "merge":
-                raise DestinationCapabilitiesError(
-                    f"Table {table_name!r} has write_disposition='merge', which this version of "
-                    "quiver cannot load yet. Hint: use 'append' or 'replace'."
-                )
             if disposition == "skip":
                 continue
             if table_name in replaced:
@@ -120,14 +115,29 @@ class Loader:
                 return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
             if not files and disposition == "replace" and not table_format.table_exists(table_name):
                 return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
+            commit_disposition: Disposition = (
+                "replace"
+                if disposition == "replace"
+                else "merge"
+                if disposition == "merge"
+                else "append"
+            )
+            if commit_disposition == "merge" and not getattr(table_format, "supports_merge", False):
+                raise DestinationCapabilitiesError(
+                    f"Table {table_name!r} of package {load_id} has write_disposition='merge', "
+                    f"which the {table_format.name!r} table format of this quiver version cannot "
+                    "load. Hint: use 'append' or 'replace' for now."
+                )
             table_format.commit(
                 TableCommit(
                     table_name=table_name,
                     files=files,
                     arrow_schema=arrow_schema,
-                    disposition="replace" if disposition == "replace" else "append",
+                    disposition=commit_disposition,
                     load_id=load_id,
                     partition_by=schema.columns_with_hint(table_name, "partition"),
+                    table_schema=schema.tables.get(table_name, {}),
+                    schema=schema,
                 )
             )
         except DestinationCapabilitiesError:

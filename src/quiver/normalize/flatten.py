@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from quiver.normalize.naming import SnakeCaseNaming
-from quiver.normalize.row_ids import child_row_ids, random_row_ids
+from quiver.normalize.row_ids import child_row_ids, hash_row_ids, random_row_ids
 
 C_DLT_ID = "_dlt_id"
 C_DLT_LOAD_ID = "_dlt_load_id"
@@ -52,6 +52,10 @@ class FlattenOptions:
     add_dlt_load_id: bool = True
     add_dlt_id: bool = True
     root_key: bool = False
+    #: Root ``_dlt_id`` from these columns' values (merge by primary key), not random.
+    key_hash_columns: tuple[str, ...] = ()
+    #: Root ``_dlt_id`` from all data columns' values (scd2 row versions), not random.
+    row_hash: bool = False
 
 
 def flatten_rows(
@@ -76,7 +80,7 @@ def flatten_rows(
     if C_DLT_ID in root.names:
         row_ids = root.arrays[root.names.index(C_DLT_ID)]
     else:
-        row_ids = random_row_ids(num_rows)
+        row_ids = _root_row_ids(root, table_name, options, num_rows)
         if options.add_dlt_id:
             root.add(C_DLT_ID, row_ids)
     tables = [root]
@@ -93,6 +97,28 @@ def flatten_rows(
             tables,
         )
     return tables
+
+
+def _root_row_ids(
+    root: FlatTable, table_name: str, options: FlattenOptions, num_rows: int
+) -> pa.Array:
+    if options.row_hash:
+        columns = [
+            a for n, a in zip(root.names, root.arrays, strict=True) if not n.startswith("_dlt")
+        ]
+        return hash_row_ids(columns, table_name)
+    if options.key_hash_columns:
+        missing = [c for c in options.key_hash_columns if c not in root.names]
+        if missing:
+            raise ValueError(
+                f"Table {table_name!r} merges on primary key {list(options.key_hash_columns)}, "
+                f"but the data has no column {missing[0]!r}. Hint: check primary_key= or the "
+                "column names after normalization (snake_case)."
+            )
+        return hash_row_ids(
+            [root.arrays[root.names.index(c)] for c in options.key_hash_columns], table_name
+        )
+    return random_row_ids(num_rows)
 
 
 def _flatten_fields(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +28,8 @@ from quiver.normalize.naming import SnakeCaseNaming
 from quiver.schema.model import Schema
 
 PARQUET_EXT = "parquet"
+#: dlt uses upsert when no strategy is given on Delta and Iceberg tables.
+DEFAULT_MERGE_STRATEGY = "upsert"
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def normalize_package(
                 max_nesting=max_nesting if from_rows or max_nesting != DEFAULT_MAX_NESTING else 0,
                 add_dlt_load_id=from_rows or config.add_dlt_load_id_to_arrow,
                 add_dlt_id=from_rows or config.add_dlt_id_to_arrow,
+                **_row_id_options(schema, job.table_name),
             )
             for batch in iter_batches(job_path):
                 if (
@@ -190,3 +194,28 @@ def _max_nesting(schema: Schema, table_name: str) -> int:
     if value is None:
         value = schema.settings.get("max_table_nesting", DEFAULT_MAX_NESTING)
     return int(value)
+
+
+#: Merge strategies whose root ``_dlt_id`` is the hash of the primary key (dlt's key hash).
+KEY_HASH_STRATEGIES = ("upsert", "insert-only")
+
+
+def _row_id_options(schema: Schema, table_name: str) -> dict[str, Any]:
+    """How root row ids are made and whether root ids propagate, from the table's hints.
+
+    Merge tables propagate ``_dlt_root_id`` to child tables (dlt does this for every merge
+    strategy) so that the children of a merged row can be found; upsert and insert-only roots
+    get key-hash ids so their children's ids are stable across loads; scd2 roots get a hash of
+    the row (the row version), unless a ``row_version_column_name`` is given.
+    """
+    table = schema.get_table(table_name) or {}
+    options: dict[str, Any] = {"root_key": bool(schema.settings.get("root_key"))}
+    if table.get("write_disposition") != "merge":
+        return options
+    options["root_key"] = True
+    strategy = table.get("x-merge-strategy", DEFAULT_MERGE_STRATEGY)
+    if strategy == "scd2":
+        options["row_hash"] = not table.get("x-row-version-column-name")
+    elif strategy in KEY_HASH_STRATEGIES:
+        options["key_hash_columns"] = tuple(schema.columns_with_hint(table_name, "primary_key"))
+    return options

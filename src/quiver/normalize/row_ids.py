@@ -43,6 +43,12 @@ def child_row_ids(parent_ids: pa.Array, table_name: str, list_idx: np.ndarray) -
     seed = int.from_bytes(hashlib.blake2b(table_name.encode(), digest_size=16).digest(), "little")
     lane_a = _hash_lanes(words, lengths, list_idx, np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
     lane_b = _hash_lanes(words, lengths, list_idx, np.uint64(seed >> 64))
+    return _encode_lanes(lane_a, lane_b)
+
+
+def _encode_lanes(lane_a: np.ndarray, lane_b: np.ndarray) -> pa.StringArray:
+    """84 of the 128 hashed bits as 14 base64 characters."""
+    count = len(lane_a)
     sextets = np.empty((count, ID_LENGTH), dtype=np.uint8)
     six = np.uint64(6)
     mask = np.uint64(63)
@@ -62,10 +68,53 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
+def hash_row_ids(columns: list[pa.Array], table_name: str) -> pa.StringArray:
+    """Deterministic ids from the values of some columns (dlt's key hash and row hash).
+
+    Used for ``_dlt_id`` of merge tables: the id of a row with primary key ``k`` is the same in
+    every load, so its child rows get the same ids too and can be matched. Values are hashed in
+    their text form; null is distinct from every string.
+    """
+    count = len(columns[0]) if columns else 0
+    if count == 0:
+        return pa.array([], pa.string())
+    seed = int.from_bytes(hashlib.blake2b(table_name.encode(), digest_size=16).digest(), "little")
+    lane_a: np.ndarray | np.uint64 = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+    lane_b: np.ndarray | np.uint64 = np.uint64(seed >> 64)
+    for position, column in enumerate(columns):
+        text = _as_text_for_hash(column)
+        words, lengths = _string_words(text)
+        nulls = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=np.uint64)
+        # Position and null flag take part, so (null, "a") and ("a", null) differ.
+        extra = nulls + np.uint64(2 * (position + 1))
+        lane_a = _hash_lanes(words, lengths, extra, lane_a)
+        lane_b = _hash_lanes(words, lengths, extra, lane_b)
+    return _encode_lanes(np.asarray(lane_a), np.asarray(lane_b))
+
+
+def _as_text_for_hash(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        # Nested values: their Python repr is stable for equal values (rare: hashed once).
+        return pa.array([None if v is None else repr(v) for v in column.to_pylist()], pa.string())
+
+
 def _hash_lanes(
-    words: np.ndarray, lengths: np.ndarray, list_idx: np.ndarray, seed: np.uint64
+    words: np.ndarray,
+    lengths: np.ndarray,
+    list_idx: np.ndarray,
+    seed: np.uint64 | np.ndarray,
 ) -> np.ndarray:
-    h = np.full(words.shape[0], seed, dtype=np.uint64)
+    h = (
+        seed.copy()
+        if isinstance(seed, np.ndarray) and seed.ndim == 1
+        else np.full(words.shape[0], seed, dtype=np.uint64)
+    )
     for j in range(words.shape[1]):
         # Python ints wrap explicitly here: numpy warns on scalar (not array) overflow.
         salt = np.uint64((_GOLDEN_INT * (j + 1)) & _MASK64)
