@@ -41,6 +41,8 @@ class TableCommit:
     partition_by: list[str] = field(default_factory=list)
     table_schema: dict[str, Any] = field(default_factory=dict)
     schema: Schema | None = None
+    #: Every normalized file of the package by table (e.g. a child merge needs its root's).
+    package_files: dict[str, list[Path]] = field(default_factory=dict)
 
 
 class TableFormat(Protocol):

@@ -1,30 +1,55 @@
-"""Load one normalized package: a commit per table, then the ``_dlt_loads`` row, last.
+"""Load one normalized package: a commit per table, then the sidecar rows, ``_dlt_loads`` last.
 
-Tables are committed through the table format named by their ``table_format`` hint. Each commit
-carries the load id; before committing, the loader asks the table whether that load id is
-already there, so a package retried after a crash never loads a table twice. The ``_dlt_loads``
-row is written only after every table committed: its presence means the package is complete.
+Tables are committed through the table format named by their ``table_format`` hint, parents
+before children, the tables of one level in parallel (``workers`` threads; delta-rs and pyarrow
+release the GIL). Each commit carries the load id; before committing, the loader asks the table
+whether that load id is already there, so a package retried after a crash never loads a table
+twice. Transient errors (I/O, commit conflicts) are retried with backoff; terminal errors (bad
+data, unsupported operations) fail the job. The ``_dlt_loads`` row is written only after every
+table committed: its presence means the package is complete.
 """
 
 from __future__ import annotations
 
 import datetime
+import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.common.packages import JobFile, PackageStorage
+from quiver.common.packages import JOB_STATES, JobFile, JobState, PackageStorage
 from quiver.destinations.base import Disposition, TableCommit, TableFormat, load_table_format
 from quiver.destinations.filesystem import FilesystemDestination
-from quiver.exceptions import DestinationCapabilitiesError, LoadError
-from quiver.schema.model import LOADS_TABLE, Schema
+from quiver.exceptions import DestinationCapabilitiesError, LoadError, QuiverError
+from quiver.load.sidecar_reader import read_small_table
+from quiver.load.sidecars import loads_row, state_row, version_row
+from quiver.schema.model import LOADS_TABLE, STATE_TABLE, VERSION_TABLE, Schema
 from quiver.schema.types import column_to_arrow
 
-SUPPORTED_DISPOSITIONS = ("append", "replace", "skip")
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """Loader settings (config section ``load``).
+
+    Attributes:
+        workers: tables of one level committed in parallel.
+        raise_on_failed_jobs: a terminal job failure aborts the package and raises.
+        max_attempts: attempts per table for transient errors before the package is left
+            pending for the next run.
+        backoff_seconds: first wait between attempts; doubles each time.
+    """
+
+    workers: int = 4
+    raise_on_failed_jobs: bool = True
+    max_attempts: int = 3
+    backoff_seconds: float = 0.2
 
 
 @dataclass
@@ -33,13 +58,43 @@ class LoadedTable:
     files: list[Path]
     disposition: str
     skipped_as_committed: bool
+    failed_message: str | None = None
 
 
 @dataclass
 class PackageLoadResult:
     load_id: str
+    state: str = "loaded"
     tables: list[LoadedTable] = field(default_factory=list)
     completed_at: datetime.datetime | None = None
+
+    @property
+    def failed_tables(self) -> list[LoadedTable]:
+        return [t for t in self.tables if t.failed_message is not None]
+
+
+# Errors that will fail the same way on every retry: the data or the request is wrong.
+_TERMINAL_ERRORS: tuple[type[BaseException], ...] = (
+    DestinationCapabilitiesError,
+    ValueError,
+    TypeError,
+    KeyError,
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    NotImplementedError,
+    AssertionError,
+)
+
+
+def is_terminal(error: BaseException) -> bool:
+    """Whether retrying cannot help. Commit conflicts and I/O errors are transient."""
+    name = type(error).__name__
+    if name in ("CommitFailedError", "CommitFailedException") or isinstance(error, OSError):
+        return False
+    if name in ("SchemaMismatchError", "DeltaProtocolError", "ValidationException"):
+        return True
+    return isinstance(error, _TERMINAL_ERRORS)
 
 
 class Loader:
@@ -51,14 +106,16 @@ class Loader:
         destination: FilesystemDestination,
         dataset_name: str,
         app_id: str,
+        config: LoadConfig = LoadConfig(),
         before_loads_row: Callable[[str], None] | None = None,
     ) -> None:
         self._storage = storage
         self._destination = destination
         self._dataset = destination.location().join(dataset_name)
         self._app_id = app_id
+        self._config = config
         self._formats: dict[str, TableFormat] = {}
-        # A seam for crash tests: called after the table commits, before _dlt_loads.
+        # A seam for crash tests: called after the table commits, before the sidecar rows.
         self._before_loads_row = before_loads_row
 
     def table_format(self, name: str) -> TableFormat:
@@ -66,117 +123,218 @@ class Loader:
             self._formats[name] = load_table_format(name, self._dataset, self._app_id)
         return self._formats[name]
 
+    # ---------------------------------------------------------------- package
     def load_package(self, load_id: str) -> PackageLoadResult:
+        """Commit every table of the package, then the sidecars; move it to ``loaded/``.
+
+        Raises:
+            LoadError: a transient error outlasted the retries (the package stays pending) or,
+                with ``raise_on_failed_jobs``, a job failed terminally (the package is aborted).
+        """
         package = self._storage.path("normalized", load_id)
         schema = Schema.from_dict(self._storage.read_schema(package))
         state = self._storage.read_state(package)
         result = PackageLoadResult(load_id)
-
-        files_by_table: dict[str, list[Path]] = defaultdict(list)
+        new_files: dict[str, list[Path]] = defaultdict(list)
         for job in self._storage.jobs(package, "new"):
-            files_by_table[JobFile.parse(job.name).table_name].append(job)
-        replaced_roots = set(state.get("replaced_tables", []))
-        replaced = set(replaced_roots)
-        for root in replaced_roots:
+            new_files[JobFile.parse(job.name).table_name].append(job)
+        all_files: dict[str, list[Path]] = defaultdict(list)
+        for job_state in JOB_STATES:
+            for job in self._storage.jobs(package, job_state):
+                all_files[JobFile.parse(job.name).table_name].append(job)
+
+        replaced = set(state.get("replaced_tables", []))
+        for root in list(replaced):
             if root in schema.tables:
                 replaced.update(t["name"] for t in schema.child_tables(root))
+        tables = [
+            t
+            for t in set(new_files) | replaced
+            if schema.table_hint(t, "write_disposition", "append") != "skip"
+        ]
+        for name in set(new_files) - set(tables):  # skip disposition: nothing to commit
+            self._move(new_files[name], "completed")
 
-        for table_name in _parents_first(schema, set(files_by_table) | replaced):
-            disposition = schema.table_hint(table_name, "write_disposition", "append")
-            if disposition == "skip":
-                continue
-            if table_name in replaced:
-                disposition = "replace"
-            files = files_by_table.get(table_name, [])
-            result.tables.append(self._load_table(schema, table_name, files, disposition, load_id))
+        with ThreadPoolExecutor(max_workers=max(1, self._config.workers)) as pool:
+            for level in _levels(schema, tables):
+                futures = [
+                    pool.submit(
+                        self._load_table,
+                        schema,
+                        name,
+                        new_files.get(name, []),
+                        "replace" if name in replaced else None,
+                        load_id,
+                        dict(all_files),
+                    )
+                    for name in level
+                ]
+                outcomes = [f.result() for f in futures]  # re-raises transient LoadErrors
+                result.tables.extend(outcomes)
+                failed = [t for t in outcomes if t.failed_message is not None]
+                if failed and self._config.raise_on_failed_jobs:
+                    self._abort(package, state, load_id)
+                    first = failed[0]
+                    raise LoadError(
+                        first.table_name,
+                        load_id,
+                        RuntimeError(first.failed_message),
+                        retryable=False,
+                    )
 
-        if self._before_loads_row is not None:
-            self._before_loads_row(load_id)
-        self._write_loads_row(schema, load_id)
+        self._write_sidecars(schema, state, load_id)
         result.completed_at = datetime.datetime.now(datetime.UTC)
+        result.state = "loaded"
         state.update(state="loaded", completed_at=result.completed_at.isoformat())
         self._storage.write_state(package, state)
         self._storage.move(load_id, "normalized", "loaded")
         return result
 
+    def _abort(self, package: Path, state: dict[str, Any], load_id: str) -> None:
+        state.update(state="aborted", completed_at=datetime.datetime.now(datetime.UTC).isoformat())
+        self._storage.write_state(package, state)
+        self._storage.move(load_id, "normalized", "loaded")
+
+    # ------------------------------------------------------------------ table
     def _load_table(
-        self, schema: Schema, table_name: str, files: list[Path], disposition: str, load_id: str
+        self,
+        schema: Schema,
+        table_name: str,
+        files: list[Path],
+        forced_disposition: str | None,
+        load_id: str,
+        package_files: dict[str, list[Path]],
     ) -> LoadedTable:
+        disposition = forced_disposition or schema.table_hint(
+            table_name, "write_disposition", "append"
+        )
         format_name = (
             schema.table_hint(table_name, "table_format") or self._destination.table_format
         )
-        table_format = self.table_format(format_name)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                table_format = self.table_format(format_name)
+                if table_format.is_committed(table_name, load_id):
+                    self._move(files, "completed")
+                    return LoadedTable(table_name, files, disposition, skipped_as_committed=True)
+                self._move(files, "started")
+                files = [f.parent.parent / "started" / f.name for f in files]
+                self._commit(
+                    schema, table_format, table_name, files, disposition, load_id, package_files
+                )
+                self._move(files, "completed")
+                return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
+            except Exception as error:
+                if is_terminal(error):
+                    message = f"{type(error).__name__}: {error}"
+                    self._fail(files, error)
+                    return LoadedTable(table_name, files, disposition, False, message)
+                if attempt >= self._config.max_attempts:
+                    self._move(files, "new")
+                    raise LoadError(table_name, load_id, error, retryable=True) from error
+                time.sleep(self._config.backoff_seconds * 2 ** (attempt - 1))
+
+    def _commit(
+        self,
+        schema: Schema,
+        table_format: TableFormat,
+        table_name: str,
+        files: list[Path],
+        disposition: str,
+        load_id: str,
+        package_files: dict[str, list[Path]],
+    ) -> None:
+        arrow_schema = _arrow_schema(schema, table_name, files)
+        if not files and not arrow_schema.names:
+            return
+        if not files and disposition == "replace" and not table_format.table_exists(table_name):
+            return
+        commit_disposition: Disposition = (
+            "replace"
+            if disposition == "replace"
+            else "merge"
+            if disposition == "merge"
+            else "append"
+        )
+        if commit_disposition == "merge" and not getattr(table_format, "supports_merge", False):
+            raise DestinationCapabilitiesError(
+                f"Table {table_name!r} of package {load_id} has write_disposition='merge', which "
+                f"the {table_format.name!r} table format cannot load. Hint: use table_format="
+                "'delta' or 'iceberg', or write_disposition 'append' / 'replace'."
+            )
+        table_format.commit(
+            TableCommit(
+                table_name=table_name,
+                files=files,
+                arrow_schema=arrow_schema,
+                disposition=commit_disposition,
+                load_id=load_id,
+                partition_by=schema.columns_with_hint(table_name, "partition"),
+                table_schema=schema.tables.get(table_name, {}),
+                schema=schema,
+                package_files=package_files,
+            )
+        )
+
+    def _move(self, files: list[Path], state: JobState) -> None:
+        for path in files:
+            for current in ("new", "started", "completed", "failed"):
+                candidate = path.parent.parent / current / path.name
+                if candidate.exists():
+                    if current != state:
+                        self._storage.move_job(candidate, state)
+                    break
+
+    def _fail(self, files: list[Path], error: BaseException) -> None:
+        self._move(files, "failed")
+        for path in files:
+            failed = path.parent.parent / "failed" / path.name
+            failed.with_name(failed.name + ".exception").write_text(
+                "".join(traceback.format_exception(error))
+            )
+
+    # --------------------------------------------------------------- sidecars
+    def _write_sidecars(self, schema: Schema, state: dict[str, Any], load_id: str) -> None:
+        table_format = self.table_format(self._destination.table_format)
         try:
-            if table_format.is_committed(table_name, load_id):
-                self._complete(files)
-                return LoadedTable(table_name, files, disposition, skipped_as_committed=True)
-            arrow_schema = _arrow_schema(schema, table_name, files)
-            if not files and not arrow_schema.names:
-                return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
-            if not files and disposition == "replace" and not table_format.table_exists(table_name):
-                return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
-            commit_disposition: Disposition = (
-                "replace"
-                if disposition == "replace"
-                else "merge"
-                if disposition == "merge"
-                else "append"
-            )
-            if commit_disposition == "merge" and not getattr(table_format, "supports_merge", False):
-                raise DestinationCapabilitiesError(
-                    f"Table {table_name!r} of package {load_id} has write_disposition='merge', "
-                    f"which the {table_format.name!r} table format of this quiver version cannot "
-                    "load. Hint: use 'append' or 'replace' for now."
-                )
-            table_format.commit(
-                TableCommit(
-                    table_name=table_name,
-                    files=files,
-                    arrow_schema=arrow_schema,
-                    disposition=commit_disposition,
-                    load_id=load_id,
-                    partition_by=schema.columns_with_hint(table_name, "partition"),
-                    table_schema=schema.tables.get(table_name, {}),
-                    schema=schema,
-                )
-            )
-        except DestinationCapabilitiesError:
+            if self._before_loads_row is not None:
+                self._before_loads_row(load_id)
+            if not self._schema_version_stored(table_format, schema):
+                table_format.append_rows(VERSION_TABLE, version_row(schema), load_id)
+            pipeline_state = state.get("pipeline_state")
+            if pipeline_state:
+                table_format.append_rows(STATE_TABLE, state_row(pipeline_state, load_id), load_id)
+            table_format.append_rows(LOADS_TABLE, loads_row(schema, load_id), load_id)
+        except QuiverError:
             raise
         except Exception as error:
-            raise LoadError(table_name, load_id, error, retryable=True) from error
-        self._complete(files)
-        return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
+            raise LoadError(
+                LOADS_TABLE, load_id, error, retryable=not is_terminal(error)
+            ) from error
 
-    def _complete(self, files: list[Path]) -> None:
-        for path in files:
-            self._storage.move_job(path, "completed")
-
-    def _write_loads_row(self, schema: Schema, load_id: str) -> None:
-        row = pa.table(
-            {
-                "load_id": pa.array([load_id], pa.string()),
-                "schema_name": pa.array([schema.name], pa.string()),
-                "status": pa.array([0], pa.int64()),
-                "inserted_at": pa.array(
-                    [datetime.datetime.now(datetime.UTC)], pa.timestamp("us", "UTC")
-                ),
-                "schema_version_hash": pa.array([schema.version_hash], pa.string()),
-            }
+    @staticmethod
+    def _schema_version_stored(table_format: TableFormat, schema: Schema) -> bool:
+        stored = read_small_table(table_format, VERSION_TABLE, ["version_hash"])
+        return (
+            stored is not None and schema.version_hash in stored.column("version_hash").to_pylist()
         )
-        try:
-            self.table_format(self._destination.table_format).append_rows(LOADS_TABLE, row, load_id)
-        except Exception as error:
-            raise LoadError(LOADS_TABLE, load_id, error, retryable=True) from error
 
 
-def _parents_first(schema: Schema, tables: set[str]) -> list[str]:
+def _levels(schema: Schema, tables: list[str]) -> list[list[str]]:
+    """Tables grouped by depth in their table chain: roots first, then children, ..."""
+
     def depth(name: str) -> int:
         table, level = schema.tables.get(name, {}), 0
         while "parent" in table:
             table, level = schema.tables.get(table["parent"], {}), level + 1
         return level
 
-    return sorted(tables, key=lambda name: (depth(name), name))
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for name in sorted(tables):
+        by_depth[depth(name)].append(name)
+    return [by_depth[d] for d in sorted(by_depth)]
 
 
 def _arrow_schema(schema: Schema, table_name: str, files: list[Path]) -> pa.Schema:

@@ -10,12 +10,12 @@ from typing import Any
 
 from quiver.common import config
 from quiver.common.ids import new_load_id
-from quiver.common.packages import PackageStorage, read_json, write_json
+from quiver.common.packages import JOB_STATES, PackageStorage, read_json, write_json
 from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
 from quiver.exceptions import PipelineConfigMissing, PipelineStepFailed, QuiverError
 from quiver.extract.extractor import DEFAULT_BUFFER_MAX_ITEMS, Extractor
 from quiver.extract.resource import Resource
-from quiver.load.loader import Loader
+from quiver.load.loader import LoadConfig, Loader
 from quiver.normalize.naming import SnakeCaseNaming, default_schema_name
 from quiver.normalize.normalizer import NormalizeConfig, normalize_package
 from quiver.pipeline.data import data_to_sources
@@ -290,7 +290,7 @@ class Pipeline:
         dataset_name: str | None = None,
         credentials: Any = None,
         *,
-        workers: int = 1,
+        workers: int | None = None,
         raise_on_failed_jobs: bool = True,
     ) -> LoadInfo:
         """Load every normalized package, oldest first."""
@@ -304,17 +304,27 @@ class Pipeline:
                 "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run().",
             )
         info = self._new_load_info()
+        load_config = LoadConfig(
+            workers=config.get(("load",), "workers", workers or LoadConfig.workers),
+            raise_on_failed_jobs=config.get(
+                ("load",), "raise_on_failed_jobs", raise_on_failed_jobs
+            ),
+        )
         loader = Loader(
             self._storage,
             self.destination,
             self.dataset_name,
             app_id=f"quiver/{self.pipeline_name}",
+            config=load_config,
             before_loads_row=self._before_loads_row,
         )
         for load_id in self._storage.load_ids("normalized"):
             try:
                 result = loader.load_package(load_id)
             except QuiverError as error:
+                if self._storage.path("loaded", load_id).exists():  # aborted package
+                    info.loads_ids.append(load_id)
+                    info.load_packages.append(self._package_info(load_id, None))
                 raise PipelineStepFailed(
                     self.pipeline_name, "load", load_id, error, info, self.has_pending_data
                 ) from error
@@ -341,15 +351,29 @@ class Pipeline:
         self, load_id: str, completed_at: datetime.datetime | None
     ) -> LoadPackageInfo:
         package = self._storage.path("loaded", load_id)
-        jobs = {
-            f"{state}_jobs": [
-                LoadJobInfo(p.name.split(".")[0], str(p), p.stat().st_size, state)
+        jobs: dict[str, list[LoadJobInfo]] = {}
+        for state in JOB_STATES:
+            jobs[f"{state}_jobs"] = [
+                LoadJobInfo(
+                    p.name.split(".")[0],
+                    str(p),
+                    p.stat().st_size,
+                    state,
+                    _failure_message(p) if state == "failed" else None,
+                )
                 for p in self._storage.jobs(package, state)
+                if not p.name.endswith(".exception")
             ]
-            for state in ("new", "started", "completed", "failed")
-        }
+        package_state = self._storage.read_state(package)
         schema_name = self._storage.read_schema(package)["name"]
-        return LoadPackageInfo(load_id, str(package), "loaded", schema_name, completed_at, jobs)
+        return LoadPackageInfo(
+            load_id,
+            str(package),
+            package_state.get("state", "loaded"),
+            schema_name,
+            completed_at,
+            jobs,
+        )
 
     def _set_destination(
         self, destination: Any, dataset_name: str | None, credentials: Any
@@ -426,3 +450,11 @@ class Pipeline:
             f"destination={self.destination!s}, dataset_name={self.dataset_name!r}, "
             f"working_dir={str(self.working_dir)!r})"
         )
+
+
+def _failure_message(job: Path) -> str | None:
+    exception = job.with_name(job.name + ".exception")
+    if not exception.exists():
+        return None
+    lines = exception.read_text().strip().splitlines()
+    return lines[-1] if lines else None
