@@ -132,3 +132,45 @@ def test_failed_load_keeps_package_until_the_cause_is_fixed(
     info = pipeline.run()
     assert info is not None and info.loads_ids == [failed.value.load_id]
     assert [r["id"] for r in delta_rows_polars(bucket / "ds" / "events", "id")] == [1, 2]
+
+
+def _table_with_int_column(bucket: Path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    write_deltalake(str(bucket / "ds" / "events"), pa.table({"id": pa.array([1], pa.int64())}))
+
+
+def test_type_mismatch_with_existing_table_aborts_package(pipelines_dir: str, bucket: Path) -> None:
+    _table_with_int_column(bucket)
+    pipeline = _pipeline(pipelines_dir, bucket)
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run([{"id": "not a number"}], table_name="events")
+    message = str(failed.value)
+    assert failed.value.step == "load"
+    assert "'id'" in message and "events" in message and "int64" in message
+    assert failed.value.load_id in message
+    # Terminal: the package is aborted (not retried forever), nothing was added to the table.
+    assert not pipeline.has_pending_data
+    package = Path(pipelines_dir) / "crashy" / "loaded" / str(failed.value.load_id)
+    assert '"aborted"' in (package / "package_state.json").read_text()
+    assert [r["id"] for r in delta_rows_polars(bucket / "ds" / "events", "id")] == [1]
+    assert not (bucket / "ds" / "_dlt_loads").exists()
+
+
+def test_failed_jobs_listed_when_not_raising(
+    pipelines_dir: str, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _table_with_int_column(bucket)
+    monkeypatch.setenv("LOAD__RAISE_ON_FAILED_JOBS", "false")
+    pipeline = _pipeline(pipelines_dir, bucket)
+    info = pipeline.run([{"id": "x"}], table_name="events")
+    assert info is not None and info.has_failed_jobs
+    assert "contains 1 FAILED job(s)!" in str(info)
+    (failed_job,) = info.load_packages[0].jobs["failed_jobs"]
+    assert failed_job.table_name == "events"
+    assert (
+        failed_job.failed_message is not None and "SchemaMismatchError" in failed_job.failed_message
+    )
+    with pytest.raises(quiver.QuiverError, match="events"):
+        info.raise_on_failed_jobs()

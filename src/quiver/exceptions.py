@@ -174,6 +174,10 @@ class DestinationCapabilitiesError(QuiverError, ValueError):
     """The destination or table format cannot do what was asked (e.g. merge on plain files)."""
 
 
+class SchemaMismatchError(QuiverError, ValueError):
+    """The destination table has a column with another type than the data to load."""
+
+
 class UnsupportedStorageError(DestinationCapabilitiesError):
     """A table format cannot use the filesystem given by ``bucket_url``."""
 

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from quiver.common.ids import load_id_to_version
 from quiver.destinations.base import TableCommit
 from quiver.destinations.parquet_stats import delta_stats_json
+from quiver.destinations.schema_check import check_compatible
 from quiver.destinations.storage import StorageLocation
 
 LOAD_ID_METADATA_KEY = "quiver.load_id"
@@ -104,6 +105,7 @@ class DeltaFormat:
                 commit_properties=properties,
             )
             return
+        check_compatible(commit.table_name, commit.load_id, current, commit.arrow_schema)
         missing = [f for f in commit.arrow_schema if f.name not in current.names]
         if missing:
             table.alter.add_columns([Field.from_arrow(f) for f in missing])
