@@ -68,17 +68,31 @@ class TableFormat(Protocol):
 _REGISTRY = {
     "delta": "quiver.destinations.delta:DeltaFormat",
     "iceberg": "quiver.destinations.iceberg:IcebergFormat",
+    # Plain files under a layout; "native" is dlt's name for "no table format".
+    "native": "quiver.destinations.files:FilesFormat",
 }
+TABLE_FORMAT_ALIASES = {"none": "native", "files": "native"}
 
 
-def load_table_format(name: str, dataset: StorageLocation, app_id: str) -> TableFormat:
-    """Instantiate the table format registered under ``name`` (imported lazily)."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
+def canonical_table_format(name: str) -> str:
+    """The registry name of a table format, accepting aliases; ValueError for unknown ones."""
+    canonical = TABLE_FORMAT_ALIASES.get(name, name)
+    if canonical not in _REGISTRY:
         raise ValueError(
-            f"table_format={name!r} is not supported; use one of {sorted(_REGISTRY)}"
-        ) from None
-    module_name, class_name = target.split(":")
+            f"table_format={name!r} is not supported; use 'delta', 'iceberg' or 'native' "
+            "(plain parquet/jsonl/csv files)"
+        )
+    return canonical
+
+
+def load_table_format(
+    name: str, dataset: StorageLocation, app_id: str, **options: Any
+) -> TableFormat:
+    """Instantiate the table format registered under ``name`` (imported lazily).
+
+    ``options`` go to the format's constructor (e.g. ``catalog`` for Iceberg, ``layout`` for
+    plain files).
+    """
+    module_name, class_name = _REGISTRY[canonical_table_format(name)].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(dataset, app_id)  # type: ignore[no-any-return]
+    return cls(dataset, app_id, **options)  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from typing import Any
 from quiver.common import config
 from quiver.destinations.storage import AwsCredentials, StorageLocation, resolve_location
 
-TABLE_FORMATS = ("delta", "iceberg")
+TABLE_FORMATS = ("delta", "iceberg", "native", "none", "files")
 DEFAULT_TABLE_FORMAT = "delta"
 _SECTIONS = ("destination", "filesystem")
 
@@ -52,6 +52,17 @@ class FilesystemDestination:
         if isinstance(self.credentials, AwsCredentials | dict) or self.credentials is None:
             return self.credentials
         raise TypeError("credentials must be a dict or AwsCredentials")
+
+    def validate(self) -> None:
+        """Fail early, with a clear error, if the default table format cannot use the bucket.
+
+        Raises:
+            UnsupportedStorageError: e.g. Delta on ``memory://`` (delta-rs has no such store).
+        """
+        if self.resolved_bucket_url() is None:
+            return  # may still come from config before the first load
+        if self.table_format == "delta":
+            self.location().deltalake_uri_and_options()
 
     def displayable_location(self) -> str:
         try:

@@ -25,7 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quiver.common.packages import JOB_STATES, JobFile, JobState, PackageStorage
-from quiver.destinations.base import Disposition, TableCommit, TableFormat, load_table_format
+from quiver.destinations.base import (
+    Disposition,
+    TableCommit,
+    TableFormat,
+    canonical_table_format,
+    load_table_format,
+)
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.exceptions import DestinationCapabilitiesError, LoadError, QuiverError
 from quiver.load.sidecar_reader import read_small_table
@@ -119,8 +125,14 @@ class Loader:
         self._before_loads_row = before_loads_row
 
     def table_format(self, name: str) -> TableFormat:
+        name = canonical_table_format(name)
         if name not in self._formats:
-            self._formats[name] = load_table_format(name, self._dataset, self._app_id)
+            options: dict[str, Any] = {}
+            if name == "native":
+                options["layout"] = self._destination.layout
+            elif name == "iceberg" and self._destination.kwargs.get("iceberg_catalog") is not None:
+                options["catalog"] = self._destination.kwargs["iceberg_catalog"]
+            self._formats[name] = load_table_format(name, self._dataset, self._app_id, **options)
         return self._formats[name]
 
     # ---------------------------------------------------------------- package

@@ -24,6 +24,9 @@ def read_small_table(table_format: Any, table_name: str, columns: list[str]) -> 
         if iceberg_table is None:
             return None
         return iceberg_table.scan(selected_fields=tuple(columns)).to_arrow()
+    if table_format.name == "native":
+        rows = table_format.read_rows(table_name)
+        return None if rows is None else rows.select(columns)
     raise ValueError(f"cannot read sidecar tables of table format {table_format.name!r}")
 
 

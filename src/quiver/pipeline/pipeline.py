@@ -76,6 +76,8 @@ class Pipeline:
         self.destination: FilesystemDestination | None = resolve_destination(destination) or (
             FilesystemDestination(**stored_destination) if stored_destination else None
         )
+        if self.destination is not None:
+            self.destination.validate()
         self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
         self.last_trace: Any = None
         #: A test seam: called with the load id after table commits and before ``_dlt_loads``.
@@ -381,6 +383,8 @@ class Pipeline:
         changed = False
         if destination is not None:
             self.destination = resolve_destination(destination)
+            if self.destination is not None:
+                self.destination.validate()
             changed = True
         if credentials is not None and self.destination is not None:
             self.destination.credentials = credentials

@@ -1,0 +1,130 @@
+"""Plain files (``table_format="native"``): parquet, jsonl or csv files under a layout.
+
+There is no table format, so there is no transaction to tag with the load id. Exactly-once comes
+from deterministic names instead: every file's path contains the load id and the file id of the
+normalized job, so a package retried after a crash rewrites the same paths. ``replace`` deletes
+the table's folder first. ``merge`` is refused with an error (dlt silently appends; quiver does
+not).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quiver.destinations.base import TableCommit
+from quiver.destinations.storage import StorageLocation
+
+DEFAULT_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
+FILE_FORMATS = ("parquet", "jsonl", "csv")
+
+
+class FilesFormat:
+    """Files at ``<dataset>/<layout>``; the layout must start with ``{table_name}/``."""
+
+    name = "native"
+    supports_merge = False
+
+    def __init__(
+        self, dataset: StorageLocation, app_id: str, layout: str = DEFAULT_LAYOUT, **_: Any
+    ) -> None:
+        if not layout.startswith("{table_name}/"):
+            raise ValueError(
+                f"layout {layout!r} must start with '{{table_name}}/' so that a table's files "
+                "live in one folder (replace deletes that folder)."
+            )
+        if "{ext}" not in layout:
+            layout += ".{ext}"
+        self._dataset = dataset
+        self._layout = layout
+        self._fs = dataset.filesystem()
+
+    def _folder(self, table_name: str) -> StorageLocation:
+        return self._dataset.join(table_name)
+
+    def table_exists(self, table_name: str) -> bool:
+        return bool(self._fs.exists(self._folder(table_name).path))
+
+    def is_committed(self, table_name: str, load_id: str) -> bool:
+        # Writes are idempotent by path, so redoing a table is always safe.
+        return False
+
+    def commit(self, commit: TableCommit) -> None:
+        # Child tables inherit the root table's file format.
+        hint = (
+            commit.schema.table_hint(commit.table_name, "file_format")
+            if commit.schema is not None
+            else commit.table_schema.get("file_format")
+        )
+        file_format = "parquet" if hint in (None, "preferred") else str(hint)
+        if file_format not in FILE_FORMATS:
+            raise ValueError(
+                f"file_format {file_format!r} of table {commit.table_name!r} is not supported "
+                f"for plain files; use one of {FILE_FORMATS}"
+            )
+        if commit.disposition == "replace" and self.table_exists(commit.table_name):
+            self._fs.rm(self._folder(commit.table_name).path, recursive=True)
+        for path in commit.files:
+            file_id = path.name.split(".")[1]
+            relative = self._layout.format(
+                table_name=commit.table_name,
+                load_id=commit.load_id,
+                file_id=file_id,
+                ext=file_format,
+                schema_name=commit.schema.name if commit.schema is not None else "",
+            )
+            self._write(path, self._dataset.join(relative), file_format)
+
+    def _write(self, source: Path, target: StorageLocation, file_format: str) -> None:
+        if file_format == "parquet":
+            self._fs.makedirs(target.path.rsplit("/", 1)[0], exist_ok=True)
+            self._fs.put_file(str(source), target.path)
+            return
+        table = pq.read_table(source)
+        self._fs.makedirs(target.path.rsplit("/", 1)[0], exist_ok=True)
+        with self._fs.open(target.path, "wb") as sink:
+            sink.write(_encode(table, file_format))
+
+    def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
+        target = self._dataset.join(table_name, f"{load_id}.jsonl")
+        self._fs.makedirs(self._folder(table_name).path, exist_ok=True)
+        with self._fs.open(target.path, "wb") as sink:
+            sink.write(_encode(data, "jsonl"))
+
+    def read_rows(self, table_name: str) -> pa.Table | None:
+        """All jsonl rows of a (small) sidecar table."""
+        if not self.table_exists(table_name):
+            return None
+        import polars as pl
+
+        frames = [
+            pl.read_ndjson(io.BytesIO(self._fs.cat_file(p)))
+            for p in sorted(self._fs.ls(self._folder(table_name).path, detail=False))
+            if str(p).endswith(".jsonl")
+        ]
+        return pl.concat(frames, how="diagonal_relaxed").to_arrow() if frames else None
+
+
+def _encode(table: pa.Table, file_format: str) -> bytes:
+    if file_format == "jsonl":
+        import polars as pl
+
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame.write_ndjson().encode()
+    if file_format == "csv":
+        import pyarrow.csv as pacsv
+
+        nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise ValueError(
+                f"csv cannot hold nested columns {nested}; use jsonl or parquet for this table"
+            )
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink)
+        return bytes(sink.getvalue().to_pybytes())
+    raise ValueError(f"unknown file format {file_format!r}")
