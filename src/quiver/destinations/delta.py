@@ -78,6 +78,9 @@ class DeltaFormat:
         from deltalake.transaction import create_table_with_add_actions
 
         location = self._location(commit.table_name)
+        if commit.partition_by:
+            self._write_partitioned(location, commit)
+            return
         actions = [self._place_file(location, path, commit) for path in commit.files]
         table = self._open(commit.table_name)
         properties = self._commit_properties(commit.load_id)
@@ -115,6 +118,30 @@ class DeltaFormat:
             schema=table.schema(),
             partition_by=commit.partition_by or None,
             commit_properties=properties,
+        )
+
+    def _write_partitioned(self, location: StorageLocation, commit: TableCommit) -> None:
+        """Partitioned tables go through delta-rs' writer: Delta keeps partition values in
+        paths, not in the files, so normalized files cannot be registered as they are."""
+        import pyarrow.dataset as ds
+        from deltalake import write_deltalake
+
+        uri, options = location.deltalake_uri_and_options()
+        table = self._open(commit.table_name)
+        if table is not None and commit.disposition != "replace":
+            current = pa.schema(table.schema().to_arrow())
+            check_compatible(commit.table_name, commit.load_id, current, commit.arrow_schema)
+        data = ds.dataset(
+            [str(p) for p in commit.files], schema=commit.arrow_schema, format="parquet"
+        )
+        write_deltalake(
+            uri,
+            data.scanner().to_reader(),
+            partition_by=commit.partition_by,
+            mode="overwrite" if commit.disposition == "replace" else "append",
+            schema_mode="merge",
+            storage_options=options or None,
+            commit_properties=self._commit_properties(commit.load_id),
         )
 
     def _place_file(self, location: StorageLocation, path: Path, commit: TableCommit) -> Any:

@@ -71,6 +71,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
+from quiver.destinations.iceberg_adapter import PARTITION_HINT, apply_partition_spec
 from quiver.destinations.storage import StorageLocation
 
 if TYPE_CHECKING:
@@ -243,9 +244,8 @@ class IcebergFormat:
             for path, _ in placed:
                 tx.append(pq.read_table(path), snapshot_properties=properties)
 
-        self._commit(
-            commit.table_name, commit.load_id, commit.arrow_schema, commit.partition_by, write
-        )
+        partitioning = [*commit.partition_by, *commit.table_schema.get(PARTITION_HINT, [])]
+        self._commit(commit.table_name, commit.load_id, commit.arrow_schema, partitioning, write)
 
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
         properties = self._snapshot_properties(load_id)
@@ -263,7 +263,7 @@ class IcebergFormat:
         table_name: str,
         load_id: str,
         arrow_schema: pa.Schema,
-        partition_by: list[str],
+        partition_by: list[str | dict[str, Any]],
         write: Callable[[Transaction, Table | None], None],
     ) -> None:
         """Run one transaction: create or evolve, ``write``, tag; retried on conflicts."""
@@ -305,7 +305,11 @@ class IcebergFormat:
                 time.sleep(delay * random.uniform(0.5, 1.5))
 
     def _begin(
-        self, table_name: str, table: Table | None, schema: pa.Schema, partition_by: list[str]
+        self,
+        table_name: str,
+        table: Table | None,
+        schema: pa.Schema,
+        partition_by: list[str | dict[str, Any]],
     ) -> Transaction:
         if table is not None:
             tx = table.transaction()
@@ -321,8 +325,11 @@ class IcebergFormat:
         )
         if partition_by:
             with tx.update_spec() as spec:
-                for column in partition_by:
-                    spec.add_identity(column)
+                apply_partition_spec(
+                    spec,
+                    [p for p in partition_by if isinstance(p, str)],
+                    [p for p in partition_by if isinstance(p, dict)],
+                )
         return tx
 
     def _place_file(self, location: StorageLocation, path: Path, load_id: str) -> str:
