@@ -1,4 +1,4 @@
-"""One conformance suite for every table format × filesystem: dispositions, nesting, schema
+"""One conformance suite for every table format and filesystem: dispositions, nesting, schema
 evolution, sidecars and exactly-once, read back with independent readers (polars, pyiceberg,
 DuckDB)."""
 
@@ -75,9 +75,7 @@ def test_append_nested_and_schema_evolution(lake: Lake, pipelines_dir: str) -> N
     lines = lake.rows("ds", "orders__lines", ["_dlt_parent_id", "_dlt_list_idx"])
     by_parent = {r["_dlt_id"]: r["id"] for r in orders}
     linked = sorted((by_parent[r["_dlt_parent_id"]], r["_dlt_list_idx"], r["sku"]) for r in lines)
-    assert linked == sorted(
-        (i, j, f"s{i}-{j}") for i in range(9) for j in range(i % 3)
-    )
+    assert linked == sorted((i, j, f"s{i}-{j}") for i in range(9) for j in range(i % 3))
 
     # DuckDB, a third reader, agrees on the rows.
     duck = duckdb_rows(lake, "ds", "orders", "id")
@@ -150,3 +148,48 @@ def test_arrow_items(lake: Lake, pipelines_dir: str) -> None:
     assert frame.height == 1010
     assert frame["id"].sum() == sum(range(1000)) + sum(range(10))
     assert frame["label"].null_count() == len(range(0, 1000, 7)) + len(range(0, 10, 7))
+
+
+WRITER = """
+import sys
+import quiver
+
+bucket, table_format, pipelines_dir, index = sys.argv[1:5]
+pipeline = quiver.pipeline(
+    f"writer{index}",
+    pipelines_dir=pipelines_dir,
+    destination=quiver.destinations.filesystem(bucket_url=bucket, table_format=table_format),
+    dataset_name="ds",
+)
+start = int(index) * 100
+pipeline.run([{"id": i, "writer": int(index)} for i in range(start, start + 100)], table_name="shared")
+"""
+
+
+def test_concurrent_writers_each_land_once(lake: Lake, pipelines_dir: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                lake.bucket_url,
+                lake.table_format,
+                pipelines_dir,
+                str(i),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    for writer in writers:
+        _, stderr = writer.communicate(timeout=120)
+        assert writer.returncode == 0, stderr.decode()[-2000:]
+    ids = lake.read("ds", "shared")["id"].sort().to_list()
+    assert ids == list(range(400))
