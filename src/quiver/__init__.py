@@ -4,7 +4,8 @@ The public API has the shape of dlt's, so ``import quiver as dlt`` runs a dlt us
 filesystem/Delta/Iceberg script unchanged.
 """
 
-from quiver import destinations
+from quiver import current, destinations, mark, sources
+from quiver.common.accessors import config, secrets
 from quiver.exceptions import (
     CannotRestorePipelineException,
     DataValidationError,
@@ -12,7 +13,8 @@ from quiver.exceptions import (
     QuiverError,
 )
 from quiver.extract.decorators import resource, source, transformer
-from quiver.extract.resource import Resource, Source
+from quiver.extract.resource import Resource
+from quiver.extract.source import Source
 from quiver.pipeline.factory import attach, pipeline, run
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.pipeline import Pipeline
@@ -32,10 +34,15 @@ __all__ = [
     "Source",
     "__version__",
     "attach",
+    "config",
+    "current",
     "destinations",
+    "mark",
     "pipeline",
     "resource",
     "run",
+    "secrets",
     "source",
+    "sources",
     "transformer",
 ]

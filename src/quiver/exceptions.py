@@ -125,6 +125,19 @@ class NormalizeError(QuiverError):
     """Normalizing a package failed; the package stays in extracted/ for the next run."""
 
 
+class NormalizeJobFailed(NormalizeError):
+    """Normalizing a package failed; the cause is chained (dlt's exception of the same name).
+
+    As in dlt, ``PipelineStepFailed(step="normalize").__context__`` is this error and its
+    ``__context__`` is the cause (e.g. a :class:`DataValidationError`).
+    """
+
+    def __init__(self, load_id: str, cause: BaseException) -> None:
+        self.load_id = load_id
+        self.cause = cause
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+
 class DataValidationError(NormalizeError, ValueError):
     """A schema contract rejected data.
 

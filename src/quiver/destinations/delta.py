@@ -30,6 +30,8 @@ class DeltaFormat:
     """Delta tables at ``<dataset>/<table_name>``."""
 
     name = "delta"
+    #: Merge loads run as delta-rs MERGE commits (see ``quiver.destinations.delta_merge``).
+    supports_merge = True
 
     def __init__(self, dataset: StorageLocation, app_id: str) -> None:
         import deltalake  # noqa: F401  (fail early, with the import error, if it is missing)
@@ -77,9 +79,15 @@ class DeltaFormat:
         from deltalake.schema import Field
         from deltalake.transaction import create_table_with_add_actions
 
+        if commit.disposition == "merge":
+            from quiver.destinations.delta_merge import merge
+
+            merge(self, commit)
+            return
         location = self._location(commit.table_name)
-        if commit.partition_by:
-            self._write_partitioned(location, commit)
+        storable = delta_storable_schema(commit.arrow_schema)
+        if commit.partition_by or storable != commit.arrow_schema:
+            self._write_through_engine(location, commit, storable)
             return
         actions = [self._place_file(location, path, commit) for path in commit.files]
         table = self._open(commit.table_name)
@@ -120,9 +128,14 @@ class DeltaFormat:
             commit_properties=properties,
         )
 
-    def _write_partitioned(self, location: StorageLocation, commit: TableCommit) -> None:
-        """Partitioned tables go through delta-rs' writer: Delta keeps partition values in
-        paths, not in the files, so normalized files cannot be registered as they are."""
+    def _write_through_engine(
+        self, location: StorageLocation, commit: TableCommit, storable: pa.Schema
+    ) -> None:
+        """Write through delta-rs instead of registering the files, streaming batch by batch.
+
+        Needed for partitioned tables (Delta keeps partition values in paths, not in files) and
+        for Arrow types Delta cannot store (time, unsigned ints), which are cast first.
+        """
         import pyarrow.dataset as ds
         from deltalake import write_deltalake
 
@@ -130,14 +143,15 @@ class DeltaFormat:
         table = self._open(commit.table_name)
         if table is not None and commit.disposition != "replace":
             current = pa.schema(table.schema().to_arrow())
-            check_compatible(commit.table_name, commit.load_id, current, commit.arrow_schema)
-        data = ds.dataset(
+            check_compatible(commit.table_name, commit.load_id, current, storable)
+        scanner = ds.dataset(
             [str(p) for p in commit.files], schema=commit.arrow_schema, format="parquet"
-        )
+        ).scanner()
+        batches = (batch.cast(storable) for batch in scanner.to_batches())
         write_deltalake(
             uri,
-            data.scanner().to_reader(),
-            partition_by=commit.partition_by,
+            pa.RecordBatchReader.from_batches(storable, batches),
+            partition_by=commit.partition_by or None,
             mode="overwrite" if commit.disposition == "replace" else "append",
             schema_mode="merge",
             storage_options=options or None,
@@ -192,3 +206,22 @@ def _union_schema(current: pa.Schema, new: pa.Schema) -> pa.Schema:
     names = set(new.names)
     fields.extend(f for f in current if f.name not in names)
     return pa.schema(fields)
+
+
+def delta_storable_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema Delta can store: time as text (as dlt does), unsigned ints widened."""
+    return pa.schema([pa.field(f.name, _storable(f.type), f.nullable) for f in schema])
+
+
+def _storable(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_time(kind):
+        return pa.string()
+    if pa.types.is_unsigned_integer(kind):
+        return {8: pa.int16(), 16: pa.int32(), 32: pa.int64()}.get(
+            kind.bit_width, pa.decimal128(20, 0)
+        )
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _storable(f.type), f.nullable) for f in kind])
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(_storable(kind.value_type))
+    return kind

@@ -136,6 +136,7 @@ class IcebergFormat:
     """
 
     name = "iceberg"
+    supports_merge = True  # copy-on-write plus append in one transaction: iceberg_merge
 
     def __init__(
         self, dataset: StorageLocation, app_id: str, catalog: Catalog | None = None
@@ -222,6 +223,10 @@ class IcebergFormat:
 
     # ---------------------------------------------------------------- commits
     def commit(self, commit: TableCommit) -> None:
+        if commit.disposition == "merge":
+            from quiver.destinations.iceberg_merge import merge
+
+            return merge(self, commit)
         if self.is_committed(commit.table_name, commit.load_id):
             return  # and leave the files of the committed load alone
         location = self.location(commit.table_name)

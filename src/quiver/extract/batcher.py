@@ -149,6 +149,11 @@ def _split_by_kind(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
     values = [_to_plain(v) for v in values]
     kinds = [_kind(v) for v in values]
     distinct = list(dict.fromkeys(k for k in kinds if k is not None))
+    if "dict" in distinct and "list" not in distinct:
+        # dlt flattens dicts, so a scalar next to a dict belongs in the column itself and the
+        # dict in the variant (normalize flattens that struct into ``<key>__<field>``).
+        distinct.remove("dict")
+        distinct.append("dict")
     if len(distinct) == 1:
         try:
             return [(name, _plain_array(pa.array(values)))]

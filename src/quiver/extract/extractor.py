@@ -1,30 +1,52 @@
 """Drive resources and write their items, as Arrow IPC files, into an extracted package.
 
-Rows are buffered per table and converted once per buffer (:mod:`quiver.extract.batcher`); Arrow
-items stream through untouched. Each table gets its own IPC stream file per item kind; a batch
-whose schema differs from the open file starts a new file (IPC streams have one schema).
+Rows are buffered per resource and table and converted once per buffer
+(:mod:`quiver.extract.batcher`); the incremental filter then runs on the record batch
+(vectorized), and the batch is written. Arrow items stream through untouched (filtered the same
+way). Each table gets its own IPC stream file per item kind; a batch whose schema differs from
+the open file, or a file past ``file_max_items``/``file_max_bytes``, starts a new file (IPC
+streams have one schema).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from quiver.common import config
 from quiver.common.packages import JobFile
 from quiver.exceptions import QuiverError, ResourceExtractionError
-from quiver.extract.batcher import as_row, rows_to_batch
-from quiver.extract.items import arrow_batches, is_arrow_like
+from quiver.extract.batcher import rows_to_batch
+from quiver.extract.hints import resolve_hints, table_schema_hints
+from quiver.extract.items import (
+    DataItemWithMeta,
+    HintsMeta,
+    TableNameMeta,
+    arrow_batches,
+    is_arrow_like,
+)
+from quiver.extract.pipe import (
+    DEFAULT_WORKERS,
+    PipeNode,
+    PipeRunner,
+    bind_incrementals,
+    build_nodes,
+)
 from quiver.extract.resource import Resource
 from quiver.normalize.naming import SnakeCaseNaming
+from quiver.pipeline.state import in_source, reset_resource_state
 from quiver.schema.model import Schema
 
 ROWS_EXT = "rows.arrow"
 ARROW_EXT = "arrow"
 DEFAULT_BUFFER_MAX_ITEMS = 100_000
+#: With ``row_order``, rows yielded one at a time are flushed (and filtered) this often.
+EAGER_FLUSH_ROWS = 1_000
 
 
 @dataclass
@@ -34,29 +56,59 @@ class ExtractMetrics:
     row_counts: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     replaced_tables: set[str] = field(default_factory=set)
+    resources: list[str] = field(default_factory=list)
 
 
 class _IpcTableWriter:
-    """IPC stream files of one table and item kind, rotated when the batch schema changes."""
+    """IPC stream files of one table and item kind, rotated on schema change or size."""
 
-    def __init__(self, jobs_dir: Path, table_name: str, ext: str, metrics: ExtractMetrics) -> None:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        table_name: str,
+        ext: str,
+        metrics: ExtractMetrics,
+        *,
+        file_max_items: int | None,
+        file_max_bytes: int | None,
+    ) -> None:
         self._jobs_dir = jobs_dir
         self._table_name = table_name
         self._ext = ext
         self._metrics = metrics
+        self._file_max_items = file_max_items
+        self._file_max_bytes = file_max_bytes
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self._sink: pa.NativeFile | None = None
         self._schema: pa.Schema | None = None
+        self._rows_in_file = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if self._writer is None or not batch.schema.equals(self._schema, check_metadata=False):
-            self.close()
-            path = self._jobs_dir / JobFile.new(self._table_name, self._ext).name
-            self._sink = pa.OSFile(str(path), "wb")
-            self._writer = pa.ipc.new_stream(self._sink, batch.schema)
-            self._schema = batch.schema
-            self._metrics.files.append(path)
+        max_items = self._file_max_items
+        if max_items is not None and batch.num_rows > max_items:
+            for offset in range(0, batch.num_rows, max_items):
+                self.write(batch.slice(offset, max_items))
+            return
+        if (
+            self._writer is None
+            or not batch.schema.equals(self._schema, check_metadata=False)
+            or (max_items is not None and self._rows_in_file + batch.num_rows > max_items)
+        ):
+            self._open(batch.schema)
+        assert self._writer is not None and self._sink is not None
         self._writer.write_batch(batch)
+        self._rows_in_file += batch.num_rows
+        if self._file_max_bytes is not None and self._sink.tell() >= self._file_max_bytes:
+            self.close()
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.close()
+        path = self._jobs_dir / JobFile.new(self._table_name, self._ext).name
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, schema)
+        self._schema = schema
+        self._rows_in_file = 0
+        self._metrics.files.append(path)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -67,13 +119,71 @@ class _IpcTableWriter:
             self._sink = None
 
 
+@dataclass(frozen=True)
+class BufferConfig:
+    """Buffering and file rotation (config section ``data_writer``; see docs/extract.md).
+
+    Attributes:
+        buffer_max_items: rows buffered per resource and table before they become one batch.
+        file_max_items: rows per extracted file before a new file starts (``None``: no limit).
+        file_max_bytes: bytes per extracted file before a new file starts (``None``: no limit).
+    """
+
+    buffer_max_items: int = DEFAULT_BUFFER_MAX_ITEMS
+    file_max_items: int | None = None
+    file_max_bytes: int | None = None
+
+
+def buffer_config(source_name: str | None = None) -> BufferConfig:
+    """The ``data_writer`` settings for extracting ``source_name``.
+
+    Looked up in ``SOURCES__<SOURCE>__DATA_WRITER__<KEY>``, ``SOURCES__DATA_WRITER__<KEY>``,
+    ``DATA_WRITER__<KEY>`` and ``<KEY>``, in that order.
+    """
+
+    def get(key: str) -> str | None:
+        scopes: list[tuple[str, ...]] = [("sources", "data_writer")]
+        if source_name:
+            scopes.insert(0, ("sources", source_name, "data_writer"))
+        for scope in scopes:
+            raw = os.environ.get("__".join((*scope, key)).upper())
+            if raw is not None:
+                return raw
+        return config.lookup(("data_writer",), key)
+
+    def as_int(key: str, default: int | None) -> int | None:
+        raw = get(key)
+        if raw is None:
+            return default
+        if raw.strip().lower() in ("", "none", "null"):
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(
+                f"data_writer.{key}={raw!r} is not an integer. Hint: e.g. "
+                f"DATA_WRITER__{key.upper()}=100000"
+            ) from None
+
+    return BufferConfig(
+        buffer_max_items=as_int("buffer_max_items", DEFAULT_BUFFER_MAX_ITEMS)
+        or DEFAULT_BUFFER_MAX_ITEMS,
+        file_max_items=as_int("file_max_items", None),
+        file_max_bytes=as_int("file_max_bytes", None),
+    )
+
+
 class Extractor:
     """Extract resources into one package: a ``jobs/new`` folder of IPC files plus a schema.
 
     Args:
         package: the temp package folder to fill.
         schema: the schema to record table hints into (a clone owned by this extract).
+        naming: the naming convention for table and column names in hints.
         buffer_max_items: rows buffered per table before they become one record batch.
+        file_max_items: rows per file before rotating (``None``: no limit).
+        file_max_bytes: bytes per file before rotating (``None``: no limit).
+        on_rows: called with ``(table, rows)`` after each written batch (progress).
     """
 
     def __init__(
@@ -83,133 +193,233 @@ class Extractor:
         *,
         naming: SnakeCaseNaming,
         buffer_max_items: int = DEFAULT_BUFFER_MAX_ITEMS,
+        file_max_items: int | None = None,
+        file_max_bytes: int | None = None,
         on_rows: Callable[[str, int], None] | None = None,
     ) -> None:
         self._jobs_dir = package / "jobs" / "new"
         self.schema = schema
         self._naming = naming
-        self._buffer_max_items = buffer_max_items
-        self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._buffer_max_items = max(1, buffer_max_items)
+        self._file_max_items = file_max_items
+        self._file_max_bytes = file_max_bytes
+        self._buffers: dict[tuple[PipeNode, str], list[Any]] = {}
         self._writers: dict[tuple[str, str], _IpcTableWriter] = {}
-        self._known_tables: set[str] = set()
+        self._tables: dict[tuple[int, str], str] = {}
+        self._static: dict[PipeNode, str | None] = {}
         self.metrics = ExtractMetrics()
         self._on_rows = on_rows
 
-    # ------------------------------------------------------------------ run
-    def extract(self, resources: list[Resource]) -> ExtractMetrics:
-        """Pull every resource to the end; raise ResourceExtractionError naming the culprit."""
-        try:
-            for resource in resources:
-                self._extract_resource(resource)
-            for table_name in list(self._buffers):
-                self._flush(table_name)
-        finally:
-            for writer in self._writers.values():
-                writer.close()
+    # ------------------------------------------------------------------------------- run
+    def extract(
+        self,
+        resources: Sequence[Resource],
+        *,
+        state: dict[str, Any] | None = None,
+        source_name: str | None = None,
+        workers: int = DEFAULT_WORKERS,
+    ) -> ExtractMetrics:
+        """Pull every resource to the end; raise ResourceExtractionError naming the culprit.
+
+        Args:
+            resources: the resources to load (their transformers' parents run too).
+            state: the pipeline state being extracted (a working copy); resource state and
+                incremental cursors are read and written there. ``None``: a throwaway state.
+            source_name: the state section (``state["sources"][source_name]``).
+            workers: threads for ``parallelized`` resources.
+        """
+        state = {} if state is None else state
+        source = source_name or self.schema.name
+        for resource in resources:
+            if not resource.is_dynamic() and resource.write_disposition == "replace":
+                # dlt: a replace starts from scratch, incremental cursors included.
+                reset_resource_state(state, source, resource.name)
+        with in_source(source):
+            roots = build_nodes(resources)
+            bind_incrementals(roots, state, source, in_pipe=False)
+            emitted = [node for root in roots for node in root.walk() if node.emit]
+            self.metrics.resources = [node.name for node in emitted]
+            for node in emitted:
+                # A table with a fixed name exists (and is replaced) even if no rows come.
+                self._static_table(node)
+            try:
+                PipeRunner(roots, self._route, workers=workers).run()
+                for node, table_name in list(self._buffers):
+                    self._flush(node, table_name)
+            finally:
+                for writer in self._writers.values():
+                    writer.close()
         return self.metrics
 
-    def _extract_resource(self, resource: Resource) -> None:
-        table_hint = resource.table_name
-        static_table = None if callable(table_hint) else self._table(str(table_hint), resource)
-        if static_table is not None and resource.write_disposition == "replace":
-            self.metrics.replaced_tables.add(static_table)
-        pages = resource.pages()
-        while True:
-            try:
-                page = next(pages)
-            except StopIteration:
+    # --------------------------------------------------------------------------- routing
+    def _route(self, node: PipeNode, item: Any) -> None:
+        kind = type(item)
+        if kind is dict:
+            table = self._static_table(node)
+            if table is None:
+                table = self._table(node, node.resource.table_name_of(item), item)
+            self._buffer(node, table, [item])
+            return
+        if kind is list:
+            if not item:
                 return
-            except QuiverError:
-                raise
-            except Exception as error:
-                raise ResourceExtractionError(resource.name, error) from error
-            self._route(page, resource, static_table)
-
-    def _route(self, page: Any, resource: Resource, static_table: str | None) -> None:
-        if page is None:
+            if is_arrow_like(item[0]) or type(item[0]) is DataItemWithMeta:
+                for element in item:
+                    self._route(node, element)
+                return
+            table = self._static_table(node)
+            if table is not None:
+                self._buffer(node, table, item)
+                return
+            for row in item:
+                self._route_row(node, row)
             return
-        if is_arrow_like(page):
-            table = static_table or self._dynamic_table(resource, page)
-            for batch in arrow_batches(page):
-                self._write(table, ARROW_EXT, batch)
+        if kind is DataItemWithMeta:
+            self._route_with_meta(node, item)
             return
-        rows = page if isinstance(page, list | tuple) else [page]
-        if static_table is not None:
-            # Rows of any kind (dicts, dataclasses, scalars) are buffered as they are; the
-            # batcher turns the whole buffer into columns at once.
-            buffer = self._buffers.setdefault(static_table, [])
-            buffer.extend(rows)
-            if len(buffer) >= self._buffer_max_items:
-                self._flush(static_table)
+        if is_arrow_like(item):
+            table = self._static_table(node)
+            if table is None:
+                table = self._table(node, node.resource.table_name_of(item), item)
+            self._write_arrow(node, table, item)
             return
-        for row in rows:
-            if is_arrow_like(row):
-                self._route(row, resource, None)
-                continue
-            item = row if isinstance(row, dict) else as_row(row)
-            table = self._dynamic_table(resource, item)
-            buffer = self._buffers.setdefault(table, [])
-            buffer.append(item)
-            if len(buffer) >= self._buffer_max_items:
-                self._flush(table)
+        if isinstance(item, tuple):
+            self._route(node, list(item))
+            return
+        self._route_row(node, item)
 
-    # -------------------------------------------------------------- tables
-    def _dynamic_table(self, resource: Resource, item: Any) -> str:
-        name = resource.table_name(item)
-        return self._table(str(name), resource)
+    def _route_row(self, node: PipeNode, row: Any) -> None:
+        if is_arrow_like(row):
+            self._route(node, row)
+            return
+        table = self._static_table(node)
+        if table is None:
+            table = self._table(node, node.resource.table_name_of(row), row)
+        self._buffer(node, table, [row])
 
-    def _table(self, raw_name: str, resource: Resource) -> str:
-        """Normalize a table name and record the resource's hints for it, once."""
-        name = self._naming.normalize_table_identifier(raw_name)
-        if name in self._known_tables:
-            return name
-        self._known_tables.add(name)
-        hints = {k: v for k, v in resource.hints.items() if k not in ("table_name",)}
-        hints["resource"] = resource.name
-        hints.setdefault("write_disposition", "append")
-        table_hints = _schema_hints(hints, self._naming)
-        self.schema.merge_hints(name, table_hints)
+    def _route_with_meta(self, node: PipeNode, item: DataItemWithMeta) -> None:
+        meta, data = item.meta, item.data
+        if isinstance(meta, TableNameMeta):
+            table = self._table(node, meta.table_name, data)
+        elif isinstance(meta, HintsMeta):
+            table = self._apply_hints_meta(node, meta, data)
+        else:
+            self._route(node, data)
+            return
+        if is_arrow_like(data):
+            self._write_arrow(node, table, data)
+        elif isinstance(data, list):
+            if data and is_arrow_like(data[0]):
+                for element in data:
+                    self._write_arrow(node, table, element)
+            else:
+                self._buffer(node, table, data)
+        elif data is not None:
+            self._buffer(node, table, [data])
+
+    def _apply_hints_meta(self, node: PipeNode, meta: HintsMeta, data: Any) -> str:
+        """``quiver.mark.with_hints``: new hints for the resource (or a table variant)."""
+        resource = node.resource
+        hints = {k: v for k, v in meta.hints.items() if v is not None}
+        table_name = hints.get("table_name")
+        resource.apply_hints(
+            **hints, create_table_variant=meta.create_table_variant and table_name is not None
+        )
+        # Hints changed: tables are re-registered with the new hints.
+        self._static.pop(node, None)
+        for key in [k for k in self._tables if k[0] == id(node)]:
+            del self._tables[key]
+        raw = str(table_name) if isinstance(table_name, str) else resource.table_name_of(data)
+        return self._table(node, raw, data)
+
+    # ---------------------------------------------------------------------------- tables
+    def _static_table(self, node: PipeNode) -> str | None:
+        """The table of a resource with a fixed table name (``None`` when it is dynamic)."""
+        try:
+            return self._static[node]
+        except KeyError:
+            pass
+        resource = node.resource
+        name = None if resource.is_dynamic() else self._table(node, str(resource.table_name), None)
+        self._static[node] = name
         return name
 
-    # ------------------------------------------------------------- writing
-    def _flush(self, table_name: str) -> None:
-        rows = self._buffers.pop(table_name, None)
-        if rows:
-            self._write(table_name, ROWS_EXT, rows_to_batch(rows))
+    def _table(self, node: PipeNode, raw_name: str, item: Any) -> str:
+        """Normalize a table name and record the resource's hints for it, once per resource."""
+        key = (id(node), raw_name)
+        known = self._tables.get(key)
+        if known is not None:
+            return known
+        resource = node.resource
+        template = resource.hints_for_table(raw_name)
+        try:
+            resolved = resolve_hints(template, item) if item is not None else dict(template)
+        except Exception as error:
+            raise ResourceExtractionError(resource.name, error) from error
+        resolved.pop("table_name", None)
+        resolved["resource"] = resource.name
+        resolved.setdefault("write_disposition", "append")
+        cursor = node.incremental.get_cursor_column_name() if node.incremental else None
+        name = self._naming.normalize_table_identifier(raw_name)
+        table_hints = table_schema_hints(resolved, self._naming, cursor_column=cursor)
+        self.schema.merge_hints(name, table_hints)
+        if resolved["write_disposition"] == "replace":
+            self.metrics.replaced_tables.add(name)
+        self._tables[key] = name
+        return name
 
-    def _write(self, table_name: str, ext: str, batch: pa.RecordBatch) -> None:
+    # --------------------------------------------------------------------------- writing
+    def _buffer(self, node: PipeNode, table: str, rows: list[Any]) -> None:
+        key = (node, table)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = []
+        buffer.extend(rows)
+        if len(buffer) >= self._buffer_max_items or (
+            # row_order: flush each page (or every few rows yielded one by one) so the
+            # incremental sees out-of-range rows soon and the generator can be closed.
+            node.eager_flush and (len(rows) > 1 or len(buffer) >= EAGER_FLUSH_ROWS)
+        ):
+            self._flush(node, table)
+
+    def _flush(self, node: PipeNode, table_name: str) -> None:
+        rows = self._buffers.pop((node, table_name), None)
+        if not rows:
+            return
+        try:
+            batch = rows_to_batch(rows)
+        except QuiverError:
+            raise
+        except Exception as error:
+            raise ResourceExtractionError(node.name, error) from error
+        self._write(node, table_name, ROWS_EXT, batch)
+
+    def _write_arrow(self, node: PipeNode, table: str, item: Any) -> None:
+        for batch in arrow_batches(item):
+            self._write(node, table, ARROW_EXT, batch)
+
+    def _write(self, node: PipeNode, table_name: str, ext: str, batch: pa.RecordBatch) -> None:
+        incremental = node.incremental
+        if incremental is not None and not node.filter_in_pipe:
+            batch = incremental.filter_batch(batch)
         if batch.num_rows == 0:
             return
         key = (table_name, ext)
         writer = self._writers.get(key)
         if writer is None:
             writer = self._writers[key] = _IpcTableWriter(
-                self._jobs_dir, table_name, ext, self.metrics
+                self._jobs_dir,
+                table_name,
+                ext,
+                self.metrics,
+                file_max_items=self._file_max_items,
+                file_max_bytes=self._file_max_bytes,
             )
         writer.write(batch)
         counts = self.metrics.row_counts
         counts[table_name] = counts.get(table_name, 0) + batch.num_rows
         if self._on_rows is not None:
             self._on_rows(table_name, batch.num_rows)
-
-
-def _schema_hints(hints: dict[str, Any], naming: SnakeCaseNaming) -> dict[str, Any]:
-    """Resource hints → schema table hints: column names normalized, keys as column hints."""
-    result = {k: v for k, v in hints.items() if k not in ("primary_key", "merge_key", "columns")}
-    columns: dict[str, dict[str, Any]] = {}
-    for raw_name, column in (hints.get("columns") or {}).items():
-        name = naming.normalize_path(raw_name)
-        columns[name] = {**column, "name": name}
-    for key_hint in ("primary_key", "merge_key"):
-        value = hints.get(key_hint)
-        if value is None:
-            continue
-        for raw_name in [value] if isinstance(value, str) else list(value):
-            name = naming.normalize_path(raw_name)
-            columns.setdefault(name, {"name": name})[key_hint] = True
-    if columns:
-        result["columns"] = columns
-    return result
 
 
 def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:

@@ -2,15 +2,40 @@
 
 Rows (dicts, dataclasses, pydantic models, scalars) are buffered per table; Arrow-like items
 (tables, batches, readers, anything with ``__arrow_c_stream__``, polars and pandas frames) pass
-through as record batches without a round trip through Python objects.
+through as record batches without a round trip through Python objects. Items wrapped by
+``quiver.mark`` carry a table name or hints with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableNameMeta:
+    """Send the item to this table (``quiver.mark.with_table_name``)."""
+
+    table_name: str
+
+
+@dataclass(frozen=True)
+class HintsMeta:
+    """Apply these hints before the item is written (``quiver.mark.with_hints``)."""
+
+    hints: dict[str, Any] = field(default_factory=dict)
+    create_table_variant: bool = False
+
+
+@dataclass(frozen=True)
+class DataItemWithMeta:
+    """An item (row, page or Arrow object) with a meta object attached."""
+
+    meta: Any
+    data: Any
 
 
 def is_arrow_like(item: Any) -> bool:
@@ -44,3 +69,16 @@ def arrow_batches(item: Any) -> Iterator[pa.RecordBatch]:
     else:
         array = pa.array(item)
         yield pa.RecordBatch.from_struct_array(array)
+
+
+def to_arrow_table(item: Any) -> pa.Table | pa.RecordBatch:
+    """An Arrow-like item as a table (a record batch stays a record batch)."""
+    if isinstance(item, pa.Table | pa.RecordBatch):
+        return item
+    if isinstance(item, pa.RecordBatchReader):
+        return item.read_all()
+    if _is_pandas_frame(item):
+        return pa.Table.from_pandas(item, preserve_index=False)
+    if hasattr(item, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(item).read_all()
+    return pa.Table.from_batches(list(arrow_batches(item)))

@@ -1,62 +1,44 @@
-"""Resources and sources: named producers of items, with the table hints that go with them."""
+"""Resources: named producers of items, with their table hints and processing steps."""
 
 from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-from quiver.exceptions import SourceExhausted
-from quiver.extract.items import is_arrow_like
+from quiver.common.accessors import inject_config
+from quiver.exceptions import QuiverError, SourceExhausted
+from quiver.extract.hints import (
+    HINT_NAMES,
+    is_dynamic,
+    key_columns,
+    make_hints,
+    merge_columns,
+    resolve_hints,
+    validate_dynamic_hints,
+)
+from quiver.extract.incremental import Incremental
+from quiver.extract.items import DataItemWithMeta, TableNameMeta, is_arrow_like
+from quiver.extract.steps import FilterStep, Limit, MapStep, Step, YieldMapStep
 
 TTableHint = Any
-_HINT_NAMES = (
-    "table_name",
-    "write_disposition",
-    "columns",
-    "primary_key",
-    "merge_key",
-    "schema_contract",
-    "table_format",
-    "file_format",
-    "max_table_nesting",
-)
 
 
-def normalize_columns_hint(columns: Any) -> dict[str, dict[str, Any]] | None:
-    """``columns=`` as a dict name → column schema (accepts a dict, a list, or a pydantic model)."""
-    if columns is None:
-        return None
-    if isinstance(columns, Mapping):
-        return {name: {"name": name, **dict(col)} for name, col in columns.items()}
-    if isinstance(columns, Sequence) and not isinstance(columns, str):
-        return {col["name"]: dict(col) for col in columns}
-    fields = getattr(columns, "model_fields", None)
-    if fields is not None:
-        from quiver.extract.pydantic_columns import pydantic_to_columns
-
-        return pydantic_to_columns(columns)
-    raise TypeError(
-        f"columns must be a dict, a list of column schemas or a pydantic model, got {columns!r}"
-    )
+class UnboundResourceError(QuiverError, TypeError):
+    """A resource made from a function with required arguments was used without calling it."""
 
 
-def write_disposition_hints(write_disposition: Any) -> dict[str, Any]:
-    """The dict form ``{"disposition": "merge", "strategy": ...}`` → shorthand + table hints."""
-    if write_disposition is None or isinstance(write_disposition, str):
-        return {"write_disposition": write_disposition}
-    hints: dict[str, Any] = {"write_disposition": write_disposition["disposition"]}
-    if "strategy" in write_disposition:
-        hints["x-merge-strategy"] = write_disposition["strategy"]
-    return hints
+#: Rows of a materialized list handed to the extractor at once (see ``docs/extract.md``).
+LIST_PAGE_SIZE = 10_000
 
 
 class Resource:
     """A named producer of items for one table (or several, with a callable ``table_name``).
 
-    Created by ``@quiver.resource`` on a function, or by ``quiver.resource(data, name=...)``.
-    Calling a resource made from a function binds the arguments and returns a new resource.
+    Created by ``@quiver.resource`` on a function, by ``quiver.resource(data, name=...)`` or by
+    ``@quiver.transformer``. Calling a resource made from a function binds the arguments and
+    returns a new resource; nothing runs until the pipeline extracts it (or it is iterated).
     """
 
     def __init__(
@@ -69,33 +51,104 @@ class Resource:
         section: str | None = None,
         parallelized: bool = False,
         parent: Resource | None = None,
+        incremental: Incremental[Any] | None = None,
+        is_transformer: bool = False,
     ) -> None:
         self.name = name
         self._data = data
-        self._hints: dict[str, Any] = dict(hints or {})
+        self._args: tuple[Any, ...] = ()
+        self._kwargs: dict[str, Any] = {}
+        self._hints: dict[str, Any] = {k: v for k, v in (hints or {}).items() if v is not None}
+        validate_dynamic_hints(self._hints)
+        self._table_variants: dict[str, dict[str, Any]] = {}
         self.selected = selected
         self.section = section
         self.parallelized = parallelized
         self.parent = parent
-        self._bound = not (callable(data) and inspect.isfunction(data)) or _takes_no_args(data)
-        self._consumed = False
+        self._incremental = incremental
+        self._is_transformer = is_transformer or parent is not None
+        self._steps: list[Step] = []
+        self._limit: Limit | None = None
+        # Shared by copies: a generator object can be consumed once, whichever copy runs it.
+        self._consumed = [False]
+        self.source_name: str | None = None
+        function = data if _is_function(data) else None
+        self._incremental_param = _incremental_param(function) if function else None
+        self._bound = self._is_transformer or function is None or _takes_no_args(function)
 
-    # ----------------------------------------------------------------- hints
+    # ------------------------------------------------------------------------------ hints
     @property
     def table_name(self) -> TTableHint:
+        """The table hint: a name, or a callable of the item for dynamic tables."""
         return self._hints.get("table_name") or self.name
 
+    @table_name.setter
+    def table_name(self, value: TTableHint) -> None:
+        self.apply_hints(table_name=value)
+
     @property
-    def write_disposition(self) -> str:
-        return str(self._hints.get("write_disposition") or "append")
+    def write_disposition(self) -> Any:
+        return self._hints.get("write_disposition") or "append"
+
+    @write_disposition.setter
+    def write_disposition(self, value: Any) -> None:
+        self.apply_hints(write_disposition=value)
+
+    @property
+    def columns(self) -> Any:
+        return self._hints.get("columns")
+
+    @property
+    def primary_key(self) -> Any:
+        return self._hints.get("primary_key")
+
+    @property
+    def merge_key(self) -> Any:
+        return self._hints.get("merge_key")
+
+    @property
+    def schema_contract(self) -> Any:
+        return self._hints.get("schema_contract")
+
+    @property
+    def table_format(self) -> Any:
+        return self._hints.get("table_format")
+
+    @property
+    def file_format(self) -> Any:
+        return self._hints.get("file_format")
+
+    @property
+    def max_table_nesting(self) -> int | None:
+        value = self._hints.get("max_table_nesting")
+        return None if value is None else int(value)
+
+    @max_table_nesting.setter
+    def max_table_nesting(self, value: int | None) -> None:
+        self._hints["max_table_nesting"] = value
 
     @property
     def hints(self) -> dict[str, Any]:
+        """The resource's hints as given (callables not resolved)."""
         return dict(self._hints)
+
+    @property
+    def is_transformer(self) -> bool:
+        return self._is_transformer
+
+    @property
+    def has_parent(self) -> bool:
+        return self.parent is not None
+
+    @property
+    def incremental(self) -> Incremental[Any] | None:
+        """The incremental this resource would use in the next run (unbound), if any."""
+        return self._make_incremental()
 
     def apply_hints(
         self,
         table_name: TTableHint = None,
+        parent_table_name: TTableHint = None,
         write_disposition: Any = None,
         columns: Any = None,
         primary_key: Any = None,
@@ -104,112 +157,341 @@ class Resource:
         table_format: Any = None,
         file_format: Any = None,
         max_table_nesting: int | None = None,
+        incremental: Incremental[Any] | None = None,
+        additional_table_hints: dict[str, Any] | None = None,
+        create_table_variant: bool = False,
         **_: Any,
     ) -> Resource:
-        """Set table hints in place (the same keywords as ``@resource``); returns ``self``."""
-        given = {
-            "table_name": table_name,
-            "columns": normalize_columns_hint(columns),
-            "primary_key": primary_key,
-            "merge_key": merge_key,
-            "schema_contract": schema_contract,
-            "table_format": table_format,
-            "file_format": file_format,
-            "max_table_nesting": max_table_nesting,
-            **write_disposition_hints(write_disposition),
-        }
-        for key, value in given.items():
-            if value is not None:
-                if key == "columns" and "columns" in self._hints:
-                    merged = dict(self._hints["columns"])
-                    for col, props in value.items():
-                        merged[col] = {**merged.get(col, {}), **props}
-                    value = merged
-                self._hints[key] = value
+        """Set table hints in place (the keywords of ``@resource``); returns ``self``.
+
+        ``None`` leaves a hint unchanged; an empty value (``""``, ``[]``, ``{}``) removes it.
+        Columns merge property by property with the existing ones. With
+        ``create_table_variant=True`` the hints apply only to the table ``table_name`` (items
+        sent there by a dynamic name or ``quiver.mark.with_table_name``).
+
+        Examples:
+            >>> import quiver
+            >>> r = quiver.resource([{"id": 1}], name="items")
+            >>> r.apply_hints(primary_key="id", write_disposition="merge").write_disposition
+            'merge'
+        """
+        given = make_hints(
+            table_name=table_name,
+            parent_table_name=parent_table_name,
+            write_disposition=write_disposition,
+            columns=columns,
+            primary_key=primary_key,
+            merge_key=merge_key,
+            schema_contract=schema_contract,
+            table_format=table_format,
+            file_format=file_format,
+            max_table_nesting=max_table_nesting,
+            additional_table_hints=additional_table_hints,
+        )
+        if create_table_variant:
+            if not isinstance(table_name, str):
+                raise ValueError("create_table_variant=True needs table_name as a string")
+            target = self._table_variants.setdefault(table_name, dict(self._hints))
+        else:
+            target = self._hints
+        _merge_hints(target, given)
+        validate_dynamic_hints(target)
+        if incremental is not None:
+            self._incremental = incremental
         return self
 
+    def hints_for_table(self, table_name: str | None) -> dict[str, Any]:
+        """The hints of a table variant, else the resource's hints."""
+        if table_name is not None and table_name in self._table_variants:
+            return self._table_variants[table_name]
+        return self._hints
+
+    def compute_table_schema(self, item: Any = None) -> dict[str, Any]:
+        """The resolved hints for ``item`` (callables applied), as the extractor sees them."""
+        resolved = resolve_hints(self._hints, item)
+        resolved.setdefault("table_name", self.name)
+        resolved.setdefault("write_disposition", "append")
+        return resolved
+
+    def table_name_of(self, item: Any) -> str:
+        """The (raw) table name an item goes to."""
+        if type(item) is DataItemWithMeta:
+            if isinstance(item.meta, TableNameMeta):
+                return item.meta.table_name
+            item = item.data
+        hint = self.table_name
+        return str(hint(item) if callable(hint) else hint)
+
     def with_name(self, new_name: str) -> Resource:
+        """A copy of the resource under another name (its default table name changes too)."""
         clone = self._clone()
         clone.name = new_name
         return clone
 
-    # -------------------------------------------------------------- binding
+    # -------------------------------------------------------------------------- steps
+    def add_map(self, item_map: Callable[..., Any], insert_at: int | None = None) -> Resource:
+        """Transform each row (each whole Arrow object) with ``item_map``; returns ``self``."""
+        return self._add_step(MapStep(item_map), insert_at)
+
+    def add_yield_map(self, item_map: Callable[..., Any], insert_at: int | None = None) -> Resource:
+        """Replace each row by the items the generator ``item_map(row)`` yields."""
+        return self._add_step(YieldMapStep(item_map), insert_at)
+
+    def add_filter(self, item_filter: Callable[..., Any], insert_at: int | None = None) -> Resource:
+        """Keep only the rows (Arrow objects) for which ``item_filter`` returns true."""
+        return self._add_step(FilterStep(item_filter), insert_at)
+
+    def add_limit(
+        self, max_items: int | None = None, max_time: float | None = None, count_rows: bool = False
+    ) -> Resource:
+        """Stop after ``max_items`` yields (pages count once; rows with ``count_rows``) or after
+        ``max_time`` seconds. Has no effect on transformers (dlt's rule); returns ``self``."""
+        if not self._is_transformer:
+            self._limit = Limit(max_items, max_time, count_rows)
+        return self
+
+    def select_tables(self, *table_names: str) -> Resource:
+        """Keep only the items that go to these tables (for dynamic table names)."""
+        wanted = set(table_names)
+        return self.add_filter(lambda item: self.table_name_of(item) in wanted)
+
+    def _add_step(self, step: Step, insert_at: int | None) -> Resource:
+        if insert_at is None:
+            self._steps.append(step)
+        else:
+            self._steps.insert(insert_at, step)
+        return self
+
+    def parallelize(self) -> Resource:
+        """Run this resource's generator in the extract thread pool; returns ``self``."""
+        self.parallelized = True
+        return self
+
+    # ------------------------------------------------------------------------ binding
     def __call__(self, *args: Any, **kwargs: Any) -> Resource:
-        if not callable(self._data):
+        """Bind arguments of the resource function; returns a new resource."""
+        if not _is_function(self._data):
             raise TypeError(
                 f"resource {self.name!r} wraps data, not a function; it cannot be called"
             )
         clone = self._clone()
+        return clone.bind(*args, **kwargs)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Resource:
+        """Bind arguments of the resource function in place; returns ``self``."""
         function = self._data
-        clone._data = lambda: function(*args, **kwargs)
-        clone._bound = True
-        return clone
+        signature = inspect.signature(function)
+        if self._is_transformer:
+            # The first parameter receives the items; the rest may be bound now.
+            signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+        try:
+            signature.bind_partial(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"resource {self.name!r}: {error}") from error
+        self._args, self._kwargs = args, kwargs
+        self._bound = True
+        return self
 
     def _clone(self) -> Resource:
         clone = copy.copy(self)
         clone._hints = copy.deepcopy(self._hints)
+        clone._table_variants = copy.deepcopy(self._table_variants)
+        clone._steps = list(self._steps)
         return clone
 
-    # ------------------------------------------------------------ iteration
-    def pages(self) -> Iterator[Any]:
-        """The items exactly as the resource yields them (rows, pages or Arrow objects)."""
-        if self.parent is not None:
-            yield from self._transform(self.parent.pages())
-            return
+    # -------------------------------------------------------------------- incremental
+    def _make_incremental(self) -> Incremental[Any] | None:
+        """A fresh, unbound incremental for one run: argument default < hints < bound argument."""
+        template: Incremental[Any] | None = None
+        explicit: Any = None
+        param = self._incremental_param
+        if param is not None:
+            parameter = inspect.signature(self._data).parameters[param]
+            if isinstance(parameter.default, Incremental):
+                template = parameter.default.copy()
+            explicit = self._explicit_argument(param)
+            if explicit is _NOT_GIVEN:
+                explicit = None
+            elif explicit is None:
+                return None  # passing None switches the incremental off (dlt's rule)
+        if self._incremental is not None:
+            template = template.merge(self._incremental) if template else self._incremental.copy()
+        if isinstance(explicit, Incremental):
+            template = template.merge(explicit) if template else explicit.copy()
+        elif explicit is not None and template is not None:
+            template.initial_value = explicit
+        return template
+
+    def _explicit_argument(self, param: str) -> Any:
+        if param in self._kwargs:
+            return self._kwargs[param]
+        names = list(inspect.signature(self._data).parameters)
+        offset = 1 if self._is_transformer else 0
+        position = names.index(param) - offset
+        if 0 <= position < len(self._args):
+            return self._args[position]
+        return _NOT_GIVEN
+
+    def _call_kwargs(self, incremental: Incremental[Any] | None) -> dict[str, Any]:
+        kwargs = dict(self._kwargs)
+        param = self._incremental_param
+        if param is not None and incremental is not None:
+            position = self._explicit_argument(param)
+            if param in kwargs or position is _NOT_GIVEN:
+                kwargs[param] = incremental
+        sections = ("sources", self.section or "", self.name)
+        return inject_config(self._data, self._args, kwargs, tuple(s for s in sections if s))
+
+    def _call_args(self, incremental: Incremental[Any] | None) -> tuple[Any, ...]:
+        param = self._incremental_param
+        if param is None or incremental is None or param in self._kwargs:
+            return self._args
+        names = list(inspect.signature(self._data).parameters)
+        position = names.index(param) - (1 if self._is_transformer else 0)
+        if 0 <= position < len(self._args):
+            args = list(self._args)
+            args[position] = incremental
+            return tuple(args)
+        return self._args
+
+    # ---------------------------------------------------------------------- evaluation
+    def _is_async(self) -> bool:
         data = self._data
-        if callable(data) and not is_arrow_like(data):
+        if _is_function(data):
+            function = inspect.unwrap(data)
+            return inspect.isasyncgenfunction(function) or inspect.iscoroutinefunction(function)
+        return inspect.isasyncgen(data) or inspect.iscoroutine(data) or hasattr(data, "__aiter__")
+
+    def _open(self, incremental: Incremental[Any] | None, *, as_pages: bool) -> Any:
+        """Start the resource: an iterator of items, an async iterator, or a coroutine.
+
+        For plain functions this runs user code (the caller attributes errors).
+        """
+        data = self._data
+        if _is_function(data):
             if not self._bound:
-                raise TypeError(
-                    f"resource {self.name!r} needs arguments: call it first, e.g. {self.name}(...)"
+                raise UnboundResourceError(
+                    f"Resource {self.name!r} needs arguments: call it first, e.g. "
+                    f"{self.name}(...), then pass the result to the pipeline."
                 )
-            data = data()
-        elif inspect.isgenerator(data) or isinstance(data, Iterator):
-            if self._consumed:
-                raise SourceExhausted(self.name)
-            self._consumed = True
-        if data is None:
-            return
-        if isinstance(data, dict) or is_arrow_like(data) or isinstance(data, str | bytes):
-            yield data
-        elif inspect.isasyncgen(data):
-            yield from _drain_async(data)
-        elif isinstance(data, Iterable):
-            yield from data
-        else:
-            yield data
-
-    def _transform(self, pages: Iterator[Any]) -> Iterator[Any]:
-        function = self._data
-        for page in pages:
-            result = function(page)
-            if result is None:
-                continue
-            if inspect.isgenerator(result) or (
-                isinstance(result, Iterator) and not isinstance(result, dict)
+            data = data(*self._call_args(incremental), **self._call_kwargs(incremental))
+        elif inspect.isgenerator(data) or isinstance(data, Iterator) or inspect.isasyncgen(data):
+            if self._consumed[0] or (
+                inspect.isgenerator(data) and inspect.getgeneratorstate(data) == inspect.GEN_CLOSED
             ):
-                yield from result
-            else:
-                yield result
+                raise SourceExhausted(self.name)
+            self._consumed[0] = True
+        if inspect.iscoroutine(data) or inspect.isasyncgen(data) or hasattr(data, "__aiter__"):
+            if self._limit is not None and not inspect.iscoroutine(data):
+                return self._limit.apply_async(data)
+            return data
+        iterator = as_item_iterator(data, as_pages=as_pages and self._limit is None)
+        if self._limit is not None:
+            return self._limit.apply(iterator)
+        return iterator
 
+    def _transform(self, item: Any, incremental: Incremental[Any] | None) -> Any:
+        """Call the transformer function on one item of its parent (user code)."""
+        meta = None
+        if type(item) is DataItemWithMeta:
+            meta, item = item.meta, item.data
+        kwargs = self._call_kwargs(incremental)
+        if meta is not None and "meta" in inspect.signature(self._data).parameters:
+            kwargs["meta"] = meta
+        return self._data(item, *self._call_args(incremental), **kwargs)
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the resource wraps a generator object that was already consumed."""
+        return self._consumed[0]
+
+    # ----------------------------------------------------------------- iteration, piping
     def __iter__(self) -> Iterator[Any]:
-        """Items one at a time, pages unpacked (as ``list(resource)`` does in dlt)."""
-        for page in self.pages():
-            if isinstance(page, list | tuple):
-                yield from page
+        """Items one at a time, pages unpacked, incremental applied (as ``list(resource)``).
+
+        Runs outside of a pipeline's extract: state writes are not kept.
+        """
+        from quiver.extract.pipe import evaluate_standalone
+
+        for item in evaluate_standalone([self], self.source_name):
+            if isinstance(item, list):
+                yield from item
             else:
-                yield page
+                yield item
 
     def __or__(self, transformer: Resource) -> Resource:
+        """``resource | transformer``: feed this resource's items to the transformer."""
+        if not isinstance(transformer, Resource) or not transformer.is_transformer:
+            raise TypeError(f"{transformer!r} is not a transformer; only transformers can be piped")
         clone = transformer._clone()
         clone.parent = self
         return clone
 
+    def __ror__(self, data: Any) -> Resource:
+        """``data | transformer`` for plain data (a list, a generator)."""
+        if not self._is_transformer:
+            return NotImplemented
+        name = getattr(data, "__name__", None) or f"{self.name}_data"
+        return Resource(str(name), data) | self
+
     def __repr__(self) -> str:
-        return f"Resource(name={self.name!r}, table_name={self.table_name!r})"
+        kind = "transformer" if self._is_transformer else "resource"
+        return f"Resource(name={self.name!r}, table_name={self.table_name!r}, kind={kind})"
+
+    # -------------------------------------------------------------------------- state
+    @property
+    def state(self) -> dict[str, Any]:
+        """This resource's state dict (writes are kept only during a pipeline's extract)."""
+        from quiver.pipeline.state import resource_state
+
+        return resource_state(self.name, self.source_name)
+
+    def static_primary_key(self) -> list[str]:
+        """The primary key columns when the hint is not a callable."""
+        return key_columns(self._hints.get("primary_key"))
+
+    def is_dynamic(self) -> bool:
+        return is_dynamic(self._hints)
+
+
+_NOT_GIVEN: Any = object()
+
+
+_DISPOSITION_EXTRAS = ("x-merge-strategy", "x-stage-data-deduplicated", "x-boundary-timestamp")
+
+
+def _merge_hints(target: dict[str, Any], given: dict[str, Any]) -> None:
+    if given.get("write_disposition") is not None:
+        for extra in _DISPOSITION_EXTRAS:
+            target.pop(extra, None)
+    for key, value in given.items():
+        if value is None:
+            continue
+        if value in ("", [], ()) or (key == "columns" and value == {}):
+            target.pop(key, None)
+            continue
+        if key == "columns" and not callable(value) and isinstance(target.get(key), dict):
+            value = merge_columns(target[key], value)
+        target[key] = value
+    unknown = set(target) - {*HINT_NAMES, *_DISPOSITION_EXTRAS, "additional_table_hints"}
+    if unknown:
+        raise ValueError(f"unknown hints {sorted(unknown)}")
+
+
+def _is_function(data: Any) -> bool:
+    return (
+        callable(data)
+        and not isinstance(data, type)
+        and not is_arrow_like(data)
+        and not isinstance(data, Resource)
+    )
 
 
 def _takes_no_args(function: Callable[..., Any]) -> bool:
-    parameters = inspect.signature(function).parameters.values()
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
     return all(
         p.default is not inspect.Parameter.empty
         or p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -217,65 +499,58 @@ def _takes_no_args(function: Callable[..., Any]) -> bool:
     )
 
 
-def _drain_async(agen: Any) -> Iterator[Any]:
-    import asyncio
-
-    loop = asyncio.new_event_loop()
+def _incremental_param(function: Callable[..., Any]) -> str | None:
     try:
-        while True:
-            try:
-                yield loop.run_until_complete(agen.__anext__())
-            except StopAsyncIteration:
-                return
-    finally:
-        loop.close()
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    for parameter in parameters:
+        annotation = parameter.annotation
+        if isinstance(parameter.default, Incremental):
+            return parameter.name
+        if isinstance(annotation, str) and "incremental" in annotation.lower():
+            return parameter.name
+        origin = getattr(annotation, "__origin__", annotation)
+        if isinstance(origin, type) and issubclass(origin, Incremental):
+            return parameter.name
+    return None
 
 
-class Source:
-    """A named group of resources; its name is the schema name."""
+def as_item_iterator(data: Any, *, as_pages: bool = False) -> Iterator[Any]:
+    """What a resource's data yields, item by item.
 
-    def __init__(
-        self,
-        name: str,
-        resources: Sequence[Resource],
-        *,
-        section: str | None = None,
-        max_table_nesting: int | None = None,
-        root_key: bool = False,
-        schema_contract: Any = None,
-        schema: Any = None,
-    ) -> None:
-        self.name = name
-        self.section = section
-        self.max_table_nesting = max_table_nesting
-        self.root_key = root_key
-        self.schema_contract = schema_contract
-        self.schema = schema
-        self._resources: dict[str, Resource] = {r.name: r for r in resources}
+    A dict, an Arrow object or a string is one item; other iterables yield their elements.
+    With ``as_pages``, a materialized list of rows is handed over in pages of
+    :data:`LIST_PAGE_SIZE` rows (the same rows, fewer hand-offs).
+    """
+    if data is None:
+        return iter(())
+    if (
+        isinstance(data, dict | str | bytes)
+        or is_arrow_like(data)
+        or type(data) is DataItemWithMeta
+    ):
+        return iter((data,))
+    if as_pages and isinstance(data, list | tuple) and len(data) > 1 and not is_arrow_like(data[0]):
+        size = LIST_PAGE_SIZE
+        return (list(data[i : i + size]) for i in range(0, len(data), size))
+    if isinstance(data, Iterable):
+        return iter(data)
+    return iter((data,))
 
-    @property
-    def resources(self) -> dict[str, Resource]:
-        return dict(self._resources)
 
-    @property
-    def selected_resources(self) -> dict[str, Resource]:
-        return {name: r for name, r in self._resources.items() if r.selected}
+def async_iterator(data: Any) -> AsyncIterator[Any] | None:
+    """``data`` as an async iterator when it is one."""
+    if hasattr(data, "__aiter__"):
+        iterator: AsyncIterator[Any] = data.__aiter__()
+        return iterator
+    return None
 
-    def with_resources(self, *names: str) -> Source:
-        unknown = [n for n in names if n not in self._resources]
-        if unknown:
-            raise KeyError(
-                f"source {self.name!r} has no resources {unknown}; it has {list(self._resources)}"
-            )
-        for name, resource in self._resources.items():
-            resource.selected = name in names
-        return self
 
-    def __getattr__(self, name: str) -> Resource:
-        resources = self.__dict__.get("_resources", {})
-        if name in resources:
-            return resources[name]  # type: ignore[no-any-return]
-        raise AttributeError(f"source {self.__dict__.get('name')!r} has no resource {name!r}")
+def __getattr__(name: str) -> Any:
+    # ``Source`` used to live here; keep ``from quiver.extract.resource import Source`` working.
+    if name == "Source":
+        from quiver.extract.source import Source
 
-    def __repr__(self) -> str:
-        return f"Source(name={self.name!r}, resources={list(self._resources)})"
+        return Source
+    raise AttributeError(name)

@@ -166,6 +166,13 @@ class Loader:
         ]
         for name in set(new_files) - set(tables):  # skip disposition: nothing to commit
             self._move(new_files[name], "completed")
+        # A merged root's children follow it even when this load has no child rows: their
+        # old rows for the merged keys must go.
+        for root in [t for t in tables if "parent" not in schema.tables.get(t, {})]:
+            if schema.table_hint(root, "write_disposition") == "merge":
+                tables.extend(
+                    c["name"] for c in schema.child_tables(root) if c["name"] not in tables
+                )
 
         with ThreadPoolExecutor(max_workers=max(1, self._config.workers)) as pool:
             for level in _levels(schema, tables):

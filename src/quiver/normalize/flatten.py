@@ -1,20 +1,31 @@
 """Unnest record batches into a root table and child tables, vectorized with Arrow compute.
 
-Struct fields become ``parent__child`` columns; list columns become child tables
-``<table>__<field>`` linked by ``_dlt_parent_id`` (the parent's ``_dlt_id``) and ordered by
-``_dlt_list_idx``. Lists of scalars give a ``value`` column; lists of lists give an intermediate
-table whose ``value`` list nests further (dlt's shape). ``max_nesting`` bounds how deep structs
-and lists are unnested; deeper values stay as one nested column.
+This is dlt's relational normalizer (``dlt/common/normalizers/json/relational.py``) applied to
+whole columns instead of single dicts:
+
+- struct fields become ``parent__child`` columns, names normalized part by part (dlt's
+  break-path normalization, so a key ``a__b`` and a nested ``{"a": {"b": ...}}`` both give
+  ``a__b``: that is a name collision and raises :class:`NameCollisionError`);
+- list columns become child tables ``<table>__<field>`` linked by ``_dlt_parent_id`` (the
+  parent's ``_dlt_id``) and ordered by ``_dlt_list_idx``; lists of scalars give a ``value``
+  column; a list of lists gives an intermediate table with lineage only whose inner lists go to
+  ``<table>__list`` (dlt wraps each inner list in a mock row ``{"list": [...]}``);
+- nesting is counted down from ``max_nesting`` as dlt does: flattening a struct and entering a
+  list each cost one level, the rows of a child table sit one level below their parent's rows
+  (wherever the list was found), and a struct or list met at level 0 - or at a column the schema
+  stores as ``json`` - stays one nested column (a ``json`` column).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quiver.exceptions import NormalizeError
 from quiver.normalize.naming import SnakeCaseNaming
 from quiver.normalize.row_ids import child_row_ids, hash_row_ids, random_row_ids
 
@@ -24,7 +35,31 @@ C_DLT_PARENT_ID = "_dlt_parent_id"
 C_DLT_LIST_IDX = "_dlt_list_idx"
 C_DLT_ROOT_ID = "_dlt_root_id"
 C_VALUE = "value"
+#: dlt names the mock column of a list of lists ``list``; its rows go to ``<table>__list``.
+C_LIST = "list"
+#: dlt replaces blank keys with this name.
+EMPTY_KEY_IDENTIFIER = "_empty"
 DEFAULT_MAX_NESTING = 1000
+#: The batcher's variant of a key whose values are dicts in some rows and lists in others.
+NESTED_VARIANT_SUFFIX = "__v_json"
+
+
+class NameCollisionError(NormalizeError, ValueError):
+    """Two source names normalize to the same table column.
+
+    dlt keeps the last value silently; quiver refuses, because one of the two values would be
+    lost without a trace.
+    """
+
+    def __init__(self, table_name: str, column_name: str, first: str, second: str) -> None:
+        self.table_name = table_name
+        self.column_name = column_name
+        self.source_names = (first, second)
+        super().__init__(
+            f"Columns {first!r} and {second!r} of table {table_name!r} both normalize to "
+            f"{column_name!r} (snake_case naming). Hint: rename one of them in the resource "
+            "(e.g. with add_map) so that their normalized names differ."
+        )
 
 
 @dataclass
@@ -35,10 +70,26 @@ class FlatTable:
     parent: str | None
     names: list[str] = field(default_factory=list)
     arrays: list[pa.Array] = field(default_factory=list)
+    #: The source path of each column (for collision messages).
+    sources: dict[str, str] = field(default_factory=dict)
+    #: The name components (parent table path + field path) the name was made from.
+    path: tuple[str, ...] = ()
+    #: The nesting level of this table's rows (dlt counts down to 0).
+    level: int = DEFAULT_MAX_NESTING
 
-    def add(self, name: str, array: pa.Array) -> None:
+    def add(self, name: str, array: pa.Array, source: str | None = None) -> None:
+        if name in self.sources:
+            raise NameCollisionError(self.name, name, self.sources[name], source or name)
+        self.sources[name] = source or name
         self.names.append(name)
         self.arrays.append(array)
+
+    def column(self, name: str) -> pa.Array | None:
+        return self.arrays[self.names.index(name)] if name in self.sources else None
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.arrays[0]) if self.arrays else 0
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_arrays(self.arrays, names=self.names)
@@ -56,46 +107,42 @@ class FlattenOptions:
     key_hash_columns: tuple[str, ...] = ()
     #: Root ``_dlt_id`` from all data columns' values (scd2 row versions), not random.
     row_hash: bool = False
+    #: ``(table, column) -> True`` when the schema stores the column as ``json`` (kept nested).
+    is_json: Callable[[str, str], bool] | None = None
 
 
 def flatten_rows(
     batch: pa.RecordBatch, table_name: str, options: FlattenOptions
 ) -> list[FlatTable]:
-    """Unnest a batch of rows (as the relational normalizer does for dicts)."""
-    naming = options.naming
-    root = FlatTable(table_name, None)
-    lists: list[tuple[list[str], pa.Array, int]] = []
+    """Unnest a batch of rows (as the relational normalizer does for dicts).
+
+    Returns the root table first, then child tables, parents before their children.
+    """
+    root = FlatTable(table_name, None, path=(table_name,), level=options.max_nesting)
+    lists: list[tuple[tuple[str, ...], str, pa.Array]] = []
     _flatten_fields(
         [(name, _as_array(batch.column(i))) for i, name in enumerate(batch.schema.names)],
-        [],
+        (),
+        "",
         root,
         lists,
-        naming,
-        options.max_nesting,
-        0,
+        root.level,
+        options,
     )
     num_rows = batch.num_rows
-    if options.add_dlt_load_id and C_DLT_LOAD_ID not in root.names:
+    if options.add_dlt_load_id and C_DLT_LOAD_ID not in root.sources:
         root.add(C_DLT_LOAD_ID, pa.repeat(pa.scalar(options.load_id, pa.string()), num_rows))
-    if C_DLT_ID in root.names:
-        row_ids = root.arrays[root.names.index(C_DLT_ID)]
+    existing_ids = root.column(C_DLT_ID)
+    if existing_ids is not None:
+        row_ids = existing_ids
     else:
         row_ids = _root_row_ids(root, table_name, options, num_rows)
-        if options.add_dlt_id:
+        if options.add_dlt_id or lists:
+            # Child rows link to their parent by _dlt_id, so unnested lists need it.
             root.add(C_DLT_ID, row_ids)
     tables = [root]
     root_ids = row_ids if options.root_key else None
-    for path, list_array, depth in lists:
-        _unnest_list(
-            naming.make_path(table_name, *path),
-            table_name,
-            list_array,
-            row_ids,
-            root_ids,
-            depth,
-            options,
-            tables,
-        )
+    _unnest_lists(root, lists, row_ids, root_ids, options, tables)
     return tables
 
 
@@ -108,7 +155,7 @@ def _root_row_ids(
         ]
         return hash_row_ids(columns, table_name)
     if options.key_hash_columns:
-        missing = [c for c in options.key_hash_columns if c not in root.names]
+        missing = [c for c in options.key_hash_columns if c not in root.sources]
         if missing:
             raise ValueError(
                 f"Table {table_name!r} merges on primary key {list(options.key_hash_columns)}, "
@@ -121,48 +168,92 @@ def _root_row_ids(
     return random_row_ids(num_rows)
 
 
+def _normalize_key(naming: SnakeCaseNaming, raw_name: str) -> str:
+    return naming.normalize_path(raw_name) if raw_name.strip() else EMPTY_KEY_IDENTIFIER
+
+
+def shorten_fragments(naming: SnakeCaseNaming, *parts: str) -> str:
+    """dlt's ``shorten_fragments``: join normalized parts with ``__`` and shorten the result."""
+    joined = naming.make_path(*parts)
+    return naming.shorten_identifier(joined, joined, naming.max_length)
+
+
 def _flatten_fields(
     columns: list[tuple[str, pa.Array]],
-    prefix: list[str],
+    prefix: tuple[str, ...],
+    source_prefix: str,
     table: FlatTable,
-    lists: list[tuple[list[str], pa.Array, int]],
-    naming: SnakeCaseNaming,
-    max_nesting: int,
-    depth: int,
+    lists: list[tuple[tuple[str, ...], str, pa.Array]],
+    level: int,
+    options: FlattenOptions,
 ) -> None:
+    naming = options.naming
     for raw_name, array in columns:
-        path = [*prefix, naming.normalize_identifier(raw_name)]
+        path = (*prefix, _normalize_key(naming, raw_name))
+        source = f"{source_prefix}.{raw_name}" if source_prefix else raw_name
+        column_name = path[0] if len(path) == 1 else shorten_fragments(naming, *path)
         kind = array.type
-        if pa.types.is_struct(kind) and depth < max_nesting:
-            children = array.flatten()  # parent nulls propagate into the children
-            _flatten_fields(
-                [(kind.field(i).name, child) for i, child in enumerate(children)],
-                path,
-                table,
-                lists,
-                naming,
-                max_nesting,
-                depth + 1,
-            )
-        elif _is_list(kind) and depth < max_nesting:
-            lists.append((path, array, depth + 1))
-        else:
-            table.add(naming.make_path(*path), array)
+        nested = pa.types.is_struct(kind) or _is_list(kind)
+        if nested and raw_name.endswith(NESTED_VARIANT_SUFFIX):
+            # The batcher split a key holding dicts in some rows and lists in others; dlt
+            # unnests both under the key's own name (columns a__x and child table t__a).
+            base_path = (*prefix, _normalize_key(naming, raw_name[: -len(NESTED_VARIANT_SUFFIX)]))
+            base_name = shorten_fragments(naming, *base_path)
+            if level > 0 and not _is_json(options, table.name, base_name):
+                path = base_path
+            else:
+                nested = False  # kept whole: the coercer merges it into the json column
+        if nested and level > 0 and not _is_json(options, table.name, column_name):
+            if pa.types.is_struct(kind):
+                children = array.flatten()  # parent nulls propagate into the children
+                _flatten_fields(
+                    [(kind.field(i).name, child) for i, child in enumerate(children)],
+                    path,
+                    source,
+                    table,
+                    lists,
+                    level - 1,
+                    options,
+                )
+            else:
+                lists.append((path, source, array))
+            continue
+        table.add(column_name, array, source)
+
+
+def _is_json(options: FlattenOptions, table_name: str, column_name: str) -> bool:
+    return options.is_json is not None and options.is_json(table_name, column_name)
+
+
+def _unnest_lists(
+    parent: FlatTable,
+    lists: list[tuple[tuple[str, ...], str, pa.Array]],
+    parent_ids: pa.Array,
+    root_ids: pa.Array | None,
+    options: FlattenOptions,
+    tables: list[FlatTable],
+) -> None:
+    for path, source, list_array in lists:
+        _unnest_list(
+            (*parent.path, *path), parent, source, list_array, parent_ids, root_ids, options, tables
+        )
 
 
 def _unnest_list(
-    child_name: str,
-    parent_name: str,
+    child_path: tuple[str, ...],
+    parent: FlatTable,
+    source: str,
     list_array: pa.Array,
     parent_ids: pa.Array,
     root_ids: pa.Array | None,
-    depth: int,
     options: FlattenOptions,
     tables: list[FlatTable],
 ) -> None:
     values = pc.list_flatten(list_array)
     if len(values) == 0:
         return
+    naming = options.naming
+    child_name = shorten_fragments(naming, *child_path)
     parent_index = pc.list_parent_indices(list_array)
     lengths = pc.fill_null(pc.list_value_length(list_array), 0).to_numpy(zero_copy_only=False)
     starts = np.cumsum(lengths) - lengths
@@ -171,45 +262,48 @@ def _unnest_list(
     row_ids = child_row_ids(my_parent_ids, child_name, list_idx)
     my_root_ids = pc.take(root_ids, parent_index) if root_ids is not None else None
 
-    child = FlatTable(child_name, parent_name)
-    lists: list[tuple[list[str], pa.Array, int]] = []
+    child = FlatTable(child_name, parent.name, path=child_path, level=parent.level - 1)
+    lists: list[tuple[tuple[str, ...], str, pa.Array]] = []
     value_type = values.type
-    if pa.types.is_struct(value_type) and depth < options.max_nesting:
+    if pa.types.is_struct(value_type):
         _flatten_fields(
             [(value_type.field(i).name, arr) for i, arr in enumerate(values.flatten())],
-            [],
+            (),
+            source,
             child,
             lists,
-            options.naming,
-            options.max_nesting,
-            depth + 1,
+            child.level,
+            options,
         )
-    elif _is_list(value_type) and depth < options.max_nesting:
-        lists.append(([C_VALUE], values, depth + 1))
+    elif _is_list(value_type):
+        # dlt normalizes each inner list as a mock row {"list": inner} one level down.
+        child.level -= 1
+        if child.level > 0 and not _is_json(options, child_name, C_LIST):
+            lists.append(((C_LIST,), f"{source}[]", values))
+        else:
+            child.add(C_LIST, values, f"{source}[]")
     else:
-        child.add(C_VALUE, values)
+        child.add(C_VALUE, values, f"{source}[]")
     if my_root_ids is not None:
         child.add(C_DLT_ROOT_ID, my_root_ids)
     child.add(C_DLT_PARENT_ID, my_parent_ids)
     child.add(C_DLT_LIST_IDX, pa.array(list_idx, pa.int64()))
     child.add(C_DLT_ID, row_ids)
     tables.append(child)
-    for path, nested, nested_depth in lists:
-        _unnest_list(
-            options.naming.make_path(child_name, *path),
-            child_name,
-            nested,
-            row_ids,
-            my_root_ids,
-            nested_depth,
-            options,
-            tables,
-        )
+    _unnest_lists(child, lists, row_ids, my_root_ids, options, tables)
 
 
-def rename_arrow_columns(batch: pa.RecordBatch, naming: SnakeCaseNaming) -> pa.RecordBatch:
+def rename_arrow_columns(
+    batch: pa.RecordBatch, naming: SnakeCaseNaming, table_name: str = "<arrow item>"
+) -> pa.RecordBatch:
     """Arrow items keep their shape: only top-level column names are normalized."""
-    names = [naming.normalize_path(name) for name in batch.schema.names]
+    names = [_normalize_key(naming, name) for name in batch.schema.names]
+    if len(set(names)) != len(names):
+        seen: dict[str, str] = {}
+        for raw, name in zip(batch.schema.names, names, strict=True):
+            if name in seen:
+                raise NameCollisionError(table_name, name, seen[name], raw)
+            seen[name] = raw
     return batch.rename_columns(names) if names != batch.schema.names else batch
 
 
@@ -219,6 +313,7 @@ def _is_list(kind: pa.DataType) -> bool:
         or pa.types.is_large_list(kind)
         or pa.types.is_fixed_size_list(kind)
         or pa.types.is_list_view(kind)
+        or pa.types.is_large_list_view(kind)
     )
 
 
@@ -234,6 +329,8 @@ __all__ = [
     "C_DLT_ROOT_ID",
     "FlatTable",
     "FlattenOptions",
+    "NameCollisionError",
     "flatten_rows",
     "rename_arrow_columns",
+    "shorten_fragments",
 ]

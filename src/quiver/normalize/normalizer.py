@@ -7,29 +7,33 @@ writers. Nothing here iterates over rows in Python.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.common.packages import JobFile, PackageStorage
+from quiver.destinations.merge import C_DLT_ID, resolve_strategy, row_version_column
+from quiver.exceptions import NormalizeJobFailed
 from quiver.extract.extractor import ROWS_EXT, iter_batches
-from quiver.normalize.coerce import coerce_table
+from quiver.normalize.coerce import CoerceContext, coerce_table
+from quiver.normalize.contracts import Violations, check_type_hints, resolve_contract
+from quiver.normalize.dead_letter import DeadLetterWriter
 from quiver.normalize.flatten import (
-    DEFAULT_MAX_NESTING,
+    FlatTable,
     FlattenOptions,
     flatten_rows,
     rename_arrow_columns,
 )
 from quiver.normalize.naming import SnakeCaseNaming
-from quiver.schema.model import Schema
+from quiver.schema.model import EVOLVE_ONCE, Schema
 
 PARQUET_EXT = "parquet"
-#: dlt uses upsert when no strategy is given on Delta and Iceberg tables.
-DEFAULT_MERGE_STRATEGY = "upsert"
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,26 @@ class ParquetOptions:
 
 @dataclass
 class NormalizeMetrics:
+    """What normalizing one package produced."""
+
     row_counts: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    #: Rows a contract discarded (with their nested rows), per table.
+    discarded_rows: dict[str, int] = field(default_factory=dict)
+    #: Values a ``discard_value`` contract dropped from rows that were loaded, per table.
+    discarded_values: dict[str, int] = field(default_factory=dict)
+    dead_letter_files: list[Path] = field(default_factory=list)
+
+    def merge(self, other: NormalizeMetrics) -> None:
+        for mine, theirs in (
+            (self.row_counts, other.row_counts),
+            (self.discarded_rows, other.discarded_rows),
+            (self.discarded_values, other.discarded_values),
+        ):
+            for table, count in theirs.items():
+                mine[table] = mine.get(table, 0) + count
+        self.files.extend(other.files)
+        self.dead_letter_files.extend(other.dead_letter_files)
 
 
 class _ParquetTableWriter:
@@ -92,7 +114,10 @@ class _ParquetTableWriter:
                 compression=options.compression,
                 compression_level=options.compression_level,
                 use_dictionary=[
-                    name for name in table.schema.names if name not in options.no_dictionary_columns
+                    name
+                    for name in table.schema.names
+                    if name not in options.no_dictionary_columns
+                    and not _near_unique(table.column(name))
                 ],
                 # Delta and Iceberg readers want microseconds; field ids would confuse Iceberg.
                 coerce_timestamps="us",
@@ -117,11 +142,74 @@ class _ParquetTableWriter:
             self._executor.shutdown(wait=True)
 
 
+#: A column whose sample is at least this distinct skips dictionary encoding.
+_NEAR_UNIQUE_RATIO = 0.9
+_SAMPLE_ROWS = 10_000
+
+
+def _near_unique(column: pa.ChunkedArray) -> bool:
+    """Dictionary encoding of (nearly) unique values - uuids, ids, measurements, event times -
+    costs and does not pay off: parquet builds the dictionary, then falls back to plain
+    encoding after a full dictionary page. Sampled once per file."""
+    kind = column.type
+    if pa.types.is_boolean(kind) or pa.types.is_nested(kind) or pa.types.is_dictionary(kind):
+        return False
+    sample = column.slice(0, _SAMPLE_ROWS)
+    valid: int = len(sample) - sample.null_count
+    distinct = int(pc.count_distinct(sample).as_py())
+    return valid >= 1000 and distinct >= _NEAR_UNIQUE_RATIO * valid
+
+
 @dataclass(frozen=True)
 class NormalizeConfig:
+    """Normalize settings (config section ``normalize``).
+
+    Attributes:
+        add_dlt_load_id_to_arrow: ``normalize.parquet_normalizer.add_dlt_load_id``.
+        add_dlt_id_to_arrow: ``normalize.parquet_normalizer.add_dlt_id``.
+        workers: how many extracted files of a package are normalized at once (threads: the
+            work is Arrow and polars kernels that release the GIL).
+    """
+
     add_dlt_load_id_to_arrow: bool = False
     add_dlt_id_to_arrow: bool = False
     parquet: ParquetOptions = ParquetOptions()
+    workers: int = 1
+
+
+class _PackageContext:
+    """State shared by the files of one package: schema, contract records, locks."""
+
+    def __init__(
+        self, schema: Schema, load_id: str, naming: SnakeCaseNaming, config: NormalizeConfig
+    ) -> None:
+        self.schema = schema
+        self.load_id = load_id
+        self.naming = naming
+        self.config = config
+        self.violations = Violations(schema.name, load_id)
+        # dlt lets a table that is new when the package starts add columns for the whole
+        # package (and tables created by it, e.g. nested ones, are new too).
+        self.established = frozenset(
+            name
+            for name, table in schema.tables.items()
+            if not schema.is_new_table(name)
+            and not (table.get("x-normalizer") or {}).get(EVOLVE_ONCE)
+        )
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def lock(self, root_table: str) -> threading.Lock:
+        """Coercion evolves the schema of a table chain; one file at a time per root table."""
+        with self._locks_lock:
+            return self._locks.setdefault(root_table, threading.Lock())
+
+    def is_json(self, table_name: str, column_name: str) -> bool:
+        table = self.schema.tables.get(table_name)
+        column = (table or {}).get("columns", {}).get(column_name) if table else None
+        if column is not None and "data_type" in column:
+            return bool(column["data_type"] == "json")
+        return self.schema.preferred_type(column_name) == "json"
 
 
 def normalize_package(
@@ -132,68 +220,116 @@ def normalize_package(
     naming: SnakeCaseNaming,
     config: NormalizeConfig,
 ) -> NormalizeMetrics:
-    """Normalize every job of ``extracted`` into ``target`` (a temp package), evolving ``schema``."""
-    metrics = NormalizeMetrics()
-    writers: dict[str, _ParquetTableWriter] = {}
-    jobs_dir = target / "jobs" / "new"
+    """Normalize every job of ``extracted`` into ``target`` (a temp package), evolving ``schema``.
+
+    Raises:
+        NormalizeJobFailed: with the cause as ``__context__``: a :class:`DataValidationError`
+            (a ``freeze`` contract was violated; all violations are raised once), a
+            :class:`NameCollisionError` (two source names normalize to the same column), a
+            :class:`CannotCoerceNullError` (a null for a column that is not nullable), ...
+    """
     try:
-        for job_path in PackageStorage.jobs(extracted, "new"):
-            job = JobFile.parse(job_path.name)
-            from_rows = job.ext == ROWS_EXT
-            max_nesting = _max_nesting(schema, job.table_name)
-            options = FlattenOptions(
-                naming=naming,
-                load_id=load_id,
-                max_nesting=max_nesting if from_rows or max_nesting != DEFAULT_MAX_NESTING else 0,
-                add_dlt_load_id=from_rows or config.add_dlt_load_id_to_arrow,
-                add_dlt_id=from_rows or config.add_dlt_id_to_arrow,
-                **_row_id_options(schema, job.table_name),
-            )
-            for batch in iter_batches(job_path):
-                if (
-                    not from_rows
-                    and options.max_nesting == 0
-                    and not (options.add_dlt_id or options.add_dlt_load_id)
-                ):
-                    flat: list[tuple[str, str | None, pa.Table]] = [
-                        (
-                            job.table_name,
-                            None,
-                            pa.Table.from_batches([rename_arrow_columns(batch, naming)]),
-                        )
-                    ]
-                else:
-                    flat = [
-                        (t.name, t.parent, t.to_table())
-                        for t in flatten_rows(batch, job.table_name, options)
-                    ]
-                for table_name, parent, data in flat:
-                    coerced = coerce_table(schema, table_name, parent, data, from_rows=from_rows)
-                    if coerced.num_rows == 0:
-                        continue
-                    writer = writers.get(table_name)
-                    if writer is None:
-                        writer = writers[table_name] = _ParquetTableWriter(
-                            jobs_dir, table_name, config.parquet
-                        )
-                    writer.write(coerced)
-                    metrics.row_counts[table_name] = (
-                        metrics.row_counts.get(table_name, 0) + coerced.num_rows
-                    )
-    finally:
-        for writer in writers.values():
-            writer.close()
-    for writer in writers.values():
-        metrics.files.extend(writer.files)
+        return _normalize_package(extracted, target, schema, load_id, naming, config)
+    except Exception as error:
+        raise NormalizeJobFailed(load_id, error) from error
+
+
+def _normalize_package(
+    extracted: Path,
+    target: Path,
+    schema: Schema,
+    load_id: str,
+    naming: SnakeCaseNaming,
+    config: NormalizeConfig,
+) -> NormalizeMetrics:
+    context = _PackageContext(schema, load_id, naming, config)
+    check_type_hints(schema, context.violations)
+    jobs = PackageStorage.jobs(extracted, "new")
+    metrics = NormalizeMetrics()
+    if config.workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(config.workers, thread_name_prefix="normalize") as pool:
+            for job_metrics in pool.map(lambda job: _normalize_job(job, target, context), jobs):
+                metrics.merge(job_metrics)
+    else:
+        for job in jobs:
+            metrics.merge(_normalize_job(job, target, context))
+    context.violations.raise_if_frozen(
+        {v.table_name: resolve_contract(schema, v.table_name) for v in context.violations.records}
+    )
+    for table_name in metrics.row_counts:
+        normalizer = schema.tables.get(table_name, {}).get("x-normalizer")
+        if normalizer:
+            normalizer.pop(EVOLVE_ONCE, None)
     return metrics
 
 
-def _max_nesting(schema: Schema, table_name: str) -> int:
-    table = schema.get_table(table_name) or {}
-    value = table.get("max_table_nesting")
-    if value is None:
-        value = schema.settings.get("max_table_nesting", DEFAULT_MAX_NESTING)
-    return int(value)
+def _normalize_job(job_path: Path, target: Path, context: _PackageContext) -> NormalizeMetrics:
+    schema, config = context.schema, context.config
+    job = JobFile.parse(job_path.name)
+    root = job.table_name
+    from_rows = job.ext == ROWS_EXT
+    unnest = from_rows or schema.has_explicit_nesting(root)
+    options = FlattenOptions(
+        naming=context.naming,
+        load_id=context.load_id,
+        max_nesting=schema.max_nesting(root) if unnest else 0,
+        add_dlt_load_id=from_rows or config.add_dlt_load_id_to_arrow,
+        add_dlt_id=from_rows or config.add_dlt_id_to_arrow,
+        is_json=context.is_json,
+        **_row_id_options(schema, root),
+    )
+    coerce_context = CoerceContext(
+        schema, context.load_id, context.naming, from_rows, context.established, context.violations
+    )
+    metrics = NormalizeMetrics()
+    writers: dict[str, _ParquetTableWriter] = {}
+    dead_letters = DeadLetterWriter(target)
+    jobs_dir = target / "jobs" / "new"
+    try:
+        for batch in iter_batches(job_path):
+            if not unnest and not (options.add_dlt_id or options.add_dlt_load_id):
+                renamed = rename_arrow_columns(batch, context.naming, root)
+                flat = [FlatTable(root, None, path=(root,))]
+                for name, column in zip(renamed.schema.names, renamed.columns, strict=True):
+                    flat[0].add(name, column)
+            else:
+                flat = flatten_rows(batch, root, options)
+            discarded_ids: dict[str, pa.Array] = {}
+            with context.lock(root):
+                results = []
+                for table in flat:
+                    parent_ids = discarded_ids.get(table.parent) if table.parent else None
+                    result = coerce_table(table, coerce_context, parent_ids)
+                    if result.discarded_ids is not None and len(result.discarded_ids):
+                        discarded_ids[table.name] = result.discarded_ids
+                    results.append((table.name, result))
+            for table_name, result in results:
+                _count(metrics.discarded_rows, table_name, result.discarded_rows)
+                _count(metrics.discarded_values, table_name, result.discarded_values)
+                if result.discarded is not None:
+                    dead_letters.write(table_name, result.discarded)
+                if result.table.num_rows == 0:
+                    continue
+                writer = writers.get(table_name)
+                if writer is None:
+                    writer = writers[table_name] = _ParquetTableWriter(
+                        jobs_dir, table_name, config.parquet
+                    )
+                writer.write(result.table)
+                _count(metrics.row_counts, table_name, result.table.num_rows)
+    finally:
+        for writer in writers.values():
+            writer.close()
+        dead_letters.close()
+    for writer in writers.values():
+        metrics.files.extend(writer.files)
+    metrics.dead_letter_files.extend(dead_letters.files)
+    return metrics
+
+
+def _count(counts: dict[str, int], table_name: str, count: int) -> None:
+    if count:
+        counts[table_name] = counts.get(table_name, 0) + count
 
 
 #: Merge strategies whose root ``_dlt_id`` is the hash of the primary key (dlt's key hash).
@@ -213,9 +349,9 @@ def _row_id_options(schema: Schema, table_name: str) -> dict[str, Any]:
     if table.get("write_disposition") != "merge":
         return options
     options["root_key"] = True
-    strategy = table.get("x-merge-strategy", DEFAULT_MERGE_STRATEGY)
+    strategy = resolve_strategy(table)
     if strategy == "scd2":
-        options["row_hash"] = not table.get("x-row-version-column-name")
+        options["row_hash"] = row_version_column(table) == C_DLT_ID
     elif strategy in KEY_HASH_STRATEGIES:
         options["key_hash_columns"] = tuple(schema.columns_with_hint(table_name, "primary_key"))
     return options

@@ -25,13 +25,18 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN_INT = 0x9E3779B97F4A7C15
 _GOLDEN = np.uint64(_GOLDEN_INT)
 _MASK64 = (1 << 64) - 1
+# Every twelve-bit value as its two base64 characters (low six bits first), little-endian.
+_PAIRS = _ALPHABET[np.arange(4096) & 63].astype("<u2") | (
+    _ALPHABET[np.arange(4096) >> 6].astype("<u2") << np.uint16(8)
+)
 
 
 def random_row_ids(count: int) -> pa.StringArray:
     """``count`` random 14-character ids (84 random bits each)."""
     rng = np.random.default_rng(secrets.randbits(128))
-    sextets = rng.integers(0, 64, size=(count, ID_LENGTH), dtype=np.uint8)
-    return _fixed_width_strings(_ALPHABET[sextets])
+    # The low six bits of a uniform byte are uniform over the 64-letter alphabet.
+    sextets = np.frombuffer(rng.bytes(count * ID_LENGTH), dtype=np.uint8) & np.uint8(63)
+    return _fixed_width_strings(_ALPHABET[sextets].reshape(count, ID_LENGTH))
 
 
 def child_row_ids(parent_ids: pa.Array, table_name: str, list_idx: np.ndarray) -> pa.StringArray:
@@ -47,16 +52,19 @@ def child_row_ids(parent_ids: pa.Array, table_name: str, list_idx: np.ndarray) -
 
 
 def _encode_lanes(lane_a: np.ndarray, lane_b: np.ndarray) -> pa.StringArray:
-    """84 of the 128 hashed bits as 14 base64 characters."""
+    """84 of the 128 hashed bits as 14 base64 characters.
+
+    Characters 0-9 are the six-bit groups of ``lane_a`` from the lowest, 10-13 those of
+    ``lane_b``; two characters (twelve bits) are looked up at a time.
+    """
     count = len(lane_a)
-    sextets = np.empty((count, ID_LENGTH), dtype=np.uint8)
-    six = np.uint64(6)
-    mask = np.uint64(63)
-    for i in range(10):
-        sextets[:, i] = (lane_a >> (six * np.uint64(i))) & mask
-    for i in range(ID_LENGTH - 10):
-        sextets[:, 10 + i] = (lane_b >> (six * np.uint64(i))) & mask
-    return _fixed_width_strings(_ALPHABET[sextets])
+    pairs = np.empty((count, ID_LENGTH // 2), dtype="<u2")
+    mask = np.uint64(0xFFF)
+    for i in range(5):
+        pairs[:, i] = _PAIRS[(lane_a >> np.uint64(12 * i)) & mask]
+    for i in range(2):
+        pairs[:, 5 + i] = _PAIRS[(lane_b >> np.uint64(12 * i)) & mask]
+    return _fixed_width_strings(pairs.view(np.uint8))
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -115,12 +123,15 @@ def _hash_lanes(
         if isinstance(seed, np.ndarray) and seed.ndim == 1
         else np.full(words.shape[0], seed, dtype=np.uint64)
     )
+    # Fixed-width ids (the common case) need no per-row choice of words.
+    uniform_length = int(lengths[0]) if len(lengths) and (lengths == lengths[0]).all() else -1
     for j in range(words.shape[1]):
         # Python ints wrap explicitly here: numpy warns on scalar (not array) overflow.
         salt = np.uint64((_GOLDEN_INT * (j + 1)) & _MASK64)
         # Only words that hold bytes of this row's string: an id must not depend on how long
         # the other strings in the batch are.
-        h = np.where(lengths > 8 * j, _mix(h ^ (words[:, j] + salt)), h)
+        mixed = _mix(h ^ (words[:, j] + salt))
+        h = mixed if uniform_length > 8 * j else np.where(lengths > 8 * j, mixed, h)
     h = _mix(h ^ lengths.astype(np.uint64))
     return _mix(h ^ (list_idx.astype(np.uint64) * _GOLDEN))
 
@@ -131,12 +142,13 @@ def _string_words(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         strings = strings.combine_chunks()
     if strings.null_count:
         strings = pc.fill_null(strings, "")
-    if not pa.types.is_large_string(strings.type):
+    if not (pa.types.is_large_string(strings.type) or pa.types.is_string(strings.type)):
         strings = strings.cast(pa.large_string())
     count = len(strings)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
+    offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    offsets = np.frombuffer(strings.buffers()[1], dtype=offset_type)[
         strings.offset : strings.offset + count + 1
-    ]
+    ].astype(np.int64)
     data_buffer = strings.buffers()[2]
     data = (
         np.frombuffer(data_buffer, dtype=np.uint8)
@@ -160,7 +172,12 @@ def _string_words(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def _fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
     count, width = chars.shape
-    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
-    data = pa.py_buffer(np.ascontiguousarray(chars).tobytes())
-    array = pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets), data])
+    data = pa.py_buffer(np.ascontiguousarray(chars))  # zero copy for a contiguous array
+    if (count + 1) * width < 2**31:
+        offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
+        return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), data])
+    large_offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
+    array = pa.Array.from_buffers(
+        pa.large_string(), count, [None, pa.py_buffer(large_offsets), data]
+    )
     return array.cast(pa.string())

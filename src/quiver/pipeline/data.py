@@ -7,7 +7,8 @@ from typing import Any
 
 from quiver.extract.decorators import SourceFactory
 from quiver.extract.items import is_arrow_like
-from quiver.extract.resource import Resource, Source
+from quiver.extract.resource import Resource
+from quiver.extract.source import Source
 
 
 def data_to_sources(data: Any, default_schema_name: str, table_name: str | None) -> list[Source]:

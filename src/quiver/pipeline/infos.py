@@ -34,13 +34,47 @@ class ExtractInfo(StepInfo):
 
 @dataclass
 class NormalizeInfo(StepInfo):
-    """Rows normalized per table (root and child tables)."""
+    """Rows normalized per table (root and child tables), and what contracts discarded.
+
+    Attributes:
+        row_counts: rows written per table.
+        discarded_row_counts: rows a ``discard_row`` (or ``tables: discard_*``) contract
+            dropped per table, nested rows of dropped rows included; they are in the package's
+            dead-letter files (``<package>/discarded/``).
+        discarded_value_counts: values a ``discard_value`` contract dropped per table from
+            rows that were loaded.
+    """
 
     row_counts: dict[str, int] = field(default_factory=dict)
+    discarded_row_counts: dict[str, int] = field(default_factory=dict)
+    discarded_value_counts: dict[str, int] = field(default_factory=dict)
+
+    def add_package(
+        self,
+        row_counts: dict[str, int],
+        discarded_rows: dict[str, int] | None = None,
+        discarded_values: dict[str, int] | None = None,
+    ) -> None:
+        for mine, theirs in (
+            (self.row_counts, row_counts),
+            (self.discarded_row_counts, discarded_rows or {}),
+            (self.discarded_value_counts, discarded_values or {}),
+        ):
+            for table, count in theirs.items():
+                mine[table] = mine.get(table, 0) + count
 
     def __str__(self) -> str:
         lines = ["Normalized data for the following tables:"]
         lines += [f"- {table}: {count} row(s)" for table, count in self.row_counts.items()]
+        if self.discarded_row_counts or self.discarded_value_counts:
+            lines.append("Discarded by schema contracts (see the package's discarded/ folder):")
+            lines += [
+                f"- {table}: {count} row(s)" for table, count in self.discarded_row_counts.items()
+            ]
+            lines += [
+                f"- {table}: {count} value(s)"
+                for table, count in self.discarded_value_counts.items()
+            ]
         return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import shutil
 from collections.abc import Callable
@@ -13,7 +14,8 @@ from quiver.common.ids import new_load_id
 from quiver.common.packages import JOB_STATES, PackageStorage, read_json, write_json
 from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
 from quiver.exceptions import PipelineConfigMissing, PipelineStepFailed, QuiverError
-from quiver.extract.extractor import DEFAULT_BUFFER_MAX_ITEMS, Extractor
+from quiver.extract.extractor import ExtractMetrics, Extractor, buffer_config
+from quiver.extract.pipe import DEFAULT_WORKERS
 from quiver.extract.resource import Resource
 from quiver.load.loader import LoadConfig, Loader
 from quiver.normalize.naming import SnakeCaseNaming, default_schema_name
@@ -27,7 +29,9 @@ from quiver.pipeline.infos import (
     NormalizeInfo,
 )
 from quiver.pipeline.local_state import new_state, read_state, write_state
-from quiver.schema.model import Schema
+from quiver.pipeline.state import bump_version_if_modified, managed_state, state_document
+from quiver.schema import yaml_io
+from quiver.schema.model import Schema, content_hash
 
 
 def _now() -> datetime.datetime:
@@ -143,12 +147,25 @@ class Pipeline:
         return self.working_dir / "schemas" / f"{name}.schema.json"
 
     def _load_schema(self, name: str) -> Schema:
+        """The live schema; a changed ``import_schema_path`` file replaces its content."""
         path = self._schema_path(name)
-        return Schema.from_dict(read_json(path)) if path.exists() else Schema(name)
+        schema = Schema.from_dict(read_json(path)) if path.exists() else Schema(name)
+        if self.import_schema_path:
+            imported = yaml_io.read_import_schema(self.import_schema_path, name)
+            if imported is not None:
+                schema = yaml_io.apply_import(schema, imported)
+        return schema
 
     def _save_schema(self, schema: Schema) -> None:
+        """Save the live schema; write the export file, and the import file if missing."""
+        if self.import_schema_path and yaml_io.write_import_schema(schema, self.import_schema_path):
+            # The file now says what the schema says: the next load must not re-import it.
+            imported = yaml_io.read_import_schema(self.import_schema_path, schema.name)
+            schema.document["imported_version_hash"] = content_hash(imported or {})
         schema.bump_version()
         write_json(self._schema_path(schema.name), schema.to_dict())
+        if self.export_schema_path:
+            yaml_io.export_schema(schema, self.export_schema_path)
         names = set(self._state.get("schema_names", []))
         if schema.name not in names:
             self._state["schema_names"] = sorted(names | {schema.name})
@@ -183,9 +200,16 @@ class Pipeline:
         schema_contract: Any = None,
         refresh: str | None = None,
         loader_file_format: str | None = None,
+        workers: int | None = None,
         **_: Any,
     ) -> ExtractInfo:
-        """Extract data into one package per source; nothing is committed if anything fails."""
+        """Extract data into one package per source; nothing is committed if anything fails.
+
+        Resources read and write a working copy of the state; it replaces the pipeline state
+        (and goes into the last package as ``pipeline_state`` when it changed) only after every
+        source was extracted. On failure the packages are discarded and the state and schemas
+        stay as they were.
+        """
         self._storage.recover()
         info = ExtractInfo(self.pipeline_name, _now())
         sources = data_to_sources(data, self.default_schema_name, table_name)
@@ -198,41 +222,93 @@ class Pipeline:
             "schema_contract": schema_contract,
             "file_format": loader_file_format,
         }
-        buffer_max_items = config.get(
-            ("data_writer",), "buffer_max_items", DEFAULT_BUFFER_MAX_ITEMS
+        workers = workers or config.get(("extract",), "workers", DEFAULT_WORKERS)
+        working_state = copy.deepcopy(self._state)
+        extracted: list[tuple[str, Path, Schema, ExtractMetrics]] = []
+        load_id: str | None = None
+        try:
+            with managed_state(working_state, self):
+                for source in sources:
+                    resources = [
+                        self._with_run_hints(r, hints) for r in source.selected_resources.values()
+                    ]
+                    load_id = new_load_id()
+                    stored = self._load_schema(source.name)
+                    if source.has_given_schema:
+                        for table in source.schema.data_tables():
+                            stored.merge_hints(table["name"], table)
+                    if source.max_table_nesting is not None:
+                        stored.settings["max_table_nesting"] = source.max_table_nesting
+                    if getattr(source, "schema_contract", None) is not None:
+                        stored.settings["schema_contract"] = source.schema_contract
+                    if source.root_key:
+                        stored.settings["root_key"] = True
+                    package = self._storage.new_temp_package(load_id)
+                    extracted.append((load_id, package, stored, ExtractMetrics()))
+                    buffers = buffer_config(source.name)
+                    extractor = Extractor(
+                        package,
+                        stored,
+                        naming=self.naming,
+                        buffer_max_items=buffers.buffer_max_items,
+                        file_max_items=buffers.file_max_items,
+                        file_max_bytes=buffers.file_max_bytes,
+                    )
+                    metrics = extractor.extract(
+                        resources, state=working_state, source_name=source.name, workers=workers
+                    )
+                    extracted[-1] = (load_id, package, stored, metrics)
+        except Exception as error:
+            for entry in extracted:
+                self._storage.discard_temp(entry[1])
+            raise PipelineStepFailed(
+                self.pipeline_name, "extract", load_id, error, info, self.has_pending_data
+            ) from error
+        self._commit_extract(extracted, working_state, info)
+        info.finished_at = _now()
+        return info
+
+    def _commit_extract(
+        self,
+        extracted: list[tuple[str, Path, Schema, ExtractMetrics]],
+        working_state: dict[str, Any],
+        info: ExtractInfo,
+    ) -> None:
+        """Adopt the extracted state, hand it to the loader in the last package, commit."""
+        working_state["_local"] = self._state["_local"]
+        names = set(working_state.get("schema_names", []))
+        for entry in extracted:
+            stored = entry[2]
+            names.add(stored.name)
+            working_state.setdefault("default_schema_name", stored.name)
+        working_state["schema_names"] = sorted(names)
+        self._state = working_state
+        bump_version_if_modified(self._state)
+        state_changed = self._state["_version_hash"] != self._state["_local"].get(
+            "_last_extracted_hash"
         )
-        for source in sources:
-            resources = [self._with_run_hints(r, hints) for r in source.selected_resources.values()]
-            load_id = new_load_id()
-            stored = self._load_schema(source.name)
-            if source.max_table_nesting is not None:
-                stored.settings["max_table_nesting"] = source.max_table_nesting
-            package = self._storage.new_temp_package(load_id)
-            extractor = Extractor(
-                package, stored, naming=self.naming, buffer_max_items=buffer_max_items
-            )
-            try:
-                metrics = extractor.extract(resources)
-            except Exception as error:
-                self._storage.discard_temp(package)
-                raise PipelineStepFailed(
-                    self.pipeline_name, "extract", load_id, error, info, self.has_pending_data
-                ) from error
-            package_state = {
+        for position, (_load_id, package, stored, metrics) in enumerate(extracted):
+            package_state: dict[str, Any] = {
                 "state": "extracted",
                 "created_at": _now().isoformat(),
                 "replaced_tables": sorted(metrics.replaced_tables),
                 "row_counts": metrics.row_counts,
             }
+            if state_changed and position == len(extracted) - 1:
+                # The loader stores this in _dlt_pipeline_state, with this package's data.
+                package_state["pipeline_state"] = state_document(self._state, _now())
             self._storage.write_state(package, package_state)
             self._storage.write_schema(package, stored.to_dict())
+        for load_id, package, stored, metrics in extracted:
             self._storage.commit(package, "extracted")
             self._save_schema(stored)
             info.loads_ids.append(load_id)
             for table, count in metrics.row_counts.items():
                 info.row_counts[table] = info.row_counts.get(table, 0) + count
-        info.finished_at = _now()
-        return info
+        if state_changed and extracted:
+            self._state["_local"]["_last_extracted_hash"] = self._state["_version_hash"]
+            self._state["_local"]["_last_extracted_at"] = _now().isoformat()
+        self._save_state()
 
     @staticmethod
     def _with_run_hints(resource: Resource, hints: dict[str, Any]) -> Resource:
@@ -244,17 +320,20 @@ class Pipeline:
         return clone
 
     # -------------------------------------------------------------- normalize
-    def normalize(self, workers: int = 1) -> NormalizeInfo | None:
-        """Normalize every extracted package into parquet; a failure keeps the package pending."""
+    def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
+        """Normalize every extracted package into parquet; a failure keeps the package pending.
+
+        Args:
+            workers: how many extracted files of a package are normalized at once; defaults
+                to the ``normalize.workers`` config value (1).
+        """
         self._storage.recover()
         info = NormalizeInfo(self.pipeline_name, _now())
+        section = ("normalize", "parquet_normalizer")
         normalize_config = NormalizeConfig(
-            add_dlt_load_id_to_arrow=config.get(
-                ("normalize", "parquet_normalizer"), "add_dlt_load_id", False
-            ),
-            add_dlt_id_to_arrow=config.get(
-                ("normalize", "parquet_normalizer"), "add_dlt_id", False
-            ),
+            add_dlt_load_id_to_arrow=config.get(section, "add_dlt_load_id", False),
+            add_dlt_id_to_arrow=config.get(section, "add_dlt_id", False),
+            workers=max(1, workers or config.get(("normalize",), "workers", 1)),
         )
         for load_id in self._storage.load_ids("extracted"):
             extracted = self._storage.path("extracted", load_id)
@@ -274,14 +353,18 @@ class Pipeline:
                 ) from error
             schema.bump_version()
             package_state = self._storage.read_state(extracted)
-            package_state.update(state="normalized", normalized_row_counts=metrics.row_counts)
+            package_state.update(
+                state="normalized",
+                normalized_row_counts=metrics.row_counts,
+                discarded_row_counts=metrics.discarded_rows,
+                discarded_value_counts=metrics.discarded_values,
+            )
             self._storage.write_state(target, package_state)
             self._storage.write_schema(target, schema.to_dict())
             self._storage.commit(target, "normalized")
             self._save_schema(schema)
             info.loads_ids.append(load_id)
-            for table, count in metrics.row_counts.items():
-                info.row_counts[table] = info.row_counts.get(table, 0) + count
+            info.add_package(metrics.row_counts, metrics.discarded_rows, metrics.discarded_values)
         info.finished_at = _now()
         return info
 
