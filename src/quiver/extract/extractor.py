@@ -263,7 +263,12 @@ class Extractor:
         if kind is list:
             if not item:
                 return
-            if is_arrow_like(item[0]) or type(item[0]) is DataItemWithMeta:
+            first = item[0]
+            if (
+                isinstance(first, list | tuple)
+                or type(first) is DataItemWithMeta
+                or is_arrow_like(first)
+            ):
                 for element in item:
                     self._route(node, element)
                 return
@@ -423,6 +428,10 @@ class Extractor:
 
 
 def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """Read an extracted IPC stream file batch by batch (memory-mapped)."""
-    with pa.memory_map(str(path)) as source:
+    """Read an extracted IPC stream file batch by batch.
+
+    Plain reads, not a memory map: mapped pages stay in the process' resident set until the
+    whole file is done, so peak RSS would grow with the package instead of the batch.
+    """
+    with pa.OSFile(str(path)) as source:
         yield from pa.ipc.open_stream(source)

@@ -19,7 +19,7 @@ from quiver.extract.pipe import DEFAULT_WORKERS
 from quiver.extract.resource import Resource
 from quiver.load.loader import LoadConfig, Loader
 from quiver.normalize.naming import SnakeCaseNaming, default_schema_name
-from quiver.normalize.normalizer import NormalizeConfig, normalize_package
+from quiver.normalize.normalizer import NormalizeConfig, ParquetOptions, normalize_package
 from quiver.pipeline.data import data_to_sources
 from quiver.pipeline.infos import (
     ExtractInfo,
@@ -334,6 +334,9 @@ class Pipeline:
             add_dlt_load_id_to_arrow=config.get(section, "add_dlt_load_id", False),
             add_dlt_id_to_arrow=config.get(section, "add_dlt_id", False),
             workers=max(1, workers or config.get(("normalize",), "workers", 1)),
+            parquet=ParquetOptions(
+                compression=config.get(("normalize", "parquet"), "compression", "snappy"),
+            ),
         )
         for load_id in self._storage.load_ids("extracted"):
             extracted = self._storage.path("extracted", load_id)
