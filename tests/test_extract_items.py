@@ -200,3 +200,10 @@ def test_dict_and_scalar_under_one_key_flatten_like_dlt(pipelines_dir: str, buck
         {"id": 2, "a": 5, "a__b": None},
         {"id": 3, "a": None, "a__b": None},
     ]
+
+
+def test_a_list_of_pages(pipelines_dir: str, bucket: Path) -> None:
+    pages = [[{"id": 1}, {"id": 2}], [{"id": 3}]]
+    make_pipeline(pipelines_dir, bucket).run([quiver.resource(pages, name="paged")])
+    assert [r["id"] for r in table_rows(bucket, "paged")] == [1, 2, 3]
+    assert list(quiver.resource(pages, name="paged")) == [{"id": 1}, {"id": 2}, {"id": 3}]

@@ -531,12 +531,19 @@ def as_item_iterator(data: Any, *, as_pages: bool = False) -> Iterator[Any]:
         or type(data) is DataItemWithMeta
     ):
         return iter((data,))
-    if as_pages and isinstance(data, list | tuple) and len(data) > 1 and not is_arrow_like(data[0]):
+    if as_pages and isinstance(data, list | tuple) and len(data) > 1 and _is_row(data[0]):
         size = LIST_PAGE_SIZE
         return (list(data[i : i + size]) for i in range(0, len(data), size))
     if isinstance(data, Iterable):
         return iter(data)
     return iter((data,))
+
+
+def _is_row(value: Any) -> bool:
+    """A plain row (not a page, not an Arrow object, not a marked item)."""
+    return not (
+        isinstance(value, list | tuple) or type(value) is DataItemWithMeta or is_arrow_like(value)
+    )
 
 
 def async_iterator(data: Any) -> AsyncIterator[Any] | None:
