@@ -41,8 +41,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 install-bench: $(VENV)/.installed-bench ## Install the benchmark extras (dlt, matplotlib)
 
-bench: install-bench ## Benchmarks at small sizes (about a minute): quiver vs dlt vs the floor
+bench: install-bench ## Quick benchmarks (quiver vs dlt vs the floor), then 1M nested dicts -> Delta
 	$(PY) benches/run.py --quick
+	$(PY) benches/run.py --scenarios dicts-delta --rows 1000000 --tools quiver,floor --no-readme --tag $$(date +%F)-1m-dicts
 
 bench-full: install-bench ## All benchmark scenarios at full size
 	$(PY) benches/run.py --full

@@ -1,0 +1,1 @@
+"""Benchmarks of quiver against dlt and the physical floor; see benches/README.md."""

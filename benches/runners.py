@@ -1,0 +1,272 @@
+"""The code that loads the data: one runner for dlt-shaped libraries, one for the physical floor.
+
+:class:`PipelineRunner` drives quiver and dlt with the SAME code: it is handed the module
+(``import quiver as dlt`` or ``import dlt``) and only calls dlt's public API. That is the claim
+being measured: a dlt script runs unchanged on quiver.
+
+:class:`FloorRunner` does the least work that produces the same table: dicts → Arrow with
+``pa.array(rows)`` + ``RecordBatch.from_struct_array``, then one ``deltalake.write_deltalake`` /
+``merge`` or one pyiceberg ``append`` / ``upsert`` of the already-built Arrow table. It writes
+nested columns as they are (no child table, no lineage columns), so it is a lower bound, not a
+like-for-like competitor. It also times ``pyarrow.parquet.write_table`` of the same table: the
+floor of quiver's own path (rows → Arrow → parquet, then a metadata-only commit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from benches.measure import PeakRssMeter
+from benches.scenarios import TABLE_NAME, LoadPlan, Scenario
+from benches.workload import RowRange, event_pages, flat_batches, flat_dict_pages
+
+DATASET_NAME = "bench"
+#: Steps of the floor that are not part of its total (reported for reference only).
+FLOOR_REFERENCE_STEPS = ("parquet",)
+_UPSERT = {"disposition": "merge", "strategy": "upsert"}
+
+
+@dataclass
+class StepClock:
+    """Wall-clock seconds of named steps, in the order they ran, and each step's peak memory.
+
+    With a meter, each step also records its peak RSS above the meter's baseline (MiB), which
+    tells which step holds the memory.
+    """
+
+    meter: PeakRssMeter | None = None
+    steps: dict[str, float] = field(default_factory=dict)
+    step_rss_delta_mb: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.meter is not None:
+            self.meter.checkpoint()
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - started
+            if self.meter is not None:
+                delta = max(self.meter.checkpoint() - self.meter.baseline_mb, 0.0)
+                self.step_rss_delta_mb[name] = max(self.step_rss_delta_mb.get(name, 0.0), delta)
+
+
+@dataclass
+class Inputs:
+    """The data of one run, generated in memory before anything is timed."""
+
+    setup: list[Any] | None
+    timed: list[Any]
+
+
+def _generate(scenario: Scenario, rows: RowRange) -> list[Any]:
+    if scenario.data == "dicts":
+        return event_pages(rows)
+    if scenario.data == "flat_dicts":
+        return flat_dict_pages(rows)
+    return flat_batches(rows)
+
+
+def make_inputs(scenario: Scenario, plan: LoadPlan) -> Inputs:
+    """Generate the setup and timed data of ``plan``; the incremental overlap comes first."""
+    setup = _generate(scenario, plan.setup) if plan.setup is not None else None
+    timed = _generate(scenario, plan.timed)
+    if plan.overlap is not None:
+        timed = _generate(scenario, plan.overlap) + timed
+    return Inputs(setup, timed)
+
+
+def table_path(workdir: Path) -> Path:
+    """Where every runner's root table lands: ``<bucket>/<dataset>/<table>``."""
+    return workdir / "lake" / DATASET_NAME / TABLE_NAME
+
+
+class PipelineRunner:
+    """Runs a scenario through a dlt-shaped library (``quiver`` or ``dlt``), step by step.
+
+    Args:
+        dlt: the library module, used exactly as a dlt user would.
+        scenario: what to load and how.
+        inputs: the pre-generated data.
+        workdir: a fresh folder for this run (pipelines dir and bucket live inside).
+        pipeline_name: a fresh name, so no state leaks between runs.
+    """
+
+    def __init__(
+        self, dlt: ModuleType, scenario: Scenario, inputs: Inputs, workdir: Path, pipeline_name: str
+    ) -> None:
+        self.dlt = dlt
+        self.scenario = scenario
+        self.inputs = inputs
+        self.workdir = workdir
+        self.pipeline_name = pipeline_name
+
+    def _pipeline(self) -> Any:
+        dlt = self.dlt
+        return dlt.pipeline(
+            pipeline_name=self.pipeline_name,
+            pipelines_dir=str(self.workdir / "pipelines"),
+            destination=dlt.destinations.filesystem(bucket_url=str(self.workdir / "lake")),
+            dataset_name=DATASET_NAME,
+        )
+
+    def _data(self, items: list[Any]) -> Any:
+        if self.scenario.kind != "incremental":
+            # A generator over pre-built pages/batches: what a paginated API client hands over.
+            return (item for item in items)
+        dlt = self.dlt
+        cursor = dlt.sources.incremental("created_at")
+
+        @dlt.resource(name=TABLE_NAME, primary_key="id")
+        def events(created_at: Any = cursor) -> Iterator[Any]:
+            # The source re-sends already-loaded rows (an overlap window); the cursor drops them.
+            yield from items
+
+        return events()
+
+    def _hints(self) -> dict[str, Any]:
+        hints: dict[str, Any] = {
+            "table_name": TABLE_NAME,
+            "table_format": self.scenario.table_format,
+        }
+        if self.scenario.kind in ("merge", "incremental"):
+            hints["primary_key"] = "id"
+        return hints
+
+    def _disposition(self) -> Any:
+        return _UPSERT if self.scenario.kind == "merge" else "append"
+
+    def setup(self) -> None:
+        """Load the existing table (merge, incremental) in the same pipeline; not timed.
+
+        The setup load uses the same write disposition as the timed one, as a job run twice
+        would (dlt cannot switch a nested table from append to merge: the child table lacks
+        ``_dlt_root_id``).
+        """
+        if self.inputs.setup is None:
+            return
+        self._pipeline().run(
+            self._data(self.inputs.setup), write_disposition=self._disposition(), **self._hints()
+        )
+
+    def run_timed(self, clock: StepClock) -> None:
+        """The measured load: a new pipeline object (as a new job would create), then the steps."""
+        with clock.step("init"):
+            pipeline = self._pipeline()
+        with clock.step("extract"):
+            pipeline.extract(
+                self._data(self.inputs.timed),
+                write_disposition=self._disposition(),
+                **self._hints(),
+            )
+        with clock.step("normalize"):
+            pipeline.normalize()
+        with clock.step("load"):
+            pipeline.load()
+
+
+class FloorRunner:
+    """The physical floor: the same data through pyarrow + deltalake / pyiceberg directly."""
+
+    def __init__(self, scenario: Scenario, inputs: Inputs, workdir: Path) -> None:
+        self.scenario = scenario
+        self.inputs = inputs
+        self.workdir = workdir
+        self.table_path = table_path(workdir)
+        self._schema: pa.Schema | None = None
+        self._cursor: Any = None
+        self._iceberg_catalog: Any = None
+
+    def _to_arrow(self, items: list[Any]) -> pa.Table:
+        if self.scenario.data == "arrow":
+            table = pa.Table.from_batches(items)
+        else:
+            # One conversion per page, with type inference (as a loader of unknown dicts must).
+            tables = [
+                pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.array(page))])
+                for page in items
+            ]
+            table = pa.concat_tables(tables, promote_options="permissive")
+        if self._cursor is not None:
+            # Incremental: drop what the source re-sent (a vectorized cursor filter).
+            table = table.filter(pc.greater(table.column("created_at"), self._cursor))
+        if self._schema is not None and table.schema != self._schema:
+            table = table.cast(self._schema)
+        return table
+
+    def _catalog(self) -> Any:
+        if self._iceberg_catalog is None:
+            from pyiceberg.catalog.sql import SqlCatalog
+
+            self._iceberg_catalog = SqlCatalog(
+                "bench",
+                uri=f"sqlite:///{self.workdir / 'catalog.db'}",
+                warehouse=(self.workdir / "lake").as_uri(),
+            )
+            self._iceberg_catalog.create_namespace(DATASET_NAME)
+        return self._iceberg_catalog
+
+    def _append(self, table: pa.Table) -> None:
+        if self.scenario.table_format == "delta":
+            from deltalake import write_deltalake
+
+            write_deltalake(str(self.table_path), table, mode="append")
+            return
+        identifier = f"{DATASET_NAME}.{TABLE_NAME}"
+        catalog = self._catalog()
+        if catalog.table_exists(identifier):
+            iceberg_table = catalog.load_table(identifier)
+        else:
+            iceberg_table = catalog.create_table(
+                identifier, schema=table.schema, location=self.table_path.as_uri()
+            )
+        iceberg_table.append(table)
+
+    def _upsert(self, table: pa.Table) -> None:
+        if self.scenario.table_format == "delta":
+            from deltalake import DeltaTable
+
+            (
+                DeltaTable(str(self.table_path))
+                .merge(table, predicate="t.id = s.id", source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            return
+        self._catalog().load_table(f"{DATASET_NAME}.{TABLE_NAME}").upsert(table, join_cols=["id"])
+
+    def setup(self) -> None:
+        """Write the existing table (merge, incremental) and open the catalog; not timed."""
+        if self.scenario.table_format == "iceberg":
+            self._catalog()
+        if self.inputs.setup is None:
+            return
+        table = self._to_arrow(self.inputs.setup)
+        self._append(table)
+        self._schema = table.schema
+        if self.scenario.kind == "incremental":
+            self._cursor = pc.max(table.column("created_at"))
+
+    def run_timed(self, clock: StepClock) -> None:
+        """To Arrow, then one table write; then, for reference, the same table to parquet."""
+        with clock.step("to_arrow"):
+            table = self._to_arrow(self.inputs.timed)
+        with clock.step("write"):
+            if self.scenario.kind == "merge":
+                self._upsert(table)
+            else:
+                self._append(table)
+        with clock.step("parquet"):
+            pq.write_table(table, self.workdir / "floor.parquet")
