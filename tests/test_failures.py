@@ -174,3 +174,45 @@ def test_failed_jobs_listed_when_not_raising(
     )
     with pytest.raises(quiver.QuiverError, match="events"):
         info.raise_on_failed_jobs()
+
+
+INCREMENTAL_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import quiver
+
+    pipelines_dir, bucket, kill = sys.argv[1:4]
+
+    @quiver.resource(name="events", primary_key="id")
+    def events(cursor=quiver.sources.incremental("id", initial_value=0)):
+        yield [{"id": i} for i in range(1, 101)]
+
+    p = quiver.pipeline("crashy", pipelines_dir=pipelines_dir,
+                        destination=quiver.destinations.filesystem(bucket_url=bucket), dataset_name="ds")
+    if kill == "yes":
+        # Die right after the package is committed, before state.json is written.
+        type(p)._save_state = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+    p.extract(events())
+    """
+)
+
+
+def test_cursor_survives_a_kill_between_package_and_state(pipelines_dir: str, bucket: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", INCREMENTAL_CHILD, pipelines_dir, str(bucket), "yes"],
+        capture_output=True,
+    )
+    assert result.returncode == -9, result.stderr.decode()
+    pipeline = quiver.attach("crashy", pipelines_dir=pipelines_dir)
+    cursor = pipeline.state["sources"]["crashy"]["resources"]["events"]["incremental"]["id"]
+    assert cursor["last_value"] == 100
+    # The same rows again: the cursor filters them; the pending package loads them once.
+    result = subprocess.run(
+        [sys.executable, "-c", INCREMENTAL_CHILD, pipelines_dir, str(bucket), "no"],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    quiver.attach("crashy", pipelines_dir=pipelines_dir).run()
+    assert [r["id"] for r in delta_rows_polars(bucket / "ds" / "events", "id")] == list(
+        range(1, 101)
+    )

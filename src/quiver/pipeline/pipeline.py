@@ -6,6 +6,7 @@ import copy
 import datetime
 import shutil
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,12 @@ from quiver.pipeline.infos import (
     NormalizeInfo,
 )
 from quiver.pipeline.local_state import new_state, read_state, write_state
-from quiver.pipeline.state import bump_version_if_modified, managed_state, state_document
+from quiver.pipeline.state import (
+    bump_version_if_modified,
+    decompress_state,
+    managed_state,
+    state_document,
+)
 from quiver.schema import yaml_io
 from quiver.schema.model import Schema, content_hash
 
@@ -76,6 +82,7 @@ class Pipeline:
         (self.working_dir / "schemas").mkdir(exist_ok=True)
         self._storage = PackageStorage(self.working_dir)
         self._state = read_state(self.working_dir) or new_state(pipeline_name)
+        self._adopt_newer_package_state()
         stored_destination = self._state.get("destination")
         self.destination: FilesystemDestination | None = resolve_destination(destination) or (
             FilesystemDestination(**stored_destination) if stored_destination else None
@@ -141,6 +148,33 @@ class Pipeline:
 
     def drop_pending_packages(self) -> None:
         self._storage.drop_pending()
+
+    def _adopt_newer_package_state(self) -> None:
+        """Take the state from the newest package if it is newer than ``state.json``.
+
+        Extract commits its packages before it writes ``state.json``; a process killed in
+        between would otherwise forget cursors whose data is already in a package and extract
+        those rows again. The newest package that carries a state has the state that belongs to
+        the data committed so far.
+        """
+        newest: tuple[str, dict[str, Any]] | None = None
+        for stage in ("extracted", "normalized", "loaded"):
+            for load_id in reversed(self._storage.load_ids(stage)):
+                document = self._storage.read_state(self._storage.path(stage, load_id)).get(
+                    "pipeline_state"
+                )
+                if document:
+                    if newest is None or Decimal(load_id) > Decimal(newest[0]):
+                        newest = (load_id, document)
+                    break
+        if newest is None or int(newest[1].get("version", 0)) <= int(
+            self._state.get("_state_version", 0)
+        ):
+            return
+        restored = decompress_state(newest[1]["state"])
+        restored["_local"] = self._state["_local"]
+        restored["_local"]["_last_extracted_hash"] = restored.get("_version_hash")
+        self._state = restored
 
     # ------------------------------------------------------------ persistence
     def _schema_path(self, name: str) -> Path:
