@@ -9,7 +9,6 @@ package retried after a crash sees its own commit and skips it.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 from quiver.common.ids import load_id_to_version
 from quiver.destinations.base import TableCommit
 from quiver.destinations.parquet_stats import delta_stats_json
+from quiver.destinations.placement import file_id, place_file
 from quiver.destinations.schema_check import check_compatible
 from quiver.destinations.storage import StorageLocation
 
@@ -162,19 +162,8 @@ class DeltaFormat:
         """Put a normalized file under the table root and describe it as an add action."""
         from deltalake.transaction import AddAction
 
-        # Deterministic name: a retry after a crash overwrites the same (uncommitted) file.
-        relative = f"{commit.load_id}.{path.name.split('.')[1]}.parquet"
-        target = location.join(relative)
-        if location.is_local:
-            os.makedirs(location.path, exist_ok=True)
-            if os.path.exists(target.path):
-                os.remove(target.path)
-            try:
-                os.link(path, target.path)
-            except OSError:
-                shutil.copyfile(path, target.path)
-        else:
-            location.filesystem().put_file(str(path), target.path)
+        relative = f"{commit.load_id}.{file_id(path)}.parquet"
+        place_file(path, location.join(relative))
         metadata = pq.read_metadata(path)
         return AddAction(
             relative,

@@ -52,14 +52,12 @@ load ids with them, so expire only snapshots older than any package you may stil
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
 import random
 import re
-import shutil
 import time
 import uuid
 import warnings
@@ -72,6 +70,7 @@ import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
 from quiver.destinations.iceberg_adapter import PARTITION_HINT, apply_partition_spec
+from quiver.destinations.placement import file_id, place_file
 from quiver.destinations.storage import StorageLocation
 
 if TYPE_CHECKING:
@@ -339,20 +338,8 @@ class IcebergFormat:
 
     def _place_file(self, location: StorageLocation, path: Path, load_id: str) -> str:
         """Put a normalized file under ``<table>/data/`` and return its URL."""
-        parts = path.name.split(".")
-        file_id = parts[1] if len(parts) > 2 else path.stem
-        # Deterministic name: a retry after a crash overwrites the same (uncommitted) file.
-        target = location.join("data", f"{load_id}.{file_id}.parquet")
-        if location.is_local:
-            os.makedirs(os.path.dirname(target.path), exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(target.path)
-            try:
-                os.link(path, target.path)
-            except OSError:
-                shutil.copyfile(path, target.path)
-        else:
-            location.filesystem().put_file(str(path), target.path)
+        target = location.join("data", f"{load_id}.{file_id(path)}.parquet")
+        place_file(path, target)
         return target.url
 
 
