@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.readers import Lake
+
 pytest_plugins = ["tests.s3_server"]
 
 
@@ -34,3 +36,18 @@ def bucket(tmp_path: Path) -> Path:
     path = tmp_path / "lake"
     path.mkdir()
     return path
+
+
+#: Every table format on every filesystem: the conformance matrix.
+LAKE_TARGETS = [("delta", "local"), ("delta", "s3"), ("iceberg", "local"), ("iceberg", "s3")]
+
+
+@pytest.fixture(params=LAKE_TARGETS, ids=[f"{f}-{fs}" for f, fs in LAKE_TARGETS])
+def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """Delta and Iceberg on local disk and on a real S3 server (moto on 127.0.0.1)."""
+    table_format, filesystem = request.param
+    if filesystem == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        server = request.getfixturevalue("s3_server")
+        return Lake(table_format, filesystem, f"{bucket}/lake", server.endpoint_url)
+    return Lake(table_format, filesystem, f"file://{tmp_path / 'lake'}")

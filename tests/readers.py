@@ -52,6 +52,19 @@ class Lake:
     bucket_url: str
     endpoint_url: str | None = None
 
+    def pipeline(self, pipelines_dir: str, name: str) -> Any:
+        """A quiver pipeline loading into dataset ``ds`` of this lake."""
+        import quiver
+
+        return quiver.pipeline(
+            name,
+            pipelines_dir=pipelines_dir,
+            destination=quiver.destinations.filesystem(
+                bucket_url=self.bucket_url, table_format=self.table_format
+            ),
+            dataset_name="ds",
+        )
+
     def table_url(self, dataset: str, table: str) -> str:
         return f"{self.bucket_url}/{dataset}/{table}"
 

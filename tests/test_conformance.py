@@ -5,7 +5,6 @@ DuckDB)."""
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,33 +13,15 @@ import quiver
 from tests.readers import Lake, duckdb_rows
 
 UTC = datetime.UTC
-TARGETS = [
-    ("delta", "local"),
-    ("delta", "s3"),
-    ("iceberg", "local"),
-    ("iceberg", "s3"),
-]
 
 
-@pytest.fixture(params=TARGETS, ids=[f"{f}-{fs}" for f, fs in TARGETS])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    table_format, filesystem = request.param
-    if filesystem == "s3":
-        bucket = request.getfixturevalue("s3_bucket")
-        server = request.getfixturevalue("s3_server")
-        return Lake(table_format, filesystem, f"{bucket}/lake", server.endpoint_url)
-    return Lake(table_format, filesystem, f"file://{tmp_path / 'lake'}")
+@pytest.fixture
+def lake(any_lake: Lake) -> Lake:
+    return any_lake
 
 
 def _pipeline(lake: Lake, pipelines_dir: str, name: str = "conf") -> quiver.Pipeline:
-    return quiver.pipeline(
-        name,
-        pipelines_dir=pipelines_dir,
-        destination=quiver.destinations.filesystem(
-            bucket_url=lake.bucket_url, table_format=lake.table_format
-        ),
-        dataset_name="ds",
-    )
+    return lake.pipeline(pipelines_dir, name)  # type: ignore[no-any-return]
 
 
 def _orders(start: int, count: int, **extra: Any) -> list[dict[str, Any]]:

@@ -27,29 +27,8 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     return Lake(request.param, "local", f"file://{tmp_path / 'lake'}")
 
 
-TARGETS = [("delta", "local"), ("delta", "s3"), ("iceberg", "local"), ("iceberg", "s3")]
-
-
-@pytest.fixture(params=TARGETS, ids=[f"{f}-{fs}" for f, fs in TARGETS])
-def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    """Local disk and a real S3 server (moto on 127.0.0.1), for the merges that read the target."""
-    table_format, filesystem = request.param
-    if filesystem == "s3":
-        bucket = request.getfixturevalue("s3_bucket")
-        server = request.getfixturevalue("s3_server")
-        return Lake(table_format, filesystem, f"{bucket}/lake", server.endpoint_url)
-    return Lake(table_format, filesystem, f"file://{tmp_path / 'lake'}")
-
-
 def _pipeline(lake: Lake, pipelines_dir: str, name: str = "merge") -> quiver.Pipeline:
-    return quiver.pipeline(
-        name,
-        pipelines_dir=pipelines_dir,
-        destination=quiver.destinations.filesystem(
-            bucket_url=lake.bucket_url, table_format=lake.table_format
-        ),
-        dataset_name="ds",
-    )
+    return lake.pipeline(pipelines_dir, name)  # type: ignore[no-any-return]
 
 
 LINEAGE = ("_dlt_id", "_dlt_load_id", "_dlt_root_id", "_dlt_parent_id", "_dlt_list_idx")

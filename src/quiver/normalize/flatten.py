@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from quiver.exceptions import NormalizeError
 from quiver.normalize.naming import SnakeCaseNaming
 from quiver.normalize.row_ids import child_row_ids, hash_row_ids, random_row_ids
+from quiver.schema.types import is_list_like
 
 C_DLT_ID = "_dlt_id"
 C_DLT_LOAD_ID = "_dlt_load_id"
@@ -193,7 +194,7 @@ def _flatten_fields(
         source = f"{source_prefix}.{raw_name}" if source_prefix else raw_name
         column_name = path[0] if len(path) == 1 else shorten_fragments(naming, *path)
         kind = array.type
-        nested = pa.types.is_struct(kind) or _is_list(kind)
+        nested = pa.types.is_struct(kind) or is_list_like(kind)
         if nested and raw_name.endswith(NESTED_VARIANT_SUFFIX):
             # The batcher split a key holding dicts in some rows and lists in others; dlt
             # unnests both under the key's own name (columns a__x and child table t__a).
@@ -275,7 +276,7 @@ def _unnest_list(
             child.level,
             options,
         )
-    elif _is_list(value_type):
+    elif is_list_like(value_type):
         # dlt normalizes each inner list as a mock row {"list": inner} one level down.
         child.level -= 1
         if child.level > 0 and not _is_json(options, child_name, C_LIST):
@@ -305,16 +306,6 @@ def rename_arrow_columns(
                 raise NameCollisionError(table_name, name, seen[name], raw)
             seen[name] = raw
     return batch.rename_columns(names) if names != batch.schema.names else batch
-
-
-def _is_list(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(kind)
-        or pa.types.is_large_list(kind)
-        or pa.types.is_fixed_size_list(kind)
-        or pa.types.is_list_view(kind)
-        or pa.types.is_large_list_view(kind)
-    )
 
 
 def _as_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -19,15 +19,21 @@ DEFAULT_TIMESTAMP_PRECISION = 6
 _UNIT_PRECISION = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 
 
+def is_list_like(arrow_type: pa.DataType) -> bool:
+    """True for every Arrow list flavour (list, large, fixed-size, views)."""
+    return bool(
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+        or pa.types.is_list_view(arrow_type)
+        or pa.types.is_large_list_view(arrow_type)
+    )
+
+
 def is_nested(arrow_type: pa.DataType) -> bool:
     """True for struct, list and map types (dlt's ``json`` when kept nested)."""
     return bool(
-        pa.types.is_struct(arrow_type)
-        or pa.types.is_list(arrow_type)
-        or pa.types.is_large_list(arrow_type)
-        or pa.types.is_list_view(arrow_type)
-        or pa.types.is_fixed_size_list(arrow_type)
-        or pa.types.is_map(arrow_type)
+        pa.types.is_struct(arrow_type) or is_list_like(arrow_type) or pa.types.is_map(arrow_type)
     )
 
 
