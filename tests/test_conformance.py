@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import quiver
+from quiver.load import loader as loader_module
 from tests.readers import Lake, duckdb_rows
 
 UTC = datetime.UTC
@@ -92,18 +93,18 @@ def test_skip_disposition_loads_nothing(lake: Lake, pipelines_dir: str) -> None:
 
 
 def test_retry_after_failure_before_loads_row_is_exactly_once(
-    lake: Lake, pipelines_dir: str
+    lake: Lake, pipelines_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline = _pipeline(lake, pipelines_dir)
 
-    def crash(load_id: str) -> None:
+    def crash(schema: Any, load_id: str) -> None:
         raise ConnectionError(f"network down after table commits of {load_id}")
 
-    pipeline._before_loads_row = crash
-    with pytest.raises(quiver.PipelineStepFailed):
-        pipeline.run(_orders(0, 4), table_name="orders")
+    with monkeypatch.context() as patch:  # every table committed, then the _dlt_loads row fails
+        patch.setattr(loader_module, "loads_row", crash)
+        with pytest.raises(quiver.PipelineStepFailed):
+            pipeline.run(_orders(0, 4), table_name="orders")
     assert pipeline.has_pending_data
-    pipeline._before_loads_row = None
     info = pipeline.run()
     assert info is not None and len(info.loads_ids) == 1
     assert [r["id"] for r in lake.rows("ds", "orders", "id")] == [0, 1, 2, 3]
@@ -134,6 +135,7 @@ def test_arrow_items(lake: Lake, pipelines_dir: str) -> None:
 WRITER = """
 import sys
 import quiver
+from quiver.load import loader as loader_module
 
 bucket, table_format, pipelines_dir, index = sys.argv[1:5]
 pipeline = quiver.pipeline(

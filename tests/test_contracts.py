@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import quiver
-from quiver.exceptions import DataValidationError, NormalizeJobFailed, PipelineStepFailed
+from quiver.errors import DataValidationError, NormalizeJobFailed, PipelineStepFailed
 from quiver.normalize.contracts import SchemaContract
 from quiver.normalize.dead_letter import read_dead_letters
 

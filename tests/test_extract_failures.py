@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import quiver
-from quiver.exceptions import ResourceExtractionError, SourceExhausted
+from quiver.errors import ResourceExtractionError, SourceExhausted
 from tests.extract_support import make_pipeline
 
 

@@ -63,7 +63,8 @@ CHILD = textwrap.dedent(
     p.normalize()
     if stage == "after_normalize":
         kill()
-    p._before_loads_row = kill   # after every table committed, before _dlt_loads
+    import quiver.load.loader
+    quiver.load.loader.loads_row = kill   # after every table committed, before _dlt_loads
     p.load()
     """
 )

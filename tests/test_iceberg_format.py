@@ -28,9 +28,9 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
-from quiver.destinations import iceberg
 from quiver.destinations.base import Disposition, TableCommit, load_table_format
-from quiver.destinations.iceberg import (
+from quiver.destinations.iceberg import format as iceberg
+from quiver.destinations.iceberg.format import (
     APP_ID_PROPERTY,
     LOAD_ID_PROPERTY,
     IcebergFormat,
@@ -38,7 +38,7 @@ from quiver.destinations.iceberg import (
     catalog_from_env,
     latest_metadata_file,
 )
-from quiver.destinations.storage import StorageLocation, resolve_location
+from quiver.destinations.location import StorageLocation, resolve_location
 
 # Harmless when the top-level conftest loads the plugin too: pytest registers it once.
 pytest_plugins = ["tests.s3_server"]
@@ -165,7 +165,7 @@ def test_import_does_not_import_pyiceberg() -> None:
         """
         import sys
         import quiver
-        import quiver.destinations.iceberg
+        import quiver.destinations.iceberg.format
         print(",".join(m for m in ("pyiceberg", "duckdb", "s3fs") if m in sys.modules))
         """
     )

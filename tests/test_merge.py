@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 import quiver
+from quiver.load import loader as loader_module
 from tests.readers import Lake
 
 UTC = datetime.UTC
@@ -411,21 +412,21 @@ def _commits_with_load(lake: Lake, table: str, load_id: str) -> int:
 
 @pytest.mark.parametrize("strategy", ["upsert", "delete-insert"])
 def test_crash_after_commits_then_rerun_merges_once(
-    lake: Lake, pipelines_dir: str, strategy: str
+    lake: Lake, pipelines_dir: str, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline = _pipeline(lake, pipelines_dir)
     disposition = {"disposition": "merge", "strategy": strategy}
     first = [{"id": i, "v": 0, "items": [{"n": i}]} for i in range(4)]
     pipeline.run(first, table_name="t", write_disposition=disposition, primary_key="id")
 
-    def boom(load_id: str) -> None:
+    def boom(schema: Any, load_id: str) -> None:
         raise RuntimeError("boom")
 
-    pipeline._before_loads_row = boom
     second = [{"id": i, "v": 1, "items": [{"n": 10 * i}, {"n": 10 * i + 1}]} for i in (1, 5)]
-    with pytest.raises(quiver.PipelineStepFailed):
-        pipeline.run(second, table_name="t", write_disposition=disposition, primary_key="id")
-    pipeline._before_loads_row = None
+    with monkeypatch.context() as patch:  # every table committed, then the _dlt_loads row fails
+        patch.setattr(loader_module, "loads_row", boom)
+        with pytest.raises(quiver.PipelineStepFailed):
+            pipeline.run(second, table_name="t", write_disposition=disposition, primary_key="id")
     info = pipeline.run()
     assert info is not None and len(info.loads_ids) == 1
     load_id = info.loads_ids[0]
@@ -455,8 +456,8 @@ def test_child_commit_retried_after_the_root_committed(
     lake: Lake, pipelines_dir: str, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A child table's merge that runs after its root's commit (a retry) sees the same plan."""
-    from quiver.destinations.delta import DeltaFormat
-    from quiver.destinations.iceberg import IcebergFormat
+    from quiver.destinations.delta.format import DeltaFormat
+    from quiver.destinations.iceberg.format import IcebergFormat
 
     pipeline = _pipeline(lake, pipelines_dir)
     disposition = {"disposition": "merge", "strategy": strategy}

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from quiver.normalize import naming as naming_module
-from quiver.normalize.naming import (
+from quiver.schema import naming as naming_module
+from quiver.schema.naming import (
     PATH_SEPARATOR,
     TAG_LENGTH,
     SnakeCaseNaming,

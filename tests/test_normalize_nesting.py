@@ -16,9 +16,9 @@ import pyarrow as pa
 import pytest
 
 import quiver
-from quiver.exceptions import PipelineStepFailed
+from quiver.errors import PipelineStepFailed
 from quiver.normalize.flatten import NameCollisionError
-from quiver.normalize.naming import SnakeCaseNaming
+from quiver.schema.naming import SnakeCaseNaming
 from tests.readers import delta_rows_polars
 
 DOC = {"id": 1, "a": {"b": {"c": 1}}, "l": [{"x": 1, "m": [{"y": 2}]}], "d": {"l2": [1, 2]}}

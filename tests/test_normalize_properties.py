@@ -13,8 +13,8 @@ from quiver.extract.batcher import rows_to_batch
 from quiver.normalize.coerce import CoerceContext, coerce_table
 from quiver.normalize.contracts import Violations
 from quiver.normalize.flatten import FlattenOptions, flatten_rows
-from quiver.normalize.naming import SnakeCaseNaming
 from quiver.schema.model import Schema
+from quiver.schema.naming import SnakeCaseNaming
 
 NAMING = SnakeCaseNaming()
 scalars = st.one_of(

@@ -83,14 +83,14 @@ def test_merge_is_refused_with_the_formats_that_support_it(
 
 def test_layout_must_keep_tables_in_folders() -> None:
     from quiver.destinations.files import FilesFormat
-    from quiver.destinations.storage import resolve_location
+    from quiver.destinations.location import resolve_location
 
     with pytest.raises(ValueError, match="table_name"):
         FilesFormat(resolve_location("/tmp/x"), "app", layout="{load_id}.{ext}")
 
 
 def test_delta_on_memory_fails_at_pipeline_creation(pipelines_dir: str) -> None:
-    from quiver.destinations.storage import UnsupportedStorageError
+    from quiver.destinations.location import UnsupportedStorageError
 
     with pytest.raises(UnsupportedStorageError, match="memory") as failed:
         quiver.pipeline(
@@ -119,7 +119,7 @@ def test_memory_filesystem_works_for_iceberg_and_files(
     if table_format == "iceberg":
         from pyiceberg.table import StaticTable
 
-        from quiver.destinations.storage import FSSPEC_FILE_IO_IMPL
+        from quiver.destinations.location import FSSPEC_FILE_IO_IMPL
 
         metadata = sorted(
             p

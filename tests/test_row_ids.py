@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pyarrow as pa
 
-from quiver.normalize.row_ids import ID_LENGTH, child_row_ids, random_row_ids
+from quiver.schema.row_ids import ID_LENGTH, child_row_ids, random_row_ids
 
 B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
@@ -37,7 +37,7 @@ def test_child_id_depends_on_parent_table_and_position_only() -> None:
 def test_child_ids_are_stable_across_processes() -> None:
     code = (
         "import numpy as np, pyarrow as pa\n"
-        "from quiver.normalize.row_ids import child_row_ids\n"
+        "from quiver.schema.row_ids import child_row_ids\n"
         "print(','.join(child_row_ids(pa.array(['p1', 'a much longer parent id']), 'tbl',"
         " np.array([3, 7])).to_pylist()))\n"
     )

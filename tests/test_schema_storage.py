@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import quiver
-from quiver.exceptions import DataValidationError, PipelineStepFailed
+from quiver.errors import DataValidationError, PipelineStepFailed
 from quiver.schema import yaml_io
 from quiver.schema.model import Schema, content_hash
 

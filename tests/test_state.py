@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import quiver
-from quiver.common import typed_json
+from quiver.errors import StateNotAvailable
+from quiver.package import typed_json
 from quiver.pipeline.state import (
-    StateNotAvailable,
     compress_state,
     decompress_state,
     version_hash,

@@ -1,4 +1,4 @@
-"""quiver.destinations.storage against real engines: fsspec, deltalake and pyiceberg.
+"""quiver.destinations.location against real engines: fsspec, deltalake and pyiceberg.
 
 S3 tests run against moto in server mode on loopback (tests/s3_server.py); nothing is mocked.
 """
@@ -22,8 +22,8 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from quiver.destinations import storage
-from quiver.destinations.storage import (
+from quiver.destinations import location as storage
+from quiver.destinations.location import (
     FSSPEC_FILE_IO_IMPL,
     AwsCredentials,
     StorageLocation,
@@ -94,7 +94,7 @@ def test_import_does_not_import_engines() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import quiver.destinations.storage
+        import quiver.destinations.location
         heavy = ("s3fs", "deltalake", "pyiceberg", "botocore", "aiobotocore")
         print(",".join(sorted(name for name in heavy if name in sys.modules)))
         """

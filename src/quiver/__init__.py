@@ -5,8 +5,8 @@ filesystem/Delta/Iceberg script unchanged.
 """
 
 from quiver import current, destinations, mark, sources
-from quiver.common.accessors import config, secrets
-from quiver.exceptions import (
+from quiver.configuration.accessors import config, secrets
+from quiver.errors import (
     CannotRestorePipelineException,
     DataValidationError,
     PipelineStepFailed,

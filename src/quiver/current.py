@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quiver.pipeline.state import StateNotAvailable, resource_state, source_state
+from quiver.extract.state import StateNotAvailable, resource_state, source_state
 
 __all__ = ["StateNotAvailable", "pipeline", "resource_state", "source_state", "state"]
 
@@ -24,7 +24,7 @@ def pipeline() -> Any:
     Raises:
         StateNotAvailable: no pipeline was created yet.
     """
-    from quiver.pipeline.state import current_pipeline
+    from quiver.extract.state import current_pipeline
 
     active = current_pipeline()
     if active is None:

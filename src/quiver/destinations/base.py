@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
-from quiver.destinations.storage import StorageLocation
+from quiver.destinations.location import StorageLocation
 from quiver.schema.model import Schema
 
 Disposition = Literal["append", "replace", "merge"]
@@ -66,8 +66,8 @@ class TableFormat(Protocol):
 
 
 _REGISTRY = {
-    "delta": "quiver.destinations.delta:DeltaFormat",
-    "iceberg": "quiver.destinations.iceberg:IcebergFormat",
+    "delta": "quiver.destinations.delta.format:DeltaFormat",
+    "iceberg": "quiver.destinations.iceberg.format:IcebergFormat",
     # Plain files under a layout; "native" is dlt's name for "no table format".
     "native": "quiver.destinations.files:FilesFormat",
 }

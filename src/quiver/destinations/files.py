@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
-from quiver.destinations.storage import StorageLocation
+from quiver.destinations.location import StorageLocation
 
 DEFAULT_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 FILE_FORMATS = ("parquet", "jsonl", "csv")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from quiver.common import config
-from quiver.destinations.storage import AwsCredentials, StorageLocation, resolve_location
+from quiver.configuration import lookup as config
+from quiver.destinations.location import AwsCredentials, StorageLocation, resolve_location
 
 TABLE_FORMATS = ("delta", "iceberg", "native", "none", "files")
 DEFAULT_TABLE_FORMAT = "delta"

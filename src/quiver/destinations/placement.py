@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from quiver.destinations.storage import StorageLocation
+from quiver.destinations.location import StorageLocation
 
 
 def place_file(source: Path, target: StorageLocation) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from quiver.exceptions import SchemaMismatchError
+from quiver.errors import SchemaMismatchError
 
 
 def _comparable(kind: pa.DataType) -> pa.DataType:

@@ -7,13 +7,13 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from quiver.common.accessors import inject_config
+from quiver.configuration.accessors import inject_config
 from quiver.extract.hints import make_hints
 from quiver.extract.incremental import Incremental
 from quiver.extract.items import is_arrow_like
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source, copy_resources
-from quiver.pipeline.state import in_source
+from quiver.extract.state import in_source
 
 
 def _section_of(target: Any) -> str | None:

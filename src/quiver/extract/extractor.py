@@ -11,16 +11,15 @@ streams have one schema).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from quiver.common import config
-from quiver.common.packages import JobFile
-from quiver.exceptions import QuiverError, ResourceExtractionError
+from quiver.configuration import lookup as config
+from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.batcher import rows_to_batch
 from quiver.extract.hints import resolve_hints, table_schema_hints
 from quiver.extract.items import (
@@ -38,12 +37,11 @@ from quiver.extract.pipe import (
     build_nodes,
 )
 from quiver.extract.resource import Resource
-from quiver.normalize.naming import SnakeCaseNaming
-from quiver.pipeline.state import in_source, reset_resource_state
+from quiver.extract.state import in_source, reset_resource_state
+from quiver.package.formats import ARROW_EXT, ROWS_EXT, IpcTableWriter
 from quiver.schema.model import Schema
+from quiver.schema.naming import SnakeCaseNaming
 
-ROWS_EXT = "rows.arrow"
-ARROW_EXT = "arrow"
 DEFAULT_BUFFER_MAX_ITEMS = 100_000
 #: With ``row_order``, rows yielded one at a time are flushed (and filtered) this often.
 EAGER_FLUSH_ROWS = 1_000
@@ -57,66 +55,6 @@ class ExtractMetrics:
     files: list[Path] = field(default_factory=list)
     replaced_tables: set[str] = field(default_factory=set)
     resources: list[str] = field(default_factory=list)
-
-
-class _IpcTableWriter:
-    """IPC stream files of one table and item kind, rotated on schema change or size."""
-
-    def __init__(
-        self,
-        jobs_dir: Path,
-        table_name: str,
-        ext: str,
-        metrics: ExtractMetrics,
-        *,
-        file_max_items: int | None,
-        file_max_bytes: int | None,
-    ) -> None:
-        self._jobs_dir = jobs_dir
-        self._table_name = table_name
-        self._ext = ext
-        self._metrics = metrics
-        self._file_max_items = file_max_items
-        self._file_max_bytes = file_max_bytes
-        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
-        self._sink: pa.NativeFile | None = None
-        self._schema: pa.Schema | None = None
-        self._rows_in_file = 0
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        max_items = self._file_max_items
-        if max_items is not None and batch.num_rows > max_items:
-            for offset in range(0, batch.num_rows, max_items):
-                self.write(batch.slice(offset, max_items))
-            return
-        if (
-            self._writer is None
-            or not batch.schema.equals(self._schema, check_metadata=False)
-            or (max_items is not None and self._rows_in_file + batch.num_rows > max_items)
-        ):
-            self._open(batch.schema)
-        assert self._writer is not None and self._sink is not None
-        self._writer.write_batch(batch)
-        self._rows_in_file += batch.num_rows
-        if self._file_max_bytes is not None and self._sink.tell() >= self._file_max_bytes:
-            self.close()
-
-    def _open(self, schema: pa.Schema) -> None:
-        self.close()
-        path = self._jobs_dir / JobFile.new(self._table_name, self._ext).name
-        self._sink = pa.OSFile(str(path), "wb")
-        self._writer = pa.ipc.new_stream(self._sink, schema)
-        self._schema = schema
-        self._rows_in_file = 0
-        self._metrics.files.append(path)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            assert self._sink is not None
-            self._sink.close()
-            self._writer = None
-            self._sink = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +142,7 @@ class Extractor:
         self._file_max_items = file_max_items
         self._file_max_bytes = file_max_bytes
         self._buffers: dict[tuple[PipeNode, str], list[Any]] = {}
-        self._writers: dict[tuple[str, str], _IpcTableWriter] = {}
+        self._writers: dict[tuple[str, str], IpcTableWriter] = {}
         self._tables: dict[tuple[int, str], str] = {}
         self._static: dict[PipeNode, str | None] = {}
         self.metrics = ExtractMetrics()
@@ -412,11 +350,11 @@ class Extractor:
         key = (table_name, ext)
         writer = self._writers.get(key)
         if writer is None:
-            writer = self._writers[key] = _IpcTableWriter(
+            writer = self._writers[key] = IpcTableWriter(
                 self._jobs_dir,
                 table_name,
                 ext,
-                self.metrics,
+                self.metrics.files.append,
                 file_max_items=self._file_max_items,
                 file_max_bytes=self._file_max_bytes,
             )
@@ -425,13 +363,3 @@ class Extractor:
         counts[table_name] = counts.get(table_name, 0) + batch.num_rows
         if self._on_rows is not None:
             self._on_rows(table_name, batch.num_rows)
-
-
-def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """Read an extracted IPC stream file batch by batch.
-
-    Plain reads, not a memory map: mapped pages stay in the process' resident set until the
-    whole file is done, so peak RSS would grow with the package instead of the batch.
-    """
-    with pa.OSFile(str(path)) as source:
-        yield from pa.ipc.open_stream(source)

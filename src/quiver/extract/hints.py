@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from quiver.normalize.naming import SnakeCaseNaming
+from quiver.schema.columns import C_DLT_ID, DEFAULT_VALIDITY_COLUMN_NAMES
+from quiver.schema.hints import MERGE_STRATEGIES, WRITE_DISPOSITIONS
+from quiver.schema.naming import SnakeCaseNaming
 
 #: Hints that ``@resource``, ``apply_hints`` and ``make_hints`` accept.
 HINT_NAMES = (
@@ -28,9 +30,6 @@ HINT_NAMES = (
     "file_format",
     "max_table_nesting",
 )
-WRITE_DISPOSITIONS = ("append", "replace", "merge", "skip")
-MERGE_STRATEGIES = ("delete-insert", "upsert", "insert-only", "scd2")
-DEFAULT_VALIDITY_COLUMN_NAMES = ("_dlt_valid_from", "_dlt_valid_to")
 
 
 class InconsistentTableTemplate(ValueError):
@@ -100,7 +99,7 @@ def write_disposition_hints(write_disposition: Any) -> dict[str, Any]:
         valid_from, valid_to = (
             write_disposition.get("validity_column_names") or DEFAULT_VALIDITY_COLUMN_NAMES
         )
-        row_version = write_disposition.get("row_version_column_name", "_dlt_id")
+        row_version = write_disposition.get("row_version_column_name", C_DLT_ID)
         hints["columns"] = {
             valid_from: {
                 "name": valid_from,

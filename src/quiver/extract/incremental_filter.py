@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.exceptions import QuiverError
+from quiver.errors import QuiverError
 
 logger = logging.getLogger("quiver.extract.incremental")
 

@@ -24,12 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from quiver.exceptions import QuiverError, ResourceExtractionError
+from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.incremental import Incremental
 from quiver.extract.items import DataItemWithMeta, is_arrow_like, to_arrow_table
 from quiver.extract.resource import Resource, as_item_iterator
-from quiver.extract.steps import run_steps
-from quiver.pipeline.state import (
+from quiver.extract.state import (
     current_source_name,
     current_state,
     in_source,
@@ -38,6 +37,7 @@ from quiver.pipeline.state import (
     resource_section,
     set_current_resource,
 )
+from quiver.extract.steps import run_steps
 
 DEFAULT_WORKERS = 5
 DEFAULT_MAX_PARALLEL_ITEMS = 20

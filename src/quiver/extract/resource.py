@@ -7,8 +7,8 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-from quiver.common.accessors import inject_config
-from quiver.exceptions import QuiverError, SourceExhausted
+from quiver.configuration.accessors import inject_config
+from quiver.errors import QuiverError, SourceExhausted
 from quiver.extract.hints import (
     HINT_NAMES,
     is_dynamic,
@@ -442,7 +442,7 @@ class Resource:
     @property
     def state(self) -> dict[str, Any]:
         """This resource's state dict (writes are kept only during a pipeline's extract)."""
-        from quiver.pipeline.state import resource_state
+        from quiver.extract.state import resource_state
 
         return resource_state(self.name, self.source_name)
 

@@ -153,16 +153,16 @@ class Source:
     @property
     def state(self) -> dict[str, Any]:
         """The source's state dict (writes are kept only during a pipeline's extract)."""
-        from quiver.pipeline.state import source_state
+        from quiver.extract.state import source_state
 
         return source_state(self.name)
 
     @property
     def run(self) -> Any:
         """``source.run(...)``: run this source on the active (or a default) pipeline."""
-        from quiver.pipeline.factory import pipeline
+        from quiver.extract.state import default_pipeline
 
-        active = pipeline()
+        active = default_pipeline()
 
         def run(*args: Any, **kwargs: Any) -> Any:
             return active.run(self, *args, **kwargs)

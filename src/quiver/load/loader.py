@@ -15,7 +15,6 @@ import datetime
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.common.packages import JOB_STATES, JobFile, JobState, PackageStorage
 from quiver.destinations.base import (
     Disposition,
     TableCommit,
@@ -33,10 +31,12 @@ from quiver.destinations.base import (
     load_table_format,
 )
 from quiver.destinations.filesystem import FilesystemDestination
-from quiver.exceptions import DestinationCapabilitiesError, LoadError, QuiverError
+from quiver.errors import DestinationCapabilitiesError, LoadError, QuiverError
 from quiver.load.sidecar_reader import read_small_table
 from quiver.load.sidecars import loads_row, state_row, version_row
-from quiver.schema.model import LOADS_TABLE, STATE_TABLE, VERSION_TABLE, Schema
+from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
+from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
+from quiver.schema.model import Schema
 from quiver.schema.types import column_to_arrow
 
 
@@ -113,7 +113,6 @@ class Loader:
         dataset_name: str,
         app_id: str,
         config: LoadConfig = LoadConfig(),
-        before_loads_row: Callable[[str], None] | None = None,
     ) -> None:
         self._storage = storage
         self._destination = destination
@@ -122,7 +121,6 @@ class Loader:
         self._config = config
         self._formats: dict[str, TableFormat] = {}
         # A seam for crash tests: called after the table commits, before the sidecar rows.
-        self._before_loads_row = before_loads_row
 
     def table_format(self, name: str) -> TableFormat:
         name = canonical_table_format(name)
@@ -318,8 +316,6 @@ class Loader:
     def _write_sidecars(self, schema: Schema, state: dict[str, Any], load_id: str) -> None:
         table_format = self.table_format(self._destination.table_format)
         try:
-            if self._before_loads_row is not None:
-                self._before_loads_row(load_id)
             if not self._schema_version_stored(table_format, schema):
                 table_format.append_rows(VERSION_TABLE, version_row(schema), load_id)
             pipeline_state = state.get("pipeline_state")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from quiver.normalize.row_ids import random_row_ids
 from quiver.schema.model import ENGINE_VERSION, Schema
+from quiver.schema.row_ids import random_row_ids
 
 _TIMESTAMP = pa.timestamp("us", "UTC")
 

@@ -43,8 +43,8 @@ from quiver.normalize.flatten import (
     FlatTable,
     shorten_fragments,
 )
-from quiver.normalize.naming import SnakeCaseNaming
 from quiver.schema.model import Schema, TTableSchema
+from quiver.schema.naming import SnakeCaseNaming
 from quiver.schema.types import TColumnSchema, arrow_to_column, column_to_arrow, is_nested
 
 _LINEAGE_HINTS: dict[str, TColumnSchema] = {

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from quiver.exceptions import DataValidationError, NormalizeError
+from quiver.errors import DataValidationError, NormalizeError
 from quiver.schema.model import Schema
 
 TContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.common.ids import uniq_id
+from quiver.package.ids import uniq_id
 
 DEAD_LETTER_FOLDER = "discarded"
 

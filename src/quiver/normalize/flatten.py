@@ -25,16 +25,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.exceptions import NormalizeError
-from quiver.normalize.naming import SnakeCaseNaming
-from quiver.normalize.row_ids import child_row_ids, hash_row_ids, random_row_ids
+from quiver.errors import NormalizeError
+from quiver.schema.columns import (
+    C_DLT_ID,
+    C_DLT_LIST_IDX,
+    C_DLT_LOAD_ID,
+    C_DLT_PARENT_ID,
+    C_DLT_ROOT_ID,
+)
+from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.row_ids import child_row_ids, hash_row_ids, random_row_ids
 from quiver.schema.types import is_list_like
 
-C_DLT_ID = "_dlt_id"
-C_DLT_LOAD_ID = "_dlt_load_id"
-C_DLT_PARENT_ID = "_dlt_parent_id"
-C_DLT_LIST_IDX = "_dlt_list_idx"
-C_DLT_ROOT_ID = "_dlt_root_id"
 C_VALUE = "value"
 #: dlt names the mock column of a list of lists ``list``; its rows go to ``<table>__list``.
 C_LIST = "list"

@@ -18,10 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from quiver.common.packages import JobFile, PackageStorage
-from quiver.destinations.merge import C_DLT_ID, resolve_strategy, row_version_column
-from quiver.exceptions import NormalizeJobFailed
-from quiver.extract.extractor import ROWS_EXT, iter_batches
+from quiver.errors import NormalizeJobFailed
 from quiver.normalize.coerce import CoerceContext, coerce_table
 from quiver.normalize.contracts import Violations, check_type_hints, resolve_contract
 from quiver.normalize.dead_letter import DeadLetterWriter
@@ -31,8 +28,12 @@ from quiver.normalize.flatten import (
     flatten_rows,
     rename_arrow_columns,
 )
-from quiver.normalize.naming import SnakeCaseNaming
+from quiver.package.formats import ROWS_EXT, iter_batches
+from quiver.package.storage import JobFile, PackageStorage
+from quiver.schema.columns import C_DLT_ID
+from quiver.schema.hints import resolve_strategy, row_version_column
 from quiver.schema.model import EVOLVE_ONCE, Schema
+from quiver.schema.naming import SnakeCaseNaming
 
 PARQUET_EXT = "parquet"
 

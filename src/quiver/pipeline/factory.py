@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from quiver.exceptions import CannotRestorePipelineException, InvalidPipelineName
+from quiver.errors import CannotRestorePipelineException, InvalidPipelineName
+from quiver.extract.state import register_pipeline_factory
 from quiver.pipeline.local_state import read_state
 from quiver.pipeline.pipeline import Pipeline
 
@@ -154,3 +155,7 @@ def run(data: Any, **kwargs: Any) -> Any:
     dataset_name = kwargs.get("dataset_name")
     active = _active or pipeline(destination=destination, dataset_name=dataset_name)
     return active.run(data, **kwargs)
+
+
+# Resources reach the running pipeline through the extract layer, which cannot import this one.
+register_pipeline_factory(current_pipeline, pipeline)

@@ -133,7 +133,7 @@ class LoadInfo(StepInfo):
         return not self.loads_ids
 
     def raise_on_failed_jobs(self) -> None:
-        from quiver.exceptions import QuiverError
+        from quiver.errors import QuiverError
 
         if self.has_failed_jobs:
             failed = [

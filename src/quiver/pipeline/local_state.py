@@ -1,7 +1,7 @@
 """The pipeline's local state file (``state.json``) in its working folder.
 
 The file is typed JSON (dates, decimals and the like keep their types, see
-:mod:`quiver.common.typed_json`). Writing bumps ``_state_version`` when the content changed.
+:mod:`quiver.package.typed_json`). Writing bumps ``_state_version`` when the content changed.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from quiver.common import typed_json
+from quiver.package import typed_json
 from quiver.pipeline.state import STATE_ENGINE_VERSION, bump_version_if_modified
 
 STATE_FILE = "state.json"

@@ -5,22 +5,21 @@ from __future__ import annotations
 import copy
 import datetime
 import shutil
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from quiver.common import config
-from quiver.common.ids import new_load_id
-from quiver.common.packages import JOB_STATES, PackageStorage, read_json, write_json
+from quiver.configuration import lookup as config
 from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
-from quiver.exceptions import PipelineConfigMissing, PipelineStepFailed, QuiverError
+from quiver.errors import PipelineConfigMissing, PipelineStepFailed, QuiverError
 from quiver.extract.extractor import ExtractMetrics, Extractor, buffer_config
 from quiver.extract.pipe import DEFAULT_WORKERS
 from quiver.extract.resource import Resource
+from quiver.extract.state import managed_state
 from quiver.load.loader import LoadConfig, Loader
-from quiver.normalize.naming import SnakeCaseNaming, default_schema_name
 from quiver.normalize.normalizer import NormalizeConfig, ParquetOptions, normalize_package
+from quiver.package.ids import new_load_id
+from quiver.package.storage import JOB_STATES, PackageStorage, read_json, write_json
 from quiver.pipeline.data import data_to_sources
 from quiver.pipeline.infos import (
     ExtractInfo,
@@ -33,11 +32,11 @@ from quiver.pipeline.local_state import new_state, read_state, write_state
 from quiver.pipeline.state import (
     bump_version_if_modified,
     decompress_state,
-    managed_state,
     state_document,
 )
 from quiver.schema import yaml_io
 from quiver.schema.model import Schema, content_hash
+from quiver.schema.naming import SnakeCaseNaming, default_schema_name
 
 
 def _now() -> datetime.datetime:
@@ -91,8 +90,6 @@ class Pipeline:
             self.destination.validate()
         self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
         self.last_trace: Any = None
-        #: A test seam: called with the load id after table commits and before ``_dlt_loads``.
-        self._before_loads_row: Callable[[str], None] | None = None
         self._save_state()
 
     # ----------------------------------------------------------------- naming
@@ -438,7 +435,6 @@ class Pipeline:
             self.dataset_name,
             app_id=f"quiver/{self.pipeline_name}",
             config=load_config,
-            before_loads_row=self._before_loads_row,
         )
         for load_id in self._storage.load_ids("normalized"):
             try:

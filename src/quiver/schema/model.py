@@ -16,12 +16,10 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from quiver.schema.columns import LOADS_TABLE, VERSION_TABLE
 from quiver.schema.types import TColumnSchema
 
 ENGINE_VERSION = 11
-LOADS_TABLE = "_dlt_loads"
-VERSION_TABLE = "_dlt_version"
-STATE_TABLE = "_dlt_pipeline_state"
 MAX_PREVIOUS_HASHES = 10
 
 TTableSchema = dict[str, Any]

@@ -1,9 +1,9 @@
 """Merge planning for Delta and Iceberg tables: which rows a merge writes, deletes and retires.
 
-The engine modules (:mod:`quiver.destinations.delta_merge`, :mod:`quiver.destinations.iceberg_merge`)
+The engine modules (:mod:`quiver.destinations.delta.merge`, :mod:`quiver.destinations.iceberg.merge`)
 read the package's rows and the few target columns a merge needs; what to do with them is decided
-here (the spec and row selection), in :mod:`quiver.destinations.merge_scd2` and in
-:mod:`quiver.destinations.merge_children`, on Arrow tables, so both formats get the same semantics.
+here (the spec and row selection), in :mod:`quiver.destinations.merge.scd2` and in
+:mod:`quiver.destinations.merge.children`, on Arrow tables, so both formats get the same semantics.
 
 Root tables, by strategy (the table's ``x-merge-strategy`` hint):
 
@@ -44,14 +44,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from quiver.destinations.base import TableCommit
-from quiver.exceptions import DestinationCapabilitiesError
+from quiver.errors import DestinationCapabilitiesError
+from quiver.schema.columns import C_DLT_ID, C_DLT_ROOT_ID, DEFAULT_VALID_FROM, DEFAULT_VALID_TO
+from quiver.schema.hints import (
+    DEFAULT_MERGE_STRATEGY,
+    MERGE_STRATEGIES,
+    MergeStrategy,
+    column_name,
+    resolve_strategy,
+    row_version_column,
+)
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -87,16 +96,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MergeStrategy = Literal["delete-insert", "upsert", "insert-only", "scd2"]
-MERGE_STRATEGIES: Final = get_args(MergeStrategy)
-#: The strategy of a table with a primary key and no merge key when none is given (dlt's default
-#: on Delta and Iceberg); other tables default to ``delete-insert`` (dlt's default elsewhere).
-DEFAULT_MERGE_STRATEGY: Final = "upsert"
-
-C_DLT_ID: Final = "_dlt_id"
-C_DLT_ROOT_ID: Final = "_dlt_root_id"
-DEFAULT_VALID_FROM: Final = "_dlt_valid_from"
-DEFAULT_VALID_TO: Final = "_dlt_valid_to"
 VALIDITY_TYPE: Final = pa.timestamp("us", "UTC")
 #: A column the engines add to a merge source to tag rows as deletes, inserts or retirements.
 OP_COLUMN: Final = "__quiver_op"
@@ -177,17 +176,6 @@ class MergeSpec:
         return [c for c in dict.fromkeys(wanted) if c in available]
 
 
-def resolve_strategy(table: Mapping[str, Any]) -> str:
-    """The merge strategy of a root table schema: the hint, or the default for its keys."""
-    strategy = table.get("x-merge-strategy")
-    if strategy:
-        return str(strategy)
-    columns = table.get("columns", {}).values()
-    has_primary_key = any(c.get("primary_key") for c in columns)
-    has_merge_key = any(c.get("merge_key") for c in columns)
-    return DEFAULT_MERGE_STRATEGY if has_primary_key and not has_merge_key else "delete-insert"
-
-
 def merge_spec(commit: TableCommit) -> MergeSpec:
     """Read the merge settings of ``commit``'s table from its root table's hints.
 
@@ -249,7 +237,7 @@ def _scd2_options(root: Mapping[str, Any], load_id: str) -> Scd2Options:
     def column_with(hint: str) -> str | None:
         value = root.get(hint)  # table-hint form: the hint holds the column name
         if isinstance(value, str):
-            return _column_name(columns, value)
+            return column_name(columns, value)
         return next((n for n, c in columns.items() if c.get(hint)), None)
 
     valid_from = column_with("x-valid-from") or DEFAULT_VALID_FROM
@@ -265,25 +253,6 @@ def _scd2_options(root: Mapping[str, Any], load_id: str) -> Scd2Options:
         active=None if active is None else to_utc_datetime(active),
         version_column=row_version_column(root),
     )
-
-
-def row_version_column(table: Mapping[str, Any]) -> str:
-    """The column identifying scd2 row versions: ``row_version_column_name`` or ``_dlt_id``."""
-    columns: dict[str, dict[str, Any]] = table.get("columns", {})
-    version = table.get("x-row-version-column-name")
-    if isinstance(version, str):
-        return _column_name(columns, version)
-    return next(
-        (n for n, c in columns.items() if c.get("x-row-version") and n != C_DLT_ID), C_DLT_ID
-    )
-
-
-def _column_name(columns: Mapping[str, Any], name: str) -> str:
-    if name in columns:
-        return name
-    from quiver.normalize.naming import SnakeCaseNaming
-
-    return SnakeCaseNaming().normalize_path(name)
 
 
 def load_time(load_id: str) -> datetime.datetime:
@@ -326,7 +295,7 @@ def source_dataset(files: Sequence[Path], schema: pa.Schema) -> ds.Dataset:
 
 def package_files(commit: TableCommit, table_name: str) -> list[Path]:
     """The package's normalized files of ``table_name`` (a child merge needs its root's)."""
-    from quiver.common.packages import JOB_STATES, JobFile
+    from quiver.package.storage import JOB_STATES, JobFile
 
     if table_name == commit.table_name:
         return list(commit.files)

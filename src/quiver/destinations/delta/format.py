@@ -16,12 +16,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.common.ids import load_id_to_version
 from quiver.destinations.base import TableCommit
-from quiver.destinations.parquet_stats import delta_stats_json
+from quiver.destinations.delta.stats import delta_stats_json
+from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
 from quiver.destinations.schema_check import check_compatible
-from quiver.destinations.storage import StorageLocation
+from quiver.package.ids import load_id_to_version
 
 LOAD_ID_METADATA_KEY = "quiver.load_id"
 
@@ -30,7 +30,7 @@ class DeltaFormat:
     """Delta tables at ``<dataset>/<table_name>``."""
 
     name = "delta"
-    #: Merge loads run as delta-rs MERGE commits (see ``quiver.destinations.delta_merge``).
+    #: Merge loads run as delta-rs MERGE commits (see ``quiver.destinations.delta.merge``).
     supports_merge = True
 
     def __init__(self, dataset: StorageLocation, app_id: str) -> None:
@@ -80,7 +80,7 @@ class DeltaFormat:
         from deltalake.transaction import create_table_with_add_actions
 
         if commit.disposition == "merge":
-            from quiver.destinations.delta_merge import merge
+            from quiver.destinations.delta.merge import merge
 
             merge(self, commit)
             return

@@ -203,3 +203,7 @@ class MissingDependencyError(QuiverError, ImportError):
             f"{feature} needs the package {package!r}, which is not installed. "
             f"Hint: pip install 'quiver[{extra}]'."
         )
+
+
+class StateNotAvailable(QuiverError, RuntimeError):
+    """State was asked for outside of a pipeline (no active pipeline, no extract running)."""

@@ -69,9 +69,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
-from quiver.destinations.iceberg_adapter import PARTITION_HINT, apply_partition_spec
+from quiver.destinations.iceberg.partitioning import PARTITION_HINT, apply_partition_spec
+from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
-from quiver.destinations.storage import StorageLocation
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -126,7 +126,7 @@ class IcebergFormat:
 
     Examples:
         >>> import tempfile, pyarrow as pa
-        >>> from quiver.destinations.storage import resolve_location
+        >>> from quiver.destinations.location import resolve_location
         >>> lake = resolve_location(tempfile.mkdtemp()).join("my_dataset")
         >>> iceberg = IcebergFormat(lake, app_id="pipe")
         >>> iceberg.append_rows("_dlt_loads", pa.table({"load_id": ["1.0"]}), "1.0")
@@ -223,7 +223,7 @@ class IcebergFormat:
     # ---------------------------------------------------------------- commits
     def commit(self, commit: TableCommit) -> None:
         if commit.disposition == "merge":
-            from quiver.destinations.iceberg_merge import merge
+            from quiver.destinations.iceberg.merge import merge
 
             return merge(self, commit)
         if self.is_committed(commit.table_name, commit.load_id):

@@ -1,6 +1,6 @@
 """Child tables of upsert, insert-only and delete-insert merges: which rows go, which come.
 
-Semantics are described in :mod:`quiver.destinations.merge`.
+Semantics are described in :mod:`quiver.destinations.merge.plan`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.destinations.merge import (
+from quiver.destinations.merge.plan import (
     C_DLT_ID,
     C_DLT_ROOT_ID,
     MergeSpec,

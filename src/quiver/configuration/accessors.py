@@ -12,8 +12,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from quiver.common import config as config_lookup
-from quiver.exceptions import QuiverError
+from quiver.configuration import lookup as config_lookup
+from quiver.errors import QuiverError
 
 
 class _Sentinel:

@@ -1,6 +1,6 @@
 """Merge loads into Iceberg tables: copy-on-write deletes plus appends in one transaction.
 
-The plan comes from :mod:`quiver.destinations.merge`. pyiceberg's ``upsert`` (and ``delete``
+The plan comes from :mod:`quiver.destinations.merge.plan`. pyiceberg's ``upsert`` (and ``delete``
 with an ``In`` filter of many keys) evaluates the key expression row by row: 42 s to delete 900k
 keys from a 1M-row table here. Instead, deletes and updates are a copy-on-write of only the data
 files that hold matching rows: the key columns of each candidate file (pruned by the keys' value
@@ -34,13 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from quiver.destinations import merge as plan
-from quiver.destinations import merge_children as children_plan
-from quiver.destinations import merge_scd2 as scd2
 from quiver.destinations.base import TableCommit
-from quiver.destinations.iceberg import APP_ID_PROPERTY, LOAD_ID_PROPERTY
-from quiver.destinations.iceberg_adapter import PARTITION_HINT
-from quiver.destinations.merge import C_DLT_ID, C_DLT_ROOT_ID, MergeSpec
+from quiver.destinations.iceberg.format import APP_ID_PROPERTY, LOAD_ID_PROPERTY
+from quiver.destinations.iceberg.partitioning import PARTITION_HINT
+from quiver.destinations.merge import children as children_plan
+from quiver.destinations.merge import plan, scd2
+from quiver.destinations.merge.plan import C_DLT_ID, C_DLT_ROOT_ID, MergeSpec
 
 if TYPE_CHECKING:
     from pyiceberg.expressions import BooleanExpression
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table, Transaction
     from pyiceberg.table.metadata import TableMetadata
 
-    from quiver.destinations.iceberg import IcebergFormat
+    from quiver.destinations.iceberg.format import IcebergFormat
 
 __all__ = ["merge"]
 

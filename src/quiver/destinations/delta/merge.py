@@ -1,6 +1,6 @@
 """Merge loads into Delta tables: one ``MERGE`` commit per table, tagged with the load id.
 
-The plan comes from :mod:`quiver.destinations.merge`; this module turns it into delta-rs
+The plan comes from :mod:`quiver.destinations.merge.plan`; this module turns it into delta-rs
 ``MERGE`` statements (target alias ``t``, source alias ``s``):
 
 * upsert: ``ON keys`` → delete (hard deletes), update all, insert the rest;
@@ -26,17 +26,16 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.destinations import merge as plan
-from quiver.destinations import merge_children as children_plan
-from quiver.destinations import merge_scd2 as scd2
 from quiver.destinations.base import TableCommit
-from quiver.destinations.merge import C_DLT_ID, C_DLT_ROOT_ID, OP_COLUMN, MergeSpec
+from quiver.destinations.merge import children as children_plan
+from quiver.destinations.merge import plan, scd2
+from quiver.destinations.merge.plan import C_DLT_ID, C_DLT_ROOT_ID, OP_COLUMN, MergeSpec
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
-    from quiver.destinations.delta import DeltaFormat
+    from quiver.destinations.delta.format import DeltaFormat
 
 __all__ = ["merge"]
 
@@ -229,7 +228,7 @@ def _version_before(root: DeltaTable, fmt: DeltaFormat, spec: MergeSpec) -> Delt
     """The root table just before this load's commit; ``None`` if the load created it."""
     from deltalake import DeltaTable
 
-    from quiver.destinations.delta import LOAD_ID_METADATA_KEY
+    from quiver.destinations.delta.format import LOAD_ID_METADATA_KEY
 
     limit: int | None = _HISTORY_PAGE
     while True:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from quiver.common.ids import uniq_id
+from quiver.package.ids import uniq_id
 
 Stage = Literal["extracted", "normalized", "loaded"]
 JobState = Literal["new", "started", "completed", "failed"]

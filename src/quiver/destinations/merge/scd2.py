@@ -1,6 +1,6 @@
 """scd2 planning: which root versions a load inserts and retires, and which child rows follow.
 
-Semantics are described in :mod:`quiver.destinations.merge`.
+Semantics are described in :mod:`quiver.destinations.merge.plan`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.destinations.merge import (
+from quiver.destinations.merge.plan import (
     C_DLT_ID,
     C_DLT_ROOT_ID,
     VALIDITY_TYPE,
@@ -58,7 +58,7 @@ def with_row_version(rows: pa.Table, spec: MergeSpec) -> pa.Table:
             f"{options.version_column!r} as scd2 row version, but the load has no such column. "
             "Hint: add it to the data or drop row_version_column_name."
         )
-    from quiver.normalize.row_ids import hash_row_ids
+    from quiver.schema.row_ids import hash_row_ids
 
     data = [rows[n] for n in rows.column_names if not n.startswith("_dlt")]
     return rows.append_column(C_DLT_ID, hash_row_ids(data, spec.root_name))

@@ -1,4 +1,4 @@
-"""Iceberg partitioning with transforms, dlt-style: ``iceberg_adapter(resource, partition=...)``.
+"""Table-format adapters, dlt's ``iceberg_adapter``: Iceberg partitioning with transforms.
 
 Identity partitions come from the ``partition`` column hint on both table formats; transforms
 (year, month, day, hour, bucket, truncate) exist only in Iceberg and are declared here. The spec
@@ -6,7 +6,7 @@ is stored as the table hint ``x-iceberg-partition`` and applied when the table i
 (Iceberg partition evolution is not attempted, as in dlt).
 
 Examples:
-    >>> from quiver.destinations.iceberg_adapter import iceberg_adapter, iceberg_partition
+    >>> from quiver.destinations.adapters import iceberg_adapter, iceberg_partition
     >>> import quiver
     >>> events = quiver.resource([{"id": 1}], name="events")
     >>> events = iceberg_adapter(events, partition=[iceberg_partition.day("created_at")])
@@ -19,8 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-PARTITION_HINT = "x-iceberg-partition"
-TRANSFORMS = ("identity", "year", "month", "day", "hour", "bucket", "truncate")
+from quiver.extract.resource import Resource
+from quiver.schema.hints import (
+    ICEBERG_PARTITION_HINT,
+    ICEBERG_TABLE_PROPERTIES_HINT,
+    ICEBERG_TRANSFORMS,
+)
+
+__all__ = ["iceberg_adapter", "iceberg_partition"]
 
 
 class iceberg_partition:  # lower case: dlt's name
@@ -71,36 +77,16 @@ def iceberg_adapter(
         The resource, with the hints applied.
     """
     from quiver.extract.decorators import resource as make_resource
-    from quiver.extract.resource import Resource
 
     target = data if isinstance(data, Resource) else make_resource(data)
     fields = [partition] if isinstance(partition, str | dict) else list(partition or [])
     spec = [iceberg_partition.identity(f) if isinstance(f, str) else dict(f) for f in fields]
     for field in spec:
         kind = str(field["transform"]).split("[")[0]
-        if kind not in TRANSFORMS:
+        if kind not in ICEBERG_TRANSFORMS:
             raise ValueError(f"unknown Iceberg partition transform {field['transform']!r}")
     # Table hints that resources do not declare as keywords travel in the hint dict.
-    target._hints[PARTITION_HINT] = spec
+    target._hints[ICEBERG_PARTITION_HINT] = spec
     if table_properties:
-        target._hints["x-iceberg-table-properties"] = dict(table_properties)
+        target._hints[ICEBERG_TABLE_PROPERTIES_HINT] = dict(table_properties)
     return target
-
-
-def apply_partition_spec(
-    update: Any, identity: Sequence[str], spec: Sequence[dict[str, Any]]
-) -> None:
-    """Add identity columns and transform fields to a pyiceberg ``UpdateSpec``."""
-    done: set[tuple[str, str]] = set()
-    for field in spec:
-        key = (str(field["column"]), str(field["transform"]))
-        if key in done:
-            continue
-        done.add(key)
-        if field["transform"] == "identity":
-            update.add_identity(field["column"])
-        else:
-            update.add_field(field["column"], field["transform"], field.get("name"))
-    for column in identity:
-        if (column, "identity") not in done:
-            update.add_identity(column)

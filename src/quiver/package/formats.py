@@ -1,0 +1,91 @@
+"""The file formats inside a load package: Arrow IPC streams (extracted) and their reader.
+
+Extract writes one IPC stream file per table and item kind (``<table>.<file_id>.0.rows.arrow``
+for rows converted by quiver, ``.arrow`` for Arrow items passed through); normalize reads them
+back batch by batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+
+from quiver.package.storage import JobFile
+
+#: Extension of files holding rows that quiver converted from Python objects.
+ROWS_EXT: Final = "rows.arrow"
+#: Extension of files holding Arrow items as the resource yielded them.
+ARROW_EXT: Final = "arrow"
+
+
+class IpcTableWriter:
+    """IPC stream files of one table and item kind, rotated on schema change or size."""
+
+    def __init__(
+        self,
+        jobs_dir: Path,
+        table_name: str,
+        ext: str,
+        on_new_file: Callable[[Path], None],
+        *,
+        file_max_items: int | None,
+        file_max_bytes: int | None,
+    ) -> None:
+        self._jobs_dir = jobs_dir
+        self._table_name = table_name
+        self._ext = ext
+        self._on_new_file = on_new_file
+        self._file_max_items = file_max_items
+        self._file_max_bytes = file_max_bytes
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._sink: pa.NativeFile | None = None
+        self._schema: pa.Schema | None = None
+        self._rows_in_file = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        max_items = self._file_max_items
+        if max_items is not None and batch.num_rows > max_items:
+            for offset in range(0, batch.num_rows, max_items):
+                self.write(batch.slice(offset, max_items))
+            return
+        if (
+            self._writer is None
+            or not batch.schema.equals(self._schema, check_metadata=False)
+            or (max_items is not None and self._rows_in_file + batch.num_rows > max_items)
+        ):
+            self._open(batch.schema)
+        assert self._writer is not None and self._sink is not None
+        self._writer.write_batch(batch)
+        self._rows_in_file += batch.num_rows
+        if self._file_max_bytes is not None and self._sink.tell() >= self._file_max_bytes:
+            self.close()
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.close()
+        path = self._jobs_dir / JobFile.new(self._table_name, self._ext).name
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, schema)
+        self._schema = schema
+        self._rows_in_file = 0
+        self._on_new_file(path)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            assert self._sink is not None
+            self._sink.close()
+            self._writer = None
+            self._sink = None
+
+
+def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """Read an extracted IPC stream file batch by batch.
+
+    Plain reads, not a memory map: mapped pages stay in the process' resident set until the
+    whole file is done, so peak RSS would grow with the package instead of the batch.
+    """
+    with pa.OSFile(str(path)) as source:
+        yield from pa.ipc.open_stream(source)
