@@ -16,8 +16,7 @@ import pyarrow as pa
 import pytest
 
 import quiver
-from quiver.errors import PipelineStepFailed
-from quiver.normalize.flatten import NameCollisionError
+from quiver.errors import NameCollisionError, PipelineStepFailed
 from quiver.schema.naming import SnakeCaseNaming
 from tests.readers import delta_rows_polars
 

@@ -16,9 +16,8 @@ import pyarrow as pa
 import pytest
 
 import quiver
-from quiver.errors import PipelineStepFailed
+from quiver.errors import CannotCoerceNullError, PipelineStepFailed
 from quiver.normalize.coercions import coerce_values, parse_timestamps, to_json_text, to_text
-from quiver.normalize.contracts import CannotCoerceNullError
 
 UTC = datetime.UTC
 

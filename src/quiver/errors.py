@@ -121,6 +121,207 @@ class SourceExhausted(QuiverError, RuntimeError):
         )
 
 
+# ------------------------------------------------------- schema and package (naming, types, files)
+def _short_repr(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` cut to ``limit`` characters: one huge value must not flood a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SchemaError(QuiverError):
+    """A schema, a name in it, a contract setting or a schema file is not valid."""
+
+
+class InvalidIdentifier(SchemaError, ValueError):
+    """A table, column or schema name cannot be normalized (None, blank, or a limit too small).
+
+    Attributes:
+        identifier: the name that could not be normalized, if there is one.
+    """
+
+    def __init__(self, message: str, identifier: str | None = None) -> None:
+        self.identifier = identifier
+        super().__init__(message)
+
+    @classmethod
+    def none(cls, what: str = "name") -> InvalidIdentifier:
+        """The name is None."""
+        return cls(
+            f"Cannot normalize a {what} that is None. "
+            "Hint: give every table and column a non-empty name."
+        )
+
+    @classmethod
+    def blank(cls, identifier: str) -> InvalidIdentifier:
+        """The name is empty or only whitespace."""
+        return cls(
+            f"Cannot normalize the name {identifier!r}: it is empty or only whitespace. "
+            "Hint: give every table and column a non-empty name.",
+            identifier,
+        )
+
+    @classmethod
+    def blank_path(cls, path: str, separator: str) -> InvalidIdentifier:
+        """Every part of a path between separators is blank."""
+        return cls(
+            f"Cannot normalize the name {path!r}: it has no non-blank part between "
+            f"{separator!r} separators. Hint: give every table and column a non-empty name.",
+            path,
+        )
+
+    @classmethod
+    def max_length_too_small(
+        cls, max_length: int, tag_length: int, identifier: str | None = None
+    ) -> InvalidIdentifier:
+        """A shortened name carries a hash tag that alone is longer than ``max_length``."""
+        subject = f" to shorten {identifier!r}" if identifier else ""
+        return cls(
+            f"max_length={max_length} is too small{subject}: a shortened name carries a "
+            f"{tag_length}-character uniqueness tag. Hint: use a max_length of at least "
+            f"{tag_length}, or None for no limit.",
+            identifier,
+        )
+
+    @classmethod
+    def no_schema_name(cls, pipeline_name: str) -> InvalidIdentifier:
+        """Nothing of the pipeline name is left to name its default schema with."""
+        return cls(
+            f"Cannot derive a schema name from the pipeline name {pipeline_name!r}: nothing is "
+            "left once the '_pipeline' suffix is removed. Hint: pass a schema name explicitly, "
+            "or rename the pipeline.",
+            pipeline_name,
+        )
+
+
+class UnsupportedDataType(SchemaError, TypeError):
+    """An Arrow type without a dlt data type, or a ``data_type`` that dlt does not know.
+
+    Attributes:
+        data_type: the offending Arrow type (as text) or data type name.
+        table_name: the table of the column, when known.
+        column_name: the column, when known.
+    """
+
+    def __init__(
+        self,
+        data_type: str,
+        problem: str,
+        hint: str,
+        table_name: str | None = None,
+        column_name: str | None = None,
+    ) -> None:
+        self.data_type = data_type
+        self.problem = problem
+        self.hint = hint
+        self.table_name = table_name
+        self.column_name = column_name
+        where = (
+            f"Column `{column_name}` of table `{table_name}`: "
+            if table_name is not None and column_name is not None
+            else ""
+        )
+        super().__init__(f"{where}{problem} Hint: {hint}")
+
+    @classmethod
+    def from_arrow_type(cls, arrow_type: Any) -> UnsupportedDataType:
+        """An Arrow type (e.g. a duration or a union) that maps to no dlt data type."""
+        return cls(
+            str(arrow_type),
+            f"Arrow type {arrow_type} has no dlt data type.",
+            "cast the column to a supported type (e.g. int64 for durations, string for unions) "
+            "before the resource yields it.",
+        )
+
+    @classmethod
+    def unknown_data_type(cls, data_type: Any, known: tuple[str, ...]) -> UnsupportedDataType:
+        """A column's ``data_type`` hint that is not one of dlt's data types."""
+        return cls(
+            str(data_type),
+            f"Unknown dlt data type {data_type!r}.",
+            f"use one of {', '.join(known)} in the column's data_type hint.",
+        )
+
+    def at(self, table_name: str, column_name: str) -> UnsupportedDataType:
+        """The same error, located at a column of a table."""
+        return type(self)(self.data_type, self.problem, self.hint, table_name, column_name)
+
+
+class InvalidSchemaContract(SchemaError, ValueError):
+    """A ``schema_contract`` setting has an unknown mode or entity, or the wrong shape."""
+
+    @classmethod
+    def unknown_mode(cls, mode: Any, where: str, modes: tuple[str, ...]) -> InvalidSchemaContract:
+        return cls(
+            f"{where} has unknown mode {mode!r}; use one of {list(modes)}. Hint: 'evolve' "
+            "allows a change, 'freeze' fails on it, 'discard_row'/'discard_value' drop the data."
+        )
+
+    @classmethod
+    def unknown_entities(cls, entities: list[Any], known: tuple[str, ...]) -> InvalidSchemaContract:
+        return cls(
+            f"schema_contract has unknown entities {entities}. Hint: use {list(known)} as keys, "
+            "or a single mode string for all of them."
+        )
+
+    @classmethod
+    def wrong_shape(cls, settings: Any) -> InvalidSchemaContract:
+        return cls(
+            f"schema_contract must be a mode string or a dict of modes, got "
+            f"{_short_repr(settings)}. Hint: e.g. schema_contract='freeze' or "
+            "schema_contract={'columns': 'discard_value'}."
+        )
+
+
+class InvalidSchemaFile(SchemaError, ValueError):
+    """A schema YAML file (``import_schema_path``) is not a schema document.
+
+    Attributes:
+        path: the file (or ``"<text>"`` when the YAML came as a string).
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+    @classmethod
+    def not_a_schema(cls, path: str) -> InvalidSchemaFile:
+        return cls(
+            path,
+            f"{path} is not a schema file: it needs a top-level 'name' (text) and 'tables'. "
+            "Hint: start from a file written by export_schema_path.",
+        )
+
+    @classmethod
+    def tables_not_a_mapping(cls, path: str, schema_name: str) -> InvalidSchemaFile:
+        return cls(
+            path,
+            f"'tables' of schema {schema_name!r} in {path} must be a mapping of table names to "
+            "tables. Hint: start from a file written by export_schema_path.",
+        )
+
+    @classmethod
+    def name_mismatch(cls, path: str, found: str, expected: str) -> InvalidSchemaFile:
+        return cls(
+            path,
+            f"{path} holds schema {found!r}, not {expected!r}. Hint: the file name must be "
+            "'<schema name>.schema.yaml'.",
+        )
+
+
+class UnserializableValue(QuiverError, TypeError):
+    """A value that typed JSON (pipeline and resource state, package state) cannot store."""
+
+    def __init__(self, value: Any) -> None:
+        self.value_type = type(value).__name__
+        super().__init__(
+            f"{_short_repr(value)} of type {self.value_type} cannot be stored as typed JSON "
+            "(state is stored as typed JSON). Hint: store str, int, float, bool, None, lists, "
+            "dicts, datetimes, dates, times, Decimals, UUIDs, bytes, enums, dataclasses or "
+            "pydantic models; convert other values first (e.g. str(value))."
+        )
+
+
+# ------------------------------------------------------------------------------------- normalize
 class NormalizeError(QuiverError):
     """Normalizing a package failed; the package stays in extracted/ for the next run."""
 
@@ -130,12 +331,31 @@ class NormalizeJobFailed(NormalizeError):
 
     As in dlt, ``PipelineStepFailed(step="normalize").__context__`` is this error and its
     ``__context__`` is the cause (e.g. a :class:`DataValidationError`).
+
+    Attributes:
+        load_id: the package being normalized.
+        table_name: the table being normalized when it failed: the cause's own table when it
+            names one (e.g. a nested table), else the root table of the job, if known.
+        job_id: the extracted job file, when the error belongs to one file.
+        cause: the original exception object (also ``__cause__`` and ``__context__``).
     """
 
-    def __init__(self, load_id: str, cause: BaseException) -> None:
+    def __init__(
+        self,
+        load_id: str,
+        cause: BaseException,
+        table_name: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
         self.load_id = load_id
         self.cause = cause
-        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.table_name = table_name
+        self.job_id = job_id
+        table = f" table {table_name!r} of" if table_name else ""
+        job = f" (job file {job_id})" if job_id else ""
+        super().__init__(
+            f"Normalizing{table} package {load_id}{job} failed with {type(cause).__name__}: {cause}"
+        )
 
 
 class DataValidationError(NormalizeError, ValueError):
@@ -161,6 +381,79 @@ class DataValidationError(NormalizeError, ValueError):
         self.contract_mode = contract_mode
         self.example = example
         super().__init__(message)
+
+
+class NameCollisionError(NormalizeError, ValueError):
+    """Two source names normalize to the same table column.
+
+    dlt keeps the last value silently; quiver refuses, because one of the two values would be
+    lost without a trace.
+    """
+
+    def __init__(self, table_name: str, column_name: str, first: str, second: str) -> None:
+        self.table_name = table_name
+        self.column_name = column_name
+        self.source_names = (first, second)
+        super().__init__(
+            f"Columns {first!r} and {second!r} of table {table_name!r} both normalize to "
+            f"{column_name!r} (snake_case naming). Hint: rename one of them in the resource "
+            "(e.g. with add_map) so that their normalized names differ."
+        )
+
+
+class CannotCoerceNullError(NormalizeError, ValueError):
+    """A null value for a column that is not nullable (dlt's ``CannotCoerceNullException``)."""
+
+    def __init__(self, table_name: str, column_name: str, null_count: int, load_id: str) -> None:
+        self.table_name = table_name
+        self.column_name = column_name
+        self.null_count = null_count
+        self.load_id = load_id
+        super().__init__(
+            f"Column `{column_name}` of table `{table_name}` is not nullable, but {null_count} "
+            f"row(s) of package {load_id} have no value (None) for it. Hint: send a value, or "
+            f"declare the column nullable with columns={{'{column_name}': {{'nullable': True}}}}."
+        )
+
+
+class CannotCoerceColumnError(NormalizeError, ValueError):
+    """A value fits neither its column nor that column's variant (dlt's exception of that name)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        column_name: str,
+        from_type: str,
+        to_type: str,
+        example: Any,
+        load_id: str | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.column_name = column_name
+        self.from_type = from_type
+        self.to_type = to_type
+        self.example = example
+        self.load_id = load_id
+        package = f" (package {load_id})" if load_id else ""
+        super().__init__(
+            f"Cannot coerce {from_type} value {_short_repr(example)} into column `{column_name}` "
+            f"of table `{table_name}`{package} with data type {to_type}, nor into a variant "
+            "column. Hint: give the column a type hint that fits all values (e.g. text)."
+        )
+
+
+class MissingPrimaryKeyColumn(NormalizeError, ValueError):
+    """A merge table's primary key names a column that the data does not have."""
+
+    def __init__(self, table_name: str, primary_key: tuple[str, ...], missing: str) -> None:
+        self.table_name = table_name
+        self.column_name = missing
+        self.primary_key = primary_key
+        super().__init__(
+            f"Table {table_name!r} merges on primary key {list(primary_key)}, but the data has "
+            f"no column {missing!r}. Hint: check primary_key= or the column names after "
+            "normalization (snake_case)."
+        )
 
 
 class LoadError(QuiverError):

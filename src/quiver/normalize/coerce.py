@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quiver.errors import CannotCoerceColumnError, CannotCoerceNullError, UnsupportedDataType
 from quiver.normalize.coercions import coerce_values, dlt_type, looks_like_iso_timestamp
 from quiver.normalize.contracts import (
-    CannotCoerceColumnError,
-    CannotCoerceNullError,
     SchemaContract,
     TContractEntity,
     TContractMode,
@@ -147,6 +148,7 @@ def coerce_table(
     Raises:
         CannotCoerceNullError: a null for a column that is not nullable.
         CannotCoerceColumnError: a value fits neither its column nor the variant column.
+        UnsupportedDataType: a column's Arrow type or ``data_type`` hint has no dlt data type.
     """
     return _TableCoercer(flat, ctx).run(parent_discarded)
 
@@ -215,7 +217,7 @@ class _TableCoercer:
             if variant:
                 example = pc.filter(array, coerced.failed)[0].as_py()
                 raise CannotCoerceColumnError(
-                    self.name, name, source_type, column["data_type"], example
+                    self.name, name, source_type, column["data_type"], example, self.ctx.load_id
                 )
             variant_name = shorten_fragments(self.ctx.naming, name, f"v_{source_type}")
             misfits = pc.if_else(coerced.failed, array, pa.nulls(len(array), array.type))
@@ -280,11 +282,23 @@ class _TableCoercer:
             if base_name is not None and (base_name in flat.sources or base_name in self.columns):
                 held.setdefault(base_name, []).append(array)
                 continue
-            outputs.extend(self._column(name, array, variant=False))
+            with self._at_column(name):
+                outputs.extend(self._column(name, array, variant=False))
         for base_name, arrays in held.items():
             for array in arrays:
-                outputs.extend(self._extract_variant(base_name, array, outputs))
+                with self._at_column(base_name):
+                    outputs.extend(self._extract_variant(base_name, array, outputs))
         return _merge_same_names(outputs)
+
+    @contextmanager
+    def _at_column(self, name: str) -> Iterator[None]:
+        """Type mapping errors know the type but not the column: add table and column."""
+        try:
+            yield
+        except UnsupportedDataType as error:
+            if error.column_name is not None:
+                raise
+            raise error.at(self.name, name) from error
 
     def _extract_variant(self, base_name: str, array: pa.Array, outputs: list[_Out]) -> list[_Out]:
         """A variant column from extract (``x__v_text``) is a variant here too, but values in

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from quiver.errors import DataValidationError, NormalizeError
+from quiver.errors import DataValidationError, InvalidSchemaContract
 from quiver.schema.model import Schema
 
 TContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
@@ -50,7 +50,8 @@ class SchemaContract:
         """A contract from a shorthand mode, a (partial) dict, or ``None`` (all ``evolve``).
 
         Raises:
-            ValueError: for an unknown mode or entity.
+            InvalidSchemaContract: for an unknown mode or entity, or a setting of another shape
+                (a ``ValueError``).
         """
         if settings is None:
             return cls()
@@ -62,15 +63,11 @@ class SchemaContract:
         if isinstance(settings, Mapping):
             unknown = [k for k in settings if k not in CONTRACT_ENTITIES]
             if unknown:
-                raise ValueError(
-                    f"schema_contract has unknown entities {unknown}; use {list(CONTRACT_ENTITIES)}"
-                )
+                raise InvalidSchemaContract.unknown_entities(unknown, CONTRACT_ENTITIES)
             for entity, mode in settings.items():
                 _check_mode(mode, f"schema_contract[{entity!r}]")
             return cls(**{k: v for k, v in settings.items() if v is not None})
-        raise ValueError(
-            f"schema_contract must be a mode string or a dict of modes, got {settings!r}"
-        )
+        raise InvalidSchemaContract.wrong_shape(settings)
 
     def mode(self, entity: TContractEntity) -> TContractMode:
         mode: TContractMode = getattr(self, entity)
@@ -86,10 +83,7 @@ class SchemaContract:
 
 def _check_mode(mode: Any, where: str) -> None:
     if mode not in CONTRACT_MODES:
-        raise ValueError(
-            f"{where} has unknown mode {mode!r}; use one of {list(CONTRACT_MODES)}. "
-            "Hint: 'freeze' fails on a change, 'discard_row'/'discard_value' drop the data."
-        )
+        raise InvalidSchemaContract.unknown_mode(mode, where, CONTRACT_MODES)
 
 
 def resolve_contract(schema: Schema, table_name: str, parent: str | None = None) -> SchemaContract:
@@ -213,40 +207,9 @@ def check_type_hints(schema: Schema, violations: Violations) -> None:
             )
 
 
-class CannotCoerceNullError(NormalizeError, ValueError):
-    """A null value for a column that is not nullable (dlt's ``CannotCoerceNullException``)."""
-
-    def __init__(self, table_name: str, column_name: str, null_count: int, load_id: str) -> None:
-        self.table_name = table_name
-        self.column_name = column_name
-        self.null_count = null_count
-        super().__init__(
-            f"Column `{column_name}` of table `{table_name}` is not nullable, but {null_count} "
-            f"row(s) of package {load_id} have no value (None) for it. Hint: send a value, or "
-            f"declare the column nullable with columns={{'{column_name}': {{'nullable': True}}}}."
-        )
-
-
-class CannotCoerceColumnError(NormalizeError, ValueError):
-    """A value fits neither its column nor that column's variant (dlt's exception of that name)."""
-
-    def __init__(
-        self, table_name: str, column_name: str, from_type: str, to_type: str, example: Any
-    ) -> None:
-        self.table_name = table_name
-        self.column_name = column_name
-        super().__init__(
-            f"Cannot coerce {from_type} value {example!r} into column `{column_name}` of table "
-            f"`{table_name}` with data type {to_type}, nor into a variant column. Hint: give the "
-            "column a type hint that fits all values (e.g. text)."
-        )
-
-
 __all__ = [
     "CONTRACT_ENTITIES",
     "CONTRACT_MODES",
-    "CannotCoerceColumnError",
-    "CannotCoerceNullError",
     "SchemaContract",
     "TContractEntity",
     "TContractMode",

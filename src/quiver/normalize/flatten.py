@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.errors import NormalizeError
+from quiver.errors import MissingPrimaryKeyColumn, NameCollisionError
 from quiver.schema.columns import (
     C_DLT_ID,
     C_DLT_LIST_IDX,
@@ -45,24 +45,6 @@ EMPTY_KEY_IDENTIFIER = "_empty"
 DEFAULT_MAX_NESTING = 1000
 #: The batcher's variant of a key whose values are dicts in some rows and lists in others.
 NESTED_VARIANT_SUFFIX = "__v_json"
-
-
-class NameCollisionError(NormalizeError, ValueError):
-    """Two source names normalize to the same table column.
-
-    dlt keeps the last value silently; quiver refuses, because one of the two values would be
-    lost without a trace.
-    """
-
-    def __init__(self, table_name: str, column_name: str, first: str, second: str) -> None:
-        self.table_name = table_name
-        self.column_name = column_name
-        self.source_names = (first, second)
-        super().__init__(
-            f"Columns {first!r} and {second!r} of table {table_name!r} both normalize to "
-            f"{column_name!r} (snake_case naming). Hint: rename one of them in the resource "
-            "(e.g. with add_map) so that their normalized names differ."
-        )
 
 
 @dataclass
@@ -160,11 +142,7 @@ def _root_row_ids(
     if options.key_hash_columns:
         missing = [c for c in options.key_hash_columns if c not in root.sources]
         if missing:
-            raise ValueError(
-                f"Table {table_name!r} merges on primary key {list(options.key_hash_columns)}, "
-                f"but the data has no column {missing[0]!r}. Hint: check primary_key= or the "
-                "column names after normalization (snake_case)."
-            )
+            raise MissingPrimaryKeyColumn(table_name, options.key_hash_columns, missing[0])
         return hash_row_ids(
             [root.arrays[root.names.index(c)] for c in options.key_hash_columns], table_name
         )
@@ -322,7 +300,6 @@ __all__ = [
     "C_DLT_ROOT_ID",
     "FlatTable",
     "FlattenOptions",
-    "NameCollisionError",
     "flatten_rows",
     "rename_arrow_columns",
     "shorten_fragments",

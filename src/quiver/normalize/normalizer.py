@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from quiver.errors import NormalizeJobFailed
-from quiver.normalize.coerce import CoerceContext, coerce_table
+from quiver.errors import NormalizeJobFailed, QuiverError
+from quiver.normalize.coerce import CoerceContext, CoerceResult, coerce_table
 from quiver.normalize.contracts import Violations, check_type_hints, resolve_contract
 from quiver.normalize.dead_letter import DeadLetterWriter
 from quiver.normalize.flatten import (
@@ -269,15 +269,18 @@ def normalize_package(
     """Normalize every job of ``extracted`` into ``target`` (a temp package), evolving ``schema``.
 
     Raises:
-        NormalizeJobFailed: with the cause as ``__context__``: a :class:`DataValidationError`
-            (a ``freeze`` contract was violated; all violations are raised once), a
-            :class:`NameCollisionError` (two source names normalize to the same column), a
-            :class:`CannotCoerceNullError` (a null for a column that is not nullable), ...
+        NormalizeJobFailed: with the table, the load id and the cause (as ``cause`` and
+            ``__context__``): a :class:`DataValidationError` (a ``freeze`` contract was violated;
+            all violations are raised once), a :class:`NameCollisionError` (two source names
+            normalize to the same column), a :class:`CannotCoerceNullError` (a null for a column
+            that is not nullable), ...
     """
     try:
         return _normalize_package(extracted, target, schema, load_id, naming, config)
+    except NormalizeJobFailed:
+        raise  # a job failed and said which
     except Exception as error:
-        raise NormalizeJobFailed(load_id, error) from error
+        raise NormalizeJobFailed(load_id, error, _table_of(error)) from error
 
 
 def _normalize_package(
@@ -309,13 +312,60 @@ def _normalize_package(
     return metrics
 
 
+def _table_of(error: BaseException) -> str | None:
+    """The table a quiver error names (a nested table, say), if it names one."""
+    table_name = getattr(error, "table_name", None)
+    return table_name if isinstance(error, QuiverError) and isinstance(table_name, str) else None
+
+
 def _normalize_job(job_path: Path, target: Path, context: _PackageContext) -> NormalizeMetrics:
-    schema, config = context.schema, context.config
+    """Normalize one extracted file: read batches, flatten, coerce (with contracts), write.
+
+    Raises:
+        NormalizeJobFailed: naming the job's table (or the cause's) and file, cause chained.
+    """
     job = JobFile.parse(job_path.name)
+    try:
+        return _run_job(job_path, job, target, context)
+    except Exception as error:
+        table_name = _table_of(error) or job.table_name
+        raise NormalizeJobFailed(context.load_id, error, table_name, job_path.name) from error
+
+
+def _run_job(
+    job_path: Path, job: JobFile, target: Path, context: _PackageContext
+) -> NormalizeMetrics:
     root = job.table_name
     from_rows = job.ext == ROWS_EXT
-    unnest = from_rows or schema.has_explicit_nesting(root)
-    options = FlattenOptions(
+    # Rows always unnest; Arrow items only when a hint asks for it.
+    unnest = from_rows or context.schema.has_explicit_nesting(root)
+    options = _flatten_options(root, from_rows, unnest, context)
+    coerce_context = CoerceContext(
+        context.schema,
+        context.load_id,
+        context.naming,
+        from_rows,
+        context.established,
+        context.violations,
+    )
+    output = _JobOutput(target, context.config.parquet)
+    try:
+        for batch in iter_batches(job_path):
+            flat = _flatten_batch(batch, root, unnest, options)
+            with context.lock(root):
+                coerced = _coerce_tables(flat, coerce_context)
+            output.write(coerced)
+    finally:
+        output.close()
+    return output.metrics()
+
+
+def _flatten_options(
+    root: str, from_rows: bool, unnest: bool, context: _PackageContext
+) -> FlattenOptions:
+    """How the batches of one job unnest and which lineage columns they get."""
+    schema, config = context.schema, context.config
+    return FlattenOptions(
         naming=context.naming,
         load_id=context.load_id,
         max_nesting=schema.max_nesting(root) if unnest else 0,
@@ -324,53 +374,81 @@ def _normalize_job(job_path: Path, target: Path, context: _PackageContext) -> No
         is_json=context.is_json,
         **_row_id_options(schema, root),
     )
-    coerce_context = CoerceContext(
-        schema, context.load_id, context.naming, from_rows, context.established, context.violations
-    )
-    metrics = NormalizeMetrics()
-    writers: dict[str, _ParquetTableWriter] = {}
-    dead_letters = DeadLetterWriter(target)
-    jobs_dir = target / "jobs" / "new"
-    try:
-        for batch in iter_batches(job_path):
-            if not unnest and not (options.add_dlt_id or options.add_dlt_load_id):
-                renamed = rename_arrow_columns(batch, context.naming, root)
-                flat = [FlatTable(root, None, path=(root,))]
-                for name, column in zip(renamed.schema.names, renamed.columns, strict=True):
-                    flat[0].add(name, column)
-            else:
-                flat = flatten_rows(batch, root, options)
-            discarded_ids: dict[str, pa.Array] = {}
-            with context.lock(root):
-                results = []
-                for table in flat:
-                    parent_ids = discarded_ids.get(table.parent) if table.parent else None
-                    result = coerce_table(table, coerce_context, parent_ids)
-                    if result.discarded_ids is not None and len(result.discarded_ids):
-                        discarded_ids[table.name] = result.discarded_ids
-                    results.append((table.name, result))
-            for table_name, result in results:
-                _count(metrics.discarded_rows, table_name, result.discarded_rows)
-                _count(metrics.discarded_values, table_name, result.discarded_values)
-                if result.discarded is not None:
-                    dead_letters.write(table_name, result.discarded)
-                if result.table.num_rows == 0:
-                    continue
-                writer = writers.get(table_name)
-                if writer is None:
-                    writer = writers[table_name] = _ParquetTableWriter(
-                        jobs_dir, table_name, config.parquet
-                    )
-                writer.write(result.table)
-                _count(metrics.row_counts, table_name, result.table.num_rows)
-    finally:
-        for writer in writers.values():
-            writer.close()
-        dead_letters.close()
-    for writer in writers.values():
-        metrics.files.extend(writer.files)
-    metrics.dead_letter_files.extend(dead_letters.files)
-    return metrics
+
+
+def _flatten_batch(
+    batch: pa.RecordBatch, root: str, unnest: bool, options: FlattenOptions
+) -> list[FlatTable]:
+    """The root table and its child tables of one batch.
+
+    Arrow items that neither unnest nor get lineage columns keep their shape: only their names
+    normalize.
+    """
+    if not unnest and not (options.add_dlt_id or options.add_dlt_load_id):
+        renamed = rename_arrow_columns(batch, options.naming, root)
+        flat = FlatTable(root, None, path=(root,))
+        for name, column in zip(renamed.schema.names, renamed.columns, strict=True):
+            flat.add(name, column)
+        return [flat]
+    return flatten_rows(batch, root, options)
+
+
+def _coerce_tables(
+    flat: list[FlatTable], coerce_context: CoerceContext
+) -> list[tuple[str, CoerceResult]]:
+    """Coerce each table of a batch, parents first; a discarded row discards its child rows."""
+    discarded_ids: dict[str, pa.Array] = {}
+    results = []
+    for table in flat:
+        parent_ids = discarded_ids.get(table.parent) if table.parent else None
+        result = coerce_table(table, coerce_context, parent_ids)
+        if result.discarded_ids is not None and len(result.discarded_ids):
+            discarded_ids[table.name] = result.discarded_ids
+        results.append((table.name, result))
+    return results
+
+
+class _JobOutput:
+    """Where the coerced tables of one job go: parquet per table, discarded rows to dead letters."""
+
+    def __init__(self, target: Path, parquet: ParquetOptions) -> None:
+        self._jobs_dir = target / "jobs" / "new"
+        self._parquet = parquet
+        self._writers: dict[str, _ParquetTableWriter] = {}
+        self._dead_letters = DeadLetterWriter(target)
+        self._metrics = NormalizeMetrics()
+
+    def write(self, coerced: list[tuple[str, CoerceResult]]) -> None:
+        metrics = self._metrics
+        for table_name, result in coerced:
+            _count(metrics.discarded_rows, table_name, result.discarded_rows)
+            _count(metrics.discarded_values, table_name, result.discarded_values)
+            if result.discarded is not None:
+                self._dead_letters.write(table_name, result.discarded)
+            if result.table.num_rows == 0:
+                continue
+            writer = self._writers.get(table_name)
+            if writer is None:
+                writer = self._writers[table_name] = _ParquetTableWriter(
+                    self._jobs_dir, table_name, self._parquet
+                )
+            writer.write(result.table)
+            _count(metrics.row_counts, table_name, result.table.num_rows)
+
+    def close(self) -> None:
+        """Finish every file; the dead letters are closed even when a parquet writer fails."""
+        try:
+            for writer in self._writers.values():
+                writer.close()
+        finally:
+            self._dead_letters.close()
+
+    def metrics(self) -> NormalizeMetrics:
+        """What the job wrote (call after :meth:`close`)."""
+        for writer in self._writers.values():
+            self._metrics.files.extend(writer.files)
+        self._metrics.dead_letter_files.extend(self._dead_letters.files)
+        return self._metrics
 
 
 def _count(counts: dict[str, int], table_name: str, count: int) -> None:

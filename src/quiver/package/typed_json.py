@@ -17,6 +17,8 @@ import json
 import uuid
 from typing import Any
 
+from quiver.errors import UnserializableValue
+
 _DECIMAL = "\uf026"
 _DATETIME = "\uf027"
 _DATE = "\uf028"
@@ -68,7 +70,7 @@ def _encode(value: Any) -> Any:
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump):
         return model_dump()
-    raise TypeError(f"{value!r} of type {type(value).__name__} cannot be stored as typed JSON")
+    raise UnserializableValue(value)
 
 
 def _decode(value: Any) -> Any:
@@ -84,12 +86,20 @@ def _decode(value: Any) -> Any:
 
 
 def dumps(value: Any, *, sort_keys: bool = False, indent: int | None = None) -> str:
-    """Serialize to typed JSON text."""
+    """Serialize to typed JSON text.
+
+    Raises:
+        UnserializableValue: a value typed JSON cannot hold (a ``TypeError``).
+    """
     return json.dumps(value, default=_encode, sort_keys=sort_keys, indent=indent)
 
 
 def dumpb(value: Any, *, sort_keys: bool = False) -> bytes:
-    """Serialize to compact typed JSON bytes (UTF-8)."""
+    """Serialize to compact typed JSON bytes (UTF-8).
+
+    Raises:
+        UnserializableValue: a value typed JSON cannot hold (a ``TypeError``).
+    """
     return json.dumps(
         value, default=_encode, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from quiver.errors import InvalidIdentifier
+
 __all__ = [
     "MAX_SCHEMA_NAME_LENGTH",
     "PATH_SEPARATOR",
@@ -97,7 +99,8 @@ def shorten_identifier(normalized: str, original: str, max_length: int | None) -
         ``normalized`` itself when it fits, otherwise a name of exactly ``max_length`` characters.
 
     Raises:
-        ValueError: If shortening is needed but ``max_length`` cannot hold the tag.
+        InvalidIdentifier: (a ``ValueError``) if shortening is needed but ``max_length`` cannot
+            hold the tag.
 
     Examples:
         >>> shorten_identifier("a_very_long_identifier_name", "a_very_long_identifier_name", 10)
@@ -108,10 +111,7 @@ def shorten_identifier(normalized: str, original: str, max_length: int | None) -
     if max_length is None or len(normalized) <= max_length:
         return normalized
     if max_length < TAG_LENGTH:
-        raise ValueError(
-            f"Cannot shorten {normalized!r} to {max_length} characters: the uniqueness tag alone "
-            f"takes {TAG_LENGTH}. Use a max_length of at least {TAG_LENGTH}, or None for no limit."
-        )
+        raise InvalidIdentifier.max_length_too_small(max_length, TAG_LENGTH, normalized)
     tag = _compute_tag(original)
     keep = max_length - TAG_LENGTH
     head = keep // 2 + keep % 2
@@ -122,10 +122,7 @@ def shorten_identifier(normalized: str, original: str, max_length: int | None) -
 
 def _check_max_length(max_length: int | None) -> None:
     if max_length is not None and max_length < TAG_LENGTH:
-        raise ValueError(
-            f"max_length={max_length} is too small: a shortened name carries a {TAG_LENGTH}-character "
-            f"uniqueness tag. Use at least {TAG_LENGTH}, or None for no limit."
-        )
+        raise InvalidIdentifier.max_length_too_small(max_length, TAG_LENGTH)
 
 
 def _to_snake_case(name: str) -> str:
@@ -143,15 +140,10 @@ def _to_snake_case(name: str) -> str:
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _normalize_identifier(name: str, max_length: int | None) -> str:
     if name is None:
-        raise ValueError(
-            "Cannot normalize a name that is None. Give every table and column a non-empty name."
-        )
+        raise InvalidIdentifier.none("name")
     stripped = name.strip()
     if not stripped:
-        raise ValueError(
-            f"Cannot normalize the name {name!r}: it is empty or only whitespace. "
-            "Give every table and column a non-empty name."
-        )
+        raise InvalidIdentifier.blank(name)
     reduced = _RE_NON_ALPHANUMERIC.sub("_", stripped.translate(_REDUCE_ALPHABET))
     # The tag hashes the stripped name, as in dlt: " a " and "a" are the same name.
     return shorten_identifier(_to_snake_case(reduced), stripped, max_length)
@@ -170,16 +162,11 @@ def _make_path(components: tuple[str, ...]) -> str:
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _normalize_path(path: str, max_length: int | None) -> str:
     if path is None:
-        raise ValueError(
-            "Cannot normalize a path that is None. Give every table and column a non-empty name."
-        )
+        raise InvalidIdentifier.none("path")
     components = _break_path(path)
     if not components:
         # dlt returns "" here; an empty table or column name only fails later, and less clearly.
-        raise ValueError(
-            f"Cannot normalize the name {path!r}: it has no non-blank part between {PATH_SEPARATOR!r} "
-            "separators. Give every table and column a non-empty name."
-        )
+        raise InvalidIdentifier.blank_path(path, PATH_SEPARATOR)
     normalized = tuple(_normalize_identifier(component, max_length) for component in components)
     # Each part fits on its own, but the joined path may not; its tag hashes the raw path.
     return shorten_identifier(_make_path(normalized), path, max_length)
@@ -226,7 +213,7 @@ class SnakeCaseNaming:
             with a digit, exactly as in dlt.)
 
         Raises:
-            ValueError: If ``name`` is None, empty or only whitespace.
+            InvalidIdentifier: (a ``ValueError``) if ``name`` is None, empty or only whitespace.
 
         Examples:
             >>> SnakeCaseNaming().normalize_identifier("event__value_value2____")
@@ -244,7 +231,7 @@ class SnakeCaseNaming:
             The name normalized by :meth:`normalize_identifier`.
 
         Raises:
-            ValueError: If ``name`` is None, empty or only whitespace.
+            InvalidIdentifier: (a ``ValueError``) if ``name`` is None, empty or only whitespace.
         """
         return _normalize_identifier(name, self.max_length)
 
@@ -261,7 +248,8 @@ class SnakeCaseNaming:
             The normalized path, shortened as a whole to ``max_length`` if needed.
 
         Raises:
-            ValueError: If ``path`` is None or has no non-blank part (dlt returns ``""``).
+            InvalidIdentifier: (a ``ValueError``) if ``path`` is None or has no non-blank part
+                (dlt returns ``""``).
 
         Examples:
             >>> SnakeCaseNaming().normalize_path("Small__Love__Potion")
@@ -314,7 +302,8 @@ class SnakeCaseNaming:
             ``normalized`` itself when it fits, otherwise a tagged name of exactly ``max_length``.
 
         Raises:
-            ValueError: If shortening is needed but ``max_length`` cannot hold the tag.
+            InvalidIdentifier: (a ``ValueError``) if shortening is needed but ``max_length``
+                cannot hold the tag.
         """
         return shorten_identifier(normalized, original, max_length)
 
@@ -332,7 +321,8 @@ def default_schema_name(pipeline_name: str) -> str:
         The schema name.
 
     Raises:
-        ValueError: If nothing is left to name the schema with (e.g. the name is ``"_pipeline"``).
+        InvalidIdentifier: (a ``ValueError``) if nothing is left to name the schema with (e.g.
+            the name is ``"_pipeline"``).
 
     Examples:
         >>> default_schema_name("exp_pipeline")
@@ -342,9 +332,5 @@ def default_schema_name(pipeline_name: str) -> str:
     """
     schema_name = pipeline_name.removesuffix("_pipeline")
     if not schema_name.strip():
-        raise ValueError(
-            f"Cannot derive a schema name from the pipeline name {pipeline_name!r}: nothing is "
-            "left once the '_pipeline' suffix is removed. Pass a schema name explicitly, or rename "
-            "the pipeline."
-        )
+        raise InvalidIdentifier.no_schema_name(pipeline_name)
     return SnakeCaseNaming(MAX_SCHEMA_NAME_LENGTH).normalize_identifier(schema_name)

@@ -11,7 +11,24 @@ from typing import Any
 
 import pyarrow as pa
 
+from quiver.errors import UnsupportedDataType
+
 TColumnSchema = dict[str, Any]
+
+#: dlt's data types, in the order of dlt's documentation.
+DATA_TYPES: tuple[str, ...] = (
+    "text",
+    "double",
+    "bool",
+    "timestamp",
+    "bigint",
+    "binary",
+    "json",
+    "decimal",
+    "wei",
+    "date",
+    "time",
+)
 
 DEFAULT_DECIMAL_PRECISION = 38
 DEFAULT_DECIMAL_SCALE = 9
@@ -38,7 +55,12 @@ def is_nested(arrow_type: pa.DataType) -> bool:
 
 
 def arrow_to_column(arrow_type: pa.DataType) -> TColumnSchema | None:
-    """The dlt column properties for an Arrow type; ``None`` for the null type (no data yet)."""
+    """The dlt column properties for an Arrow type; ``None`` for the null type (no data yet).
+
+    Raises:
+        UnsupportedDataType: for an Arrow type with no dlt data type (e.g. a duration or a
+            union); a ``TypeError``.
+    """
     t = arrow_type
     if pa.types.is_dictionary(t):
         return arrow_to_column(t.value_type)
@@ -74,7 +96,7 @@ def arrow_to_column(arrow_type: pa.DataType) -> TColumnSchema | None:
         return {"data_type": "decimal", "precision": t.precision, "scale": t.scale}
     if is_nested(t):
         return {"data_type": "json"}
-    raise TypeError(f"Arrow type {t} has no dlt data type")
+    raise UnsupportedDataType.from_arrow_type(t)
 
 
 def column_to_arrow(column: TColumnSchema) -> pa.DataType:
@@ -83,6 +105,10 @@ def column_to_arrow(column: TColumnSchema) -> pa.DataType:
     Timestamps are microseconds (what Delta and Iceberg store) and UTC unless the column says
     ``timezone: false``. ``json`` columns have no single Arrow type; callers keep the nested type
     they have (Arrow items) or serialize to text.
+
+    Raises:
+        UnsupportedDataType: for a ``data_type`` that is not one of :data:`DATA_TYPES`; a
+            ``TypeError``.
     """
     data_type = column["data_type"]
     if data_type == "text":
@@ -114,4 +140,4 @@ def column_to_arrow(column: TColumnSchema) -> pa.DataType:
         return pa.decimal256(76, 0)
     if data_type == "json":
         return pa.string()
-    raise TypeError(f"unknown dlt data type {data_type!r}")
+    raise UnsupportedDataType.unknown_data_type(data_type, DATA_TYPES)

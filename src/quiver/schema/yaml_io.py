@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from quiver.errors import InvalidSchemaFile
 from quiver.schema.model import (
     ENGINE_VERSION,
     JSON_NORMALIZER_MODULE,
@@ -51,18 +52,23 @@ def to_yaml(document: dict[str, Any], *, remove_defaults: bool = True) -> str:
     return yaml.dump(doc, allow_unicode=True, default_flow_style=False, sort_keys=False)
 
 
-def from_yaml(text: str) -> dict[str, Any]:
+def from_yaml(text: str, *, source: str = "<text>") -> dict[str, Any]:
     """A schema document from YAML, completed with names and defaults.
 
+    Args:
+        text: the YAML document.
+        source: where the text came from (a file path), for error messages.
+
     Raises:
-        ValueError: the YAML is not a schema (no ``name`` or ``tables`` is not a mapping).
+        InvalidSchemaFile: the YAML is not a schema (no ``name``, or ``tables`` is not a
+            mapping); a ``ValueError``.
     """
     doc = yaml.safe_load(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
-        raise ValueError("a schema file needs a top-level 'name' (and 'tables')")
+        raise InvalidSchemaFile.not_a_schema(source)
     tables = doc.setdefault("tables", {}) or {}
     if not isinstance(tables, dict):
-        raise ValueError(f"'tables' of schema {doc['name']!r} must be a mapping of table names")
+        raise InvalidSchemaFile.tables_not_a_mapping(source, doc["name"])
     doc["tables"] = tables
     for table_name, table in list(tables.items()):
         table = tables[table_name] = dict(table or {})
@@ -98,16 +104,18 @@ def export_schema(schema: Schema, folder: str | Path) -> Path:
 
 
 def read_import_schema(folder: str | Path, schema_name: str) -> dict[str, Any] | None:
-    """The import file of a schema with processing hints removed, or None if there is none."""
+    """The import file of a schema with processing hints removed, or None if there is none.
+
+    Raises:
+        InvalidSchemaFile: the file is not a schema, or holds a schema of another name; a
+            ``ValueError``.
+    """
     path = schema_file_path(folder, schema_name)
     if not path.exists():
         return None
-    doc = from_yaml(path.read_text(encoding="utf-8"))
+    doc = from_yaml(path.read_text(encoding="utf-8"), source=str(path))
     if doc["name"] != schema_name:
-        raise ValueError(
-            f"{path} holds schema {doc['name']!r}, not {schema_name!r}. Hint: the file name "
-            "must be '<schema name>.schema.yaml'."
-        )
+        raise InvalidSchemaFile.name_mismatch(str(path), doc["name"], schema_name)
     for table in doc["tables"].values():
         nesting = (table.get("x-normalizer") or {}).get("max_nesting")
         for hint in _PROCESSING_HINTS:
