@@ -17,6 +17,47 @@ class QuiverError(Exception):
     retryable: bool = False
 
 
+# ----------------------------------------------------------------------------- configuration
+class ConfigValueMissing(QuiverError, KeyError, ValueError):
+    """A configuration value that is needed is not set.
+
+    Raised for an argument marked ``quiver.config.value``/``quiver.secrets.value`` that nothing
+    configures, and by ``quiver.config[key]`` for a key that is not set. It is a ``KeyError``
+    (as dlt's ``ConfigFieldMissingException``) and a ``ValueError`` (as quiver raised before).
+
+    Attributes:
+        key: the dotted configuration key, e.g. ``sources.my_source.api_key``.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would quote the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigValueInvalid(QuiverError, ValueError):
+    """A setting's value (configured, or passed as an argument) is not one it can take.
+
+    Attributes:
+        key: the dotted configuration key, e.g. ``load.workers``.
+        value: the value as configured (text from an environment variable) or passed.
+    """
+
+    def __init__(self, key: str, value: Any, expected: str, hint: str) -> None:
+        self.key = key
+        self.value = value
+        super().__init__(f"Setting {key}={value!r} is not {expected}. Hint: {hint}")
+
+    @classmethod
+    def configured(cls, key: str, raw: str, expected: str, example: str) -> ConfigValueInvalid:
+        """A configured text that cannot be read as the setting's type."""
+        env = key.replace(".", "__").upper()
+        return cls(key, raw, expected, f"set {env} to {expected}, e.g. {env}={example}.")
+
+
 class PipelineException(QuiverError):
     """An error about a pipeline as a whole (its name, folder or configuration)."""
 
@@ -97,6 +138,54 @@ class PipelineStepFailed(PipelineException):
                 "extracts anything new; Pipeline.drop_pending_packages() discards them."
             )
         super().__init__(pipeline_name, message)
+
+
+class NotSupportedYet(QuiverError, NotImplementedError):
+    """An argument that dlt has and quiver accepts, but does not act on yet.
+
+    Raised rather than ignoring the argument: a pipeline that silently skips ``refresh=...``
+    would keep data the user asked to drop.
+
+    Attributes:
+        parameter: the argument, e.g. ``"refresh"`` or ``"run(staging)"``.
+    """
+
+    def __init__(self, parameter: str, what_it_would_do: str, instead: str) -> None:
+        self.parameter = parameter
+        super().__init__(
+            f"{parameter} is not supported yet; it would {what_it_would_do}. Hint: {instead}"
+        )
+
+
+class DestinationHasFailedJobs(PipelineException):
+    """``LoadInfo.raise_on_failed_jobs()`` found failed jobs (dlt's exception of that name).
+
+    Attributes:
+        failed_jobs: ``(load_id, table_name, failed_message)`` of each failed job.
+    """
+
+    def __init__(self, pipeline_name: str, failed_jobs: list[tuple[str, str, str | None]]) -> None:
+        self.failed_jobs = failed_jobs
+        lines = "\n".join(
+            f"{load_id}: {table}: {message}" for load_id, table, message in failed_jobs
+        )
+        super().__init__(
+            pipeline_name,
+            f"Destination has failed jobs in pipeline {pipeline_name!r}:\n{lines}\n"
+            "Hint: the failed jobs' messages say what to fix; the packages were aborted, so "
+            "run the pipeline again once fixed.",
+        )
+
+
+class ResourceNameMissing(QuiverError, ValueError):
+    """Data given to ``run``/``extract`` has no name to become a table name."""
+
+    def __init__(self, data: Any) -> None:
+        super().__init__(
+            f"The data ({type(data).__name__}) has no name to become a table name. Hint: pass "
+            "table_name=... to run() or extract(), or wrap the data with "
+            "quiver.resource(data, name=...)."
+        )
 
 
 class ResourceExtractionError(QuiverError):

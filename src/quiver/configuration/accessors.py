@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from quiver.configuration import lookup as config_lookup
-from quiver.errors import QuiverError
+from quiver.errors import ConfigValueMissing
+
+__all__ = ["ConfigValueMissing", "config", "inject_config", "secrets"]
 
 
 class _Sentinel:
@@ -37,10 +39,17 @@ class _Accessor:
         return default if found is None else found
 
     def __getitem__(self, key: str) -> Any:
+        """The configured value.
+
+        Raises:
+            ConfigValueMissing: nothing configures ``key`` (it is a ``KeyError``).
+        """
         value = self.get(key)
         if value is None:
             env = "__".join(key.split(".")).upper()
-            raise KeyError(f"{self.kind} value {key!r} is not set. Hint: set the {env} variable.")
+            raise ConfigValueMissing(
+                key, f"{self.kind} value {key!r} is not set. Hint: set the {env} variable."
+            )
         return value
 
     def __repr__(self) -> str:
@@ -50,11 +59,16 @@ class _Accessor:
 config = _Accessor("config")
 secrets = _Accessor("secrets")
 
-_CASTS: dict[Any, Any] = {int: 0, "int": 0, float: 0.0, "float": 0.0, bool: False, "bool": False}
-
-
-class ConfigValueMissing(QuiverError, ValueError):
-    """An argument marked ``quiver.config.value``/``quiver.secrets.value`` has no value."""
+#: Annotations (as objects, or as text under ``from __future__ import annotations``) whose
+#: configured text is cast; other annotations get the text as it is.
+_CASTS: dict[Any, type[Any]] = {
+    int: int,
+    "int": int,
+    float: float,
+    "float": float,
+    bool: bool,
+    "bool": bool,
+}
 
 
 def inject_config(
@@ -74,14 +88,14 @@ def inject_config(
         if not isinstance(parameter.default, _Sentinel) or parameter.name in given:
             continue
         raw = config_lookup.lookup(sections, parameter.name)
+        key = ".".join((*sections, parameter.name))
         if raw is None:
-            env = "__".join((*sections, parameter.name)).upper()
+            env = config_lookup.env_key(sections, parameter.name)
             raise ConfigValueMissing(
+                key,
                 f"Argument {parameter.name!r} of {getattr(function, '__name__', function)!r} is "
-                f"{parameter.default!r} but no value is configured. Hint: pass it, or set {env}."
+                f"{parameter.default!r} but no value is configured. Hint: pass it, or set {env}.",
             )
-        default = _CASTS.get(parameter.annotation)
-        injected[parameter.name] = (
-            raw if default is None else config_lookup._cast(raw, default, parameter.name)
-        )
+        kind = _CASTS.get(parameter.annotation)
+        injected[parameter.name] = raw if kind is None else config_lookup.cast(raw, kind, key)
     return injected

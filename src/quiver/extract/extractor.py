@@ -10,7 +10,6 @@ streams have one schema).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from quiver.configuration import lookup as config
 from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.batcher import rows_to_batch
 from quiver.extract.hints import resolve_hints, table_schema_hints
@@ -41,8 +39,10 @@ from quiver.extract.state import in_source, reset_resource_state
 from quiver.package.formats import ARROW_EXT, ROWS_EXT, IpcTableWriter
 from quiver.schema.model import Schema
 from quiver.schema.naming import SnakeCaseNaming
+from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS
+from quiver.settings import BufferConfig as BufferConfig
+from quiver.settings import buffer_config as buffer_config
 
-DEFAULT_BUFFER_MAX_ITEMS = 100_000
 #: With ``row_order``, rows yielded one at a time are flushed (and filtered) this often.
 EAGER_FLUSH_ROWS = 1_000
 
@@ -55,60 +55,6 @@ class ExtractMetrics:
     files: list[Path] = field(default_factory=list)
     replaced_tables: set[str] = field(default_factory=set)
     resources: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class BufferConfig:
-    """Buffering and file rotation (config section ``data_writer``; see docs/extract.md).
-
-    Attributes:
-        buffer_max_items: rows buffered per resource and table before they become one batch.
-        file_max_items: rows per extracted file before a new file starts (``None``: no limit).
-        file_max_bytes: bytes per extracted file before a new file starts (``None``: no limit).
-    """
-
-    buffer_max_items: int = DEFAULT_BUFFER_MAX_ITEMS
-    file_max_items: int | None = None
-    file_max_bytes: int | None = None
-
-
-def buffer_config(source_name: str | None = None) -> BufferConfig:
-    """The ``data_writer`` settings for extracting ``source_name``.
-
-    Looked up in ``SOURCES__<SOURCE>__DATA_WRITER__<KEY>``, ``SOURCES__DATA_WRITER__<KEY>``,
-    ``DATA_WRITER__<KEY>`` and ``<KEY>``, in that order.
-    """
-
-    def get(key: str) -> str | None:
-        scopes: list[tuple[str, ...]] = [("sources", "data_writer")]
-        if source_name:
-            scopes.insert(0, ("sources", source_name, "data_writer"))
-        for scope in scopes:
-            raw = os.environ.get("__".join((*scope, key)).upper())
-            if raw is not None:
-                return raw
-        return config.lookup(("data_writer",), key)
-
-    def as_int(key: str, default: int | None) -> int | None:
-        raw = get(key)
-        if raw is None:
-            return default
-        if raw.strip().lower() in ("", "none", "null"):
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(
-                f"data_writer.{key}={raw!r} is not an integer. Hint: e.g. "
-                f"DATA_WRITER__{key.upper()}=100000"
-            ) from None
-
-    return BufferConfig(
-        buffer_max_items=as_int("buffer_max_items", DEFAULT_BUFFER_MAX_ITEMS)
-        or DEFAULT_BUFFER_MAX_ITEMS,
-        file_max_items=as_int("file_max_items", None),
-        file_max_bytes=as_int("file_max_bytes", None),
-    )
 
 
 class Extractor:

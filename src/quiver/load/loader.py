@@ -38,24 +38,7 @@ from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
 from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
 from quiver.schema.model import Schema
 from quiver.schema.types import column_to_arrow
-
-
-@dataclass(frozen=True)
-class LoadConfig:
-    """Loader settings (config section ``load``).
-
-    Attributes:
-        workers: tables of one level committed in parallel.
-        raise_on_failed_jobs: a terminal job failure aborts the package and raises.
-        max_attempts: attempts per table for transient errors before the package is left
-            pending for the next run.
-        backoff_seconds: first wait between attempts; doubles each time.
-    """
-
-    workers: int = 4
-    raise_on_failed_jobs: bool = True
-    max_attempts: int = 3
-    backoff_seconds: float = 0.2
+from quiver.settings import LoadConfig
 
 
 @dataclass
@@ -112,7 +95,7 @@ class Loader:
         destination: FilesystemDestination,
         dataset_name: str,
         app_id: str,
-        config: LoadConfig = LoadConfig(),
+        config: LoadConfig = LoadConfig(),  # noqa: B008 (frozen settings)
     ) -> None:
         self._storage = storage
         self._destination = destination

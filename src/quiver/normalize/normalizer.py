@@ -34,24 +34,9 @@ from quiver.schema.columns import C_DLT_ID
 from quiver.schema.hints import resolve_strategy, row_version_column
 from quiver.schema.model import EVOLVE_ONCE, Schema
 from quiver.schema.naming import SnakeCaseNaming
+from quiver.settings import NormalizeConfig, ParquetOptions
 
 PARQUET_EXT = "parquet"
-
-
-@dataclass(frozen=True)
-class ParquetOptions:
-    """How normalized parquet files are written (Delta and Iceberg register them as they are).
-
-    snappy (delta-rs' default too) encodes 1M flat rows in 0.26 s where zstd level 1 takes
-    0.61 s, for files about 1.5x larger; set ``NORMALIZE__PARQUET__COMPRESSION=zstd`` when
-    storage or network cost more than CPU. Random row-id columns skip dictionary encoding,
-    which can only fail on unique values.
-    """
-
-    compression: str = "snappy"
-    compression_level: int | None = None
-    row_group_size: int = 1_000_000
-    no_dictionary_columns: tuple[str, ...] = ("_dlt_id", "_dlt_parent_id", "_dlt_root_id")
 
 
 @dataclass
@@ -204,23 +189,6 @@ def _near_unique(column: pa.ChunkedArray) -> bool:
     valid: int = len(sample) - sample.null_count
     distinct = int(pc.count_distinct(sample).as_py())
     return valid >= 1000 and distinct >= _NEAR_UNIQUE_RATIO * valid
-
-
-@dataclass(frozen=True)
-class NormalizeConfig:
-    """Normalize settings (config section ``normalize``).
-
-    Attributes:
-        add_dlt_load_id_to_arrow: ``normalize.parquet_normalizer.add_dlt_load_id``.
-        add_dlt_id_to_arrow: ``normalize.parquet_normalizer.add_dlt_id``.
-        workers: how many extracted files of a package are normalized at once (threads: the
-            work is Arrow and polars kernels that release the GIL).
-    """
-
-    add_dlt_load_id_to_arrow: bool = False
-    add_dlt_id_to_arrow: bool = False
-    parquet: ParquetOptions = ParquetOptions()
-    workers: int = 1
 
 
 class _PackageContext:

@@ -9,15 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from quiver.configuration import lookup as config
 from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
 from quiver.errors import PipelineConfigMissing, PipelineStepFailed, QuiverError
-from quiver.extract.extractor import ExtractMetrics, Extractor, buffer_config
-from quiver.extract.pipe import DEFAULT_WORKERS
+from quiver.extract.extractor import ExtractMetrics, Extractor
 from quiver.extract.resource import Resource
 from quiver.extract.state import managed_state
-from quiver.load.loader import LoadConfig, Loader
-from quiver.normalize.normalizer import NormalizeConfig, ParquetOptions, normalize_package
+from quiver.load.loader import Loader
+from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
 from quiver.package.storage import JOB_STATES, PackageStorage, read_json, write_json
 from quiver.pipeline.data import data_to_sources
@@ -37,6 +35,7 @@ from quiver.pipeline.state import (
 from quiver.schema import yaml_io
 from quiver.schema.model import Schema, content_hash
 from quiver.schema.naming import SnakeCaseNaming, default_schema_name
+from quiver.settings import ExtractConfig, LoadConfig, NormalizeConfig, buffer_config, resolve
 
 
 def _now() -> datetime.datetime:
@@ -253,7 +252,7 @@ class Pipeline:
             "schema_contract": schema_contract,
             "file_format": loader_file_format,
         }
-        workers = workers or config.get(("extract",), "workers", DEFAULT_WORKERS)
+        workers = resolve(ExtractConfig, workers=workers).workers
         working_state = copy.deepcopy(self._state)
         extracted: list[tuple[str, Path, Schema, ExtractMetrics]] = []
         load_id: str | None = None
@@ -360,15 +359,7 @@ class Pipeline:
         """
         self._storage.recover()
         info = NormalizeInfo(self.pipeline_name, _now())
-        section = ("normalize", "parquet_normalizer")
-        normalize_config = NormalizeConfig(
-            add_dlt_load_id_to_arrow=config.get(section, "add_dlt_load_id", False),
-            add_dlt_id_to_arrow=config.get(section, "add_dlt_id", False),
-            workers=max(1, workers or config.get(("normalize",), "workers", 1)),
-            parquet=ParquetOptions(
-                compression=config.get(("normalize", "parquet"), "compression", "snappy"),
-            ),
-        )
+        normalize_config = resolve(NormalizeConfig, workers=workers)
         for load_id in self._storage.load_ids("extracted"):
             extracted = self._storage.path("extracted", load_id)
             package_schema = Schema.from_dict(self._storage.read_schema(extracted))
@@ -410,7 +401,7 @@ class Pipeline:
         credentials: Any = None,
         *,
         workers: int | None = None,
-        raise_on_failed_jobs: bool = True,
+        raise_on_failed_jobs: bool | None = None,
     ) -> LoadInfo:
         """Load every normalized package, oldest first."""
         self._set_destination(destination, dataset_name, credentials)
@@ -423,11 +414,8 @@ class Pipeline:
                 "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run().",
             )
         info = self._new_load_info()
-        load_config = LoadConfig(
-            workers=config.get(("load",), "workers", workers or LoadConfig.workers),
-            raise_on_failed_jobs=config.get(
-                ("load",), "raise_on_failed_jobs", raise_on_failed_jobs
-            ),
+        load_config = resolve(
+            LoadConfig, workers=workers, raise_on_failed_jobs=raise_on_failed_jobs
         )
         loader = Loader(
             self._storage,
