@@ -1,4 +1,4 @@
-"""quiver.pipeline()/attach()/run(): defaults, stored arguments, dlt's signature."""
+"""quiver.pipeline()/attach()/run(): defaults, dlt's signature, arguments not supported yet."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import quiver
+from quiver.errors import NotSupportedYet
 from quiver.pipeline.pipeline import Pipeline
 
 SEED_SIGNATURE = [
@@ -76,24 +77,77 @@ def test_default_name_comes_from_the_script(tmp_path: Path) -> None:
     ]
 
 
-def test_arguments_of_later_issues_are_stored(pipelines_dir: str) -> None:
-    collector = object()
+def test_import_and_export_schema_paths_are_kept(pipelines_dir: str) -> None:
     pipeline = quiver.pipeline(
-        "stored",
+        "paths",
         pipelines_dir=pipelines_dir,
-        pipeline_salt="salt",
-        staging="filesystem",
         import_schema_path="schemas/import",
         export_schema_path="schemas/export",
-        refresh="drop_sources",
-        progress=collector,
     )
-    assert pipeline.pipeline_salt == "salt"
-    assert pipeline.staging == "filesystem"
     assert pipeline.import_schema_path == "schemas/import"
     assert pipeline.export_schema_path == "schemas/export"
-    assert pipeline.refresh == "drop_sources"
-    assert pipeline.collector is collector
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "would"),
+    [
+        ("pipeline_salt", "salt", "anonymize"),
+        ("staging", "filesystem", "staging destination"),
+        ("refresh", "drop_sources", "drop sources"),
+        ("progress", "log", "progress"),
+    ],
+)
+def test_pipeline_arguments_not_supported_yet_raise(
+    pipelines_dir: str, argument: str, value: str, would: str
+) -> None:
+    with pytest.raises(NotSupportedYet) as raised:
+        quiver.pipeline("later", pipelines_dir=pipelines_dir, **{argument: value})
+    message = str(raised.value)
+    assert f"{argument}={value!r} is not supported yet" in message
+    assert would in message and "Hint: " in message
+    assert isinstance(raised.value, NotImplementedError)
+    assert isinstance(raised.value, quiver.QuiverError)
+    assert not (Path(pipelines_dir) / "later").exists()  # refused before anything is created
+
+
+def test_unsupported_arguments_default_to_none_and_are_accepted(pipelines_dir: str) -> None:
+    pipeline = quiver.pipeline(
+        "nones",
+        pipelines_dir=pipelines_dir,
+        pipeline_salt=None,
+        staging=None,
+        refresh=None,
+        progress=None,
+    )
+    assert quiver.attach("nones", pipelines_dir=pipelines_dir, staging=None).pipeline_name == (
+        pipeline.pipeline_name
+    )
+    with pytest.raises(NotSupportedYet, match="attach"):
+        quiver.attach("nones", pipelines_dir=pipelines_dir, progress="log")
+
+
+@pytest.mark.parametrize(
+    ("step", "argument", "value"),
+    [
+        ("run", "refresh", "drop_data"),
+        ("run", "staging", "filesystem"),
+        ("run", "schema", "a_schema"),
+        ("extract", "refresh", "drop_resources"),
+        ("extract", "schema", "a_schema"),
+    ],
+)
+def test_run_and_extract_arguments_not_supported_yet_raise(
+    pipelines_dir: str, bucket: Path, step: str, argument: str, value: str
+) -> None:
+    pipeline = quiver.pipeline(
+        "steps",
+        pipelines_dir=pipelines_dir,
+        destination=quiver.destinations.filesystem(bucket_url=str(bucket)),
+    )
+    with pytest.raises(NotSupportedYet, match=f"{argument}={value!r} is not supported yet"):
+        getattr(pipeline, step)([{"a": 1}], table_name="t", **{argument: value})
+    assert not pipeline.has_pending_data  # nothing was extracted
+    assert pipeline.run([{"a": 1}], table_name="t", refresh=None, schema=None, staging=None)
 
 
 def test_dev_mode_suffixes_dataset_and_wipes_folder(pipelines_dir: str) -> None:

@@ -5,7 +5,7 @@ A package is a folder named by its load id. It is written in ``tmp/`` and rename
 leaves either the old or the new stage, never half of one. Inside a package::
 
     schema.json            the schema the package was made with
-    package_state.json     {"state": ..., "created_at": ..., plus stage-specific facts}
+    package_state.json     a PackageState: {"state": ..., "created_at": ..., stage facts}
     jobs/new|started|completed|failed/<table>.<file_id>.<retry>.<ext>
 """
 
@@ -17,9 +17,10 @@ import shutil
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 from quiver.package.ids import uniq_id
+from quiver.schema.documents import StateRow
 
 Stage = Literal["extracted", "normalized", "loaded"]
 JobState = Literal["new", "started", "completed", "failed"]
@@ -27,6 +28,36 @@ STAGES: tuple[Stage, ...] = ("extracted", "normalized", "loaded")
 JOB_STATES: tuple[JobState, ...] = ("new", "started", "completed", "failed")
 SCHEMA_FILE = "schema.json"
 PACKAGE_STATE_FILE = "package_state.json"
+#: The ``state`` of a package: its stage, or ``aborted`` (in ``loaded/``, with a failed job).
+PackageStage = Literal["extracted", "normalized", "loaded", "aborted"]
+
+
+class PackageState(TypedDict, total=False):
+    """``package_state.json``: what each step knows about a package and hands to the next.
+
+    Extract writes ``state``, ``created_at``, ``replaced_tables``, ``row_counts`` and, in the
+    last package of an extract whose pipeline state changed, ``pipeline_state``. Normalize adds
+    its counts; load sets ``completed_at``. Every key but ``state`` and ``created_at`` may be
+    missing (packages of older versions, a step that has not run yet).
+    """
+
+    state: PackageStage
+    #: ISO 8601 (UTC), when extract made the package.
+    created_at: str
+    #: Root tables whose content this package replaces (``replace`` disposition).
+    replaced_tables: list[str]
+    #: Rows extracted per table.
+    row_counts: dict[str, int]
+    #: The ``_dlt_pipeline_state`` row the loader stores with this package's data.
+    pipeline_state: StateRow
+    #: Rows normalized per table (root and nested tables).
+    normalized_row_counts: dict[str, int]
+    #: Rows a schema contract discarded per table (in the package's ``discarded/`` folder).
+    discarded_row_counts: dict[str, int]
+    #: Values a ``discard_value`` contract dropped per table.
+    discarded_value_counts: dict[str, int]
+    #: ISO 8601 (UTC), when load finished (or aborted) the package.
+    completed_at: str
 
 
 @dataclass(frozen=True)
@@ -146,12 +177,22 @@ class PackageStorage:
 
     # ---------------------------------------------------------- package state
     @staticmethod
-    def read_state(package: Path) -> dict[str, Any]:
+    def read_package_state(package: Path) -> PackageState:
+        """The package's :class:`PackageState` (empty if the package has none)."""
         path = package / PACKAGE_STATE_FILE
-        return read_json(path) if path.exists() else {}
+        return cast(PackageState, read_json(path)) if path.exists() else {}
 
     @staticmethod
-    def write_state(package: Path, state: dict[str, Any]) -> None:
+    def read_state(package: Path) -> dict[str, Any]:
+        """:meth:`read_package_state` as a plain dict, for callers that do not use the type yet.
+
+        The loader updates the document with keyword arguments, which a TypedDict does not
+        allow; it moves to :meth:`read_package_state` when it adopts :class:`PackageState`.
+        """
+        return dict(PackageStorage.read_package_state(package))
+
+    @staticmethod
+    def write_state(package: Path, state: PackageState | dict[str, Any]) -> None:
         write_json(package / PACKAGE_STATE_FILE, state)
 
     @staticmethod

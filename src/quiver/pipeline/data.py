@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from quiver.errors import ResourceNameMissing
 from quiver.extract.decorators import SourceFactory
 from quiver.extract.items import is_arrow_like
 from quiver.extract.resource import Resource
@@ -40,10 +41,7 @@ def data_to_sources(data: Any, default_schema_name: str, table_name: str | None)
 def _data_to_resource(data: Any, table_name: str | None) -> Resource:
     name = table_name or _name_of(data)
     if name is None:
-        raise ValueError(
-            "The data has no name to become a table name. Hint: pass table_name=... to run() or "
-            "wrap the data with quiver.resource(data, name=...)."
-        )
+        raise ResourceNameMissing(data)
     return Resource(name, data)
 
 

@@ -12,6 +12,7 @@ from quiver.errors import CannotRestorePipelineException, InvalidPipelineName
 from quiver.extract.state import register_pipeline_factory
 from quiver.pipeline.local_state import read_state
 from quiver.pipeline.pipeline import Pipeline
+from quiver.pipeline.unsupported import refuse_unsupported
 
 _active: Pipeline | None = None
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_\-.]+$")
@@ -54,20 +55,25 @@ def pipeline(
         pipeline_name: names the working folder; default ``quiver_<script stem>``.
         pipelines_dir: where working folders live; default ``~/.quiver/pipelines``
             (``$QUIVER_DATA_DIR/pipelines`` when set).
-        pipeline_salt: stored; reserved for deterministic hashing.
+        pipeline_salt: not supported yet (raises unless ``None``).
         destination: ``"filesystem"`` or ``quiver.destinations.filesystem(bucket_url=...)``.
-        staging: accepted for compatibility; filesystem destinations need no staging.
+        staging: not supported yet (raises unless ``None``); filesystem destinations write
+            their tables directly.
         dataset_name: the dataset folder under the bucket; default ``<pipeline_name>_dataset``.
         import_schema_path: folder of schema YAML files to import.
         export_schema_path: folder to export schema YAML files to.
         full_refresh: deprecated alias of ``dev_mode``.
         dev_mode: wipe the working folder and load into a new, timestamped dataset.
-        refresh: ``"drop_sources"``, ``"drop_resources"`` or ``"drop_data"`` on every run.
-        progress: a progress collector or one of ``"log"``, ``"tqdm"``, ``"enlighten"``,
-            ``"alive_progress"``.
+        refresh: not supported yet (raises unless ``None``); dlt's ``"drop_sources"``,
+            ``"drop_resources"`` or ``"drop_data"`` on every run.
+        progress: not supported yet (raises unless ``None``); dlt's progress collector.
 
     Returns:
         The pipeline, which also becomes the active one.
+
+    Raises:
+        NotSupportedYet: ``pipeline_salt``, ``staging``, ``refresh`` or ``progress`` is given.
+        InvalidPipelineName: the name cannot be a folder name.
 
     Examples:
         >>> import quiver, tempfile
@@ -76,21 +82,24 @@ def pipeline(
         'doc_example_dataset'
     """
     global _active
+    refuse_unsupported(
+        "quiver.pipeline()",
+        pipeline_salt=pipeline_salt,
+        staging=staging,
+        refresh=refresh,
+        progress=progress,
+    )
     no_arguments = (
         all(
             v is None
             for v in (
                 pipeline_name,
                 pipelines_dir,
-                pipeline_salt,
                 destination,
-                staging,
                 dataset_name,
                 import_schema_path,
                 export_schema_path,
                 full_refresh,
-                refresh,
-                progress,
             )
         )
         and not dev_mode
@@ -103,15 +112,11 @@ def pipeline(
     created = Pipeline(
         name,
         pipelines_dir or default_pipelines_dir(),
-        pipeline_salt=pipeline_salt,
         destination=destination,
-        staging=staging,
         dataset_name=dataset_name,
         import_schema_path=import_schema_path,
         export_schema_path=export_schema_path,
         dev_mode=bool(dev_mode or full_refresh),
-        refresh=refresh,
-        progress=progress,
     )
     _active = created
     return created
@@ -126,21 +131,21 @@ def attach(
     progress: Any = None,
     dataset_name: str | None = None,
 ) -> Pipeline:
-    """Open an existing pipeline from its working folder."""
+    """Open an existing pipeline from its working folder.
+
+    Raises:
+        NotSupportedYet: ``pipeline_salt``, ``staging`` or ``progress`` is given.
+        CannotRestorePipelineException: there is no working folder with a state.
+    """
     global _active
+    refuse_unsupported(
+        "quiver.attach()", pipeline_salt=pipeline_salt, staging=staging, progress=progress
+    )
     name = pipeline_name or default_pipeline_name()
     directory = pipelines_dir or default_pipelines_dir()
     if read_state(Path(directory) / name) is None:
         raise CannotRestorePipelineException(name, directory, "no working folder with a state")
-    attached = Pipeline(
-        name,
-        directory,
-        pipeline_salt=pipeline_salt,
-        destination=destination,
-        staging=staging,
-        dataset_name=dataset_name,
-        progress=progress,
-    )
+    attached = Pipeline(name, directory, destination=destination, dataset_name=dataset_name)
     _active = attached
     return attached
 

@@ -6,6 +6,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from quiver.errors import DestinationHasFailedJobs
+
 
 @dataclass
 class StepInfo:
@@ -133,15 +135,18 @@ class LoadInfo(StepInfo):
         return not self.loads_ids
 
     def raise_on_failed_jobs(self) -> None:
-        from quiver.errors import QuiverError
+        """Raise if any package has failed jobs.
 
+        Raises:
+            DestinationHasFailedJobs: names each failed job's package, table and message.
+        """
         if self.has_failed_jobs:
             failed = [
-                f"{p.load_id}: {job.table_name}: {job.failed_message}"
+                (p.load_id, job.table_name, job.failed_message)
                 for p in self.load_packages
                 for job in p.jobs.get("failed_jobs", [])
             ]
-            raise QuiverError("Destination has failed jobs:\n" + "\n".join(failed))
+            raise DestinationHasFailedJobs(self.pipeline_name, failed)
 
     def asdict(self) -> dict[str, Any]:
         return {

@@ -7,26 +7,41 @@ The file is typed JSON (dates, decimals and the like keep their types, see
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from quiver.package import typed_json
-from quiver.pipeline.state import STATE_ENGINE_VERSION, bump_version_if_modified
+from quiver.package.storage import STAGES, PackageStorage
+from quiver.pipeline.state import (
+    STATE_ENGINE_VERSION,
+    as_pipeline_state,
+    bump_version_if_modified,
+    decompress_state,
+)
+from quiver.schema.documents import PipelineState, StateRow
 
 STATE_FILE = "state.json"
 
-__all__ = ["STATE_ENGINE_VERSION", "STATE_FILE", "new_state", "read_state", "write_state"]
+__all__ = [
+    "STATE_ENGINE_VERSION",
+    "STATE_FILE",
+    "adopt_newer_package_state",
+    "new_state",
+    "read_state",
+    "write_state",
+]
 
 
-def read_state(working_dir: Path) -> dict[str, Any] | None:
+def read_state(working_dir: Path) -> PipelineState | None:
+    """The pipeline state in ``working_dir``, or ``None`` if there is none."""
     path = working_dir / STATE_FILE
     if not path.exists():
         return None
-    state: dict[str, Any] = typed_json.loads(path.read_text(encoding="utf-8"))
-    return state
+    return cast(PipelineState, typed_json.loads(path.read_text(encoding="utf-8")))
 
 
-def write_state(working_dir: Path, state: dict[str, Any]) -> None:
+def write_state(working_dir: Path, state: PipelineState) -> None:
     """Bump the version if the content changed, then write atomically (temp file + rename)."""
     bump_version_if_modified(state)
     path = working_dir / STATE_FILE
@@ -35,7 +50,7 @@ def write_state(working_dir: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def new_state(pipeline_name: str) -> dict[str, Any]:
+def new_state(pipeline_name: str) -> PipelineState:
     return {
         "_state_version": 0,
         "_state_engine_version": STATE_ENGINE_VERSION,
@@ -44,3 +59,27 @@ def new_state(pipeline_name: str) -> dict[str, Any]:
         "sources": {},
         "_local": {"first_run": True},
     }
+
+
+def adopt_newer_package_state(state: PipelineState, storage: PackageStorage) -> PipelineState:
+    """The state of the newest package that carries one, if it is newer than ``state``.
+
+    Extract commits its packages before it writes ``state.json``; a process killed in between
+    would otherwise forget cursors whose data is already in a package and extract those rows
+    again. The newest package that carries a state has the state that belongs to the data
+    committed so far. ``_local`` (facts about this folder) is kept from ``state``.
+    """
+    newest: tuple[str, StateRow] | None = None
+    for stage in STAGES:
+        for load_id in reversed(storage.load_ids(stage)):
+            row = storage.read_package_state(storage.path(stage, load_id)).get("pipeline_state")
+            if row:
+                if newest is None or Decimal(load_id) > Decimal(newest[0]):
+                    newest = (load_id, row)
+                break
+    if newest is None or int(newest[1].get("version", 0)) <= int(state.get("_state_version", 0)):
+        return state
+    restored = as_pipeline_state(decompress_state(newest[1]["state"]))
+    restored["_local"] = state["_local"]
+    restored["_local"]["_last_extracted_hash"] = restored.get("_version_hash")
+    return restored

@@ -1,11 +1,20 @@
-"""The Pipeline: extract → normalize → load over load packages in a working folder."""
+"""The Pipeline: extract → normalize → load over load packages in a working folder.
+
+The Pipeline orchestrates; the work is done elsewhere: schemas are kept by
+:class:`~quiver.schema.store.SchemaStore`, packages by
+:class:`~quiver.package.storage.PackageStorage` (their states and infos are built in
+:mod:`quiver.pipeline.packages`), settings come from :func:`quiver.settings.resolve`, and the
+steps themselves are :class:`~quiver.extract.extractor.Extractor`,
+:func:`~quiver.normalize.normalizer.normalize_package` and :class:`~quiver.load.loader.Loader`.
+"""
 
 from __future__ import annotations
 
 import copy
 import datetime
 import shutil
-from decimal import Decimal
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +22,46 @@ from quiver.destinations.filesystem import FilesystemDestination, resolve_destin
 from quiver.errors import PipelineConfigMissing, PipelineStepFailed, QuiverError
 from quiver.extract.extractor import ExtractMetrics, Extractor
 from quiver.extract.resource import Resource
+from quiver.extract.source import Source
 from quiver.extract.state import managed_state
 from quiver.load.loader import Loader
 from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
-from quiver.package.storage import JOB_STATES, PackageStorage, read_json, write_json
+from quiver.package.storage import PackageStorage
+from quiver.pipeline import packages
 from quiver.pipeline.data import data_to_sources
-from quiver.pipeline.infos import (
-    ExtractInfo,
-    LoadInfo,
-    LoadJobInfo,
-    LoadPackageInfo,
-    NormalizeInfo,
+from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
+from quiver.pipeline.local_state import (
+    adopt_newer_package_state,
+    new_state,
+    read_state,
+    write_state,
 )
-from quiver.pipeline.local_state import new_state, read_state, write_state
-from quiver.pipeline.state import (
-    bump_version_if_modified,
-    decompress_state,
-    state_document,
-)
-from quiver.schema import yaml_io
-from quiver.schema.model import Schema, content_hash
+from quiver.pipeline.state import as_pipeline_state, bump_version_if_modified, state_document
+from quiver.pipeline.unsupported import refuse_unsupported
+from quiver.schema.documents import PipelineState
+from quiver.schema.model import Schema
 from quiver.schema.naming import SnakeCaseNaming, default_schema_name
+from quiver.schema.store import SchemaStore
 from quiver.settings import ExtractConfig, LoadConfig, NormalizeConfig, buffer_config, resolve
+
+_NO_DESTINATION_HINT = (
+    "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run()."
+)
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass
+class _ExtractedPackage:
+    """A source extracted into a temp package, not committed yet."""
+
+    load_id: str
+    path: Path
+    schema: Schema
+    metrics: ExtractMetrics
 
 
 class Pipeline:
@@ -53,34 +75,31 @@ class Pipeline:
         pipeline_name: str,
         pipelines_dir: str,
         *,
-        pipeline_salt: str | None = None,
         destination: Any = None,
-        staging: Any = None,
         dataset_name: str | None = None,
         import_schema_path: str | None = None,
         export_schema_path: str | None = None,
         dev_mode: bool = False,
-        refresh: str | None = None,
-        progress: Any = None,
     ) -> None:
         self.pipeline_name = pipeline_name
         self.pipelines_dir = pipelines_dir
-        self.pipeline_salt = pipeline_salt
-        self.staging = staging
         self.import_schema_path = import_schema_path
         self.export_schema_path = export_schema_path
         self.dev_mode = dev_mode
-        self.refresh = refresh
-        self.collector = progress
         self.naming = SnakeCaseNaming()
         self.working_dir = Path(pipelines_dir) / pipeline_name
         if dev_mode and self.working_dir.exists():
             shutil.rmtree(self.working_dir)
         self.working_dir.mkdir(parents=True, exist_ok=True)
-        (self.working_dir / "schemas").mkdir(exist_ok=True)
+        self._schemas = SchemaStore(
+            self.working_dir / "schemas",
+            import_schema_path=import_schema_path,
+            export_schema_path=export_schema_path,
+        )
         self._storage = PackageStorage(self.working_dir)
-        self._state = read_state(self.working_dir) or new_state(pipeline_name)
-        self._adopt_newer_package_state()
+        self._state: PipelineState = adopt_newer_package_state(
+            read_state(self.working_dir) or new_state(pipeline_name), self._storage
+        )
         stored_destination = self._state.get("destination")
         self.destination: FilesystemDestination | None = resolve_destination(destination) or (
             FilesystemDestination(**stored_destination) if stored_destination else None
@@ -101,9 +120,7 @@ class Pipeline:
 
     @property
     def default_schema_name(self) -> str:
-        return str(
-            self._state.get("default_schema_name") or default_schema_name(self.pipeline_name)
-        )
+        return self._state.get("default_schema_name") or default_schema_name(self.pipeline_name)
 
     @property
     def schema_names(self) -> list[str]:
@@ -111,15 +128,16 @@ class Pipeline:
 
     @property
     def schemas(self) -> dict[str, Schema]:
-        return {name: self._load_schema(name) for name in self.schema_names}
+        return {name: self._schemas.load(name) for name in self.schema_names}
 
     @property
     def default_schema(self) -> Schema:
-        return self._load_schema(self.default_schema_name)
+        return self._schemas.load(self.default_schema_name)
 
     @property
-    def state(self) -> dict[str, Any]:
-        return dict(self._state)
+    def state(self) -> PipelineState:
+        """A copy of the pipeline state (its top level; ``sources`` is shared)."""
+        return self._state.copy()
 
     @property
     def first_run(self) -> bool:
@@ -145,57 +163,10 @@ class Pipeline:
     def drop_pending_packages(self) -> None:
         self._storage.drop_pending()
 
-    def _adopt_newer_package_state(self) -> None:
-        """Take the state from the newest package if it is newer than ``state.json``.
-
-        Extract commits its packages before it writes ``state.json``; a process killed in
-        between would otherwise forget cursors whose data is already in a package and extract
-        those rows again. The newest package that carries a state has the state that belongs to
-        the data committed so far.
-        """
-        newest: tuple[str, dict[str, Any]] | None = None
-        for stage in ("extracted", "normalized", "loaded"):
-            for load_id in reversed(self._storage.load_ids(stage)):
-                document = self._storage.read_state(self._storage.path(stage, load_id)).get(
-                    "pipeline_state"
-                )
-                if document:
-                    if newest is None or Decimal(load_id) > Decimal(newest[0]):
-                        newest = (load_id, document)
-                    break
-        if newest is None or int(newest[1].get("version", 0)) <= int(
-            self._state.get("_state_version", 0)
-        ):
-            return
-        restored = decompress_state(newest[1]["state"])
-        restored["_local"] = self._state["_local"]
-        restored["_local"]["_last_extracted_hash"] = restored.get("_version_hash")
-        self._state = restored
-
     # ------------------------------------------------------------ persistence
-    def _schema_path(self, name: str) -> Path:
-        return self.working_dir / "schemas" / f"{name}.schema.json"
-
-    def _load_schema(self, name: str) -> Schema:
-        """The live schema; a changed ``import_schema_path`` file replaces its content."""
-        path = self._schema_path(name)
-        schema = Schema.from_dict(read_json(path)) if path.exists() else Schema(name)
-        if self.import_schema_path:
-            imported = yaml_io.read_import_schema(self.import_schema_path, name)
-            if imported is not None:
-                schema = yaml_io.apply_import(schema, imported)
-        return schema
-
     def _save_schema(self, schema: Schema) -> None:
-        """Save the live schema; write the export file, and the import file if missing."""
-        if self.import_schema_path and yaml_io.write_import_schema(schema, self.import_schema_path):
-            # The file now says what the schema says: the next load must not re-import it.
-            imported = yaml_io.read_import_schema(self.import_schema_path, schema.name)
-            schema.document["imported_version_hash"] = content_hash(imported or {})
-        schema.bump_version()
-        write_json(self._schema_path(schema.name), schema.to_dict())
-        if self.export_schema_path:
-            yaml_io.export_schema(schema, self.export_schema_path)
+        """Save a live schema and list it in the state."""
+        self._schemas.save(schema)
         names = set(self._state.get("schema_names", []))
         if schema.name not in names:
             self._state["schema_names"] = sorted(names | {schema.name})
@@ -209,7 +180,7 @@ class Pipeline:
             self._state["destination_type"] = self.destination.destination_type
             self._state["destination_name"] = self.destination.destination_name
             self._state["destination"] = {
-                "bucket_url": self.destination.resolved_bucket_url(),
+                "bucket_url": str(self.destination.resolved_bucket_url()),
                 "table_format": self.destination.table_format,
                 "destination_name": self.destination.destination_name,
             }
@@ -231,7 +202,6 @@ class Pipeline:
         refresh: str | None = None,
         loader_file_format: str | None = None,
         workers: int | None = None,
-        **_: Any,
     ) -> ExtractInfo:
         """Extract data into one package per source; nothing is committed if anything fails.
 
@@ -239,10 +209,14 @@ class Pipeline:
         (and goes into the last package as ``pipeline_state`` when it changed) only after every
         source was extracted. On failure the packages are discarded and the state and schemas
         stay as they were.
+
+        Raises:
+            NotSupportedYet: ``schema`` or ``refresh`` is given.
+            PipelineStepFailed: a source failed to extract (the cause is chained).
         """
+        refuse_unsupported("Pipeline.extract()", schema=schema, refresh=refresh)
         self._storage.recover()
         info = ExtractInfo(self.pipeline_name, _now())
-        sources = data_to_sources(data, self.default_schema_name, table_name)
         hints = {
             "table_name": table_name,
             "write_disposition": write_disposition,
@@ -252,102 +226,121 @@ class Pipeline:
             "schema_contract": schema_contract,
             "file_format": loader_file_format,
         }
+        sources = list(self._resolve_sources(data, table_name, hints))
         workers = resolve(ExtractConfig, workers=workers).workers
-        working_state = copy.deepcopy(self._state)
-        extracted: list[tuple[str, Path, Schema, ExtractMetrics]] = []
+        # Resources write into this copy (as a plain dict); it is adopted only on success.
+        working_state: dict[str, Any] = copy.deepcopy(dict(self._state))
+        extracted: list[_ExtractedPackage] = []
         load_id: str | None = None
         try:
             with managed_state(working_state, self):
-                for source in sources:
-                    resources = [
-                        self._with_run_hints(r, hints) for r in source.selected_resources.values()
-                    ]
+                for source, resources in sources:
                     load_id = new_load_id()
-                    stored = self._load_schema(source.name)
-                    if source.has_given_schema:
-                        for table in source.schema.data_tables():
-                            stored.merge_hints(table["name"], table)
-                    if source.max_table_nesting is not None:
-                        stored.settings["max_table_nesting"] = source.max_table_nesting
-                    if getattr(source, "schema_contract", None) is not None:
-                        stored.settings["schema_contract"] = source.schema_contract
-                    if source.root_key:
-                        stored.settings["root_key"] = True
-                    package = self._storage.new_temp_package(load_id)
-                    extracted.append((load_id, package, stored, ExtractMetrics()))
-                    buffers = buffer_config(source.name)
-                    extractor = Extractor(
-                        package,
-                        stored,
-                        naming=self.naming,
-                        buffer_max_items=buffers.buffer_max_items,
-                        file_max_items=buffers.file_max_items,
-                        file_max_bytes=buffers.file_max_bytes,
+                    extracted.append(
+                        self._extract_source(source, resources, load_id, working_state, workers)
                     )
-                    metrics = extractor.extract(
-                        resources, state=working_state, source_name=source.name, workers=workers
-                    )
-                    extracted[-1] = (load_id, package, stored, metrics)
         except Exception as error:
             for entry in extracted:
-                self._storage.discard_temp(entry[1])
+                self._storage.discard_temp(entry.path)
             raise PipelineStepFailed(
                 self.pipeline_name, "extract", load_id, error, info, self.has_pending_data
             ) from error
-        self._commit_extract(extracted, working_state, info)
+        self._commit_extract(extracted, as_pipeline_state(working_state), info)
         info.finished_at = _now()
         return info
 
+    def _resolve_sources(
+        self, data: Any, table_name: str | None, hints: dict[str, Any]
+    ) -> Iterator[tuple[Source, list[Resource]]]:
+        """The sources in ``data``, each with its selected resources and the run's hints."""
+        given = {k: v for k, v in hints.items() if v is not None}
+        for source in data_to_sources(data, self.default_schema_name, table_name):
+            resources = list(source.selected_resources.values())
+            yield source, [_with_hints(r, given) for r in resources] if given else resources
+
+    def _extract_source(
+        self,
+        source: Source,
+        resources: list[Resource],
+        load_id: str,
+        working_state: dict[str, Any],
+        workers: int,
+    ) -> _ExtractedPackage:
+        """Extract one source into a new temp package (the caller commits or discards it)."""
+        schema = self._source_schema(source)
+        package = self._storage.new_temp_package(load_id)
+        extracted = _ExtractedPackage(load_id, package, schema, ExtractMetrics())
+        buffers = buffer_config(source.name)
+        extractor = Extractor(
+            package,
+            schema,
+            naming=self.naming,
+            buffer_max_items=buffers.buffer_max_items,
+            file_max_items=buffers.file_max_items,
+            file_max_bytes=buffers.file_max_bytes,
+        )
+        try:
+            extracted.metrics = extractor.extract(
+                resources, state=working_state, source_name=source.name, workers=workers
+            )
+        except Exception:
+            self._storage.discard_temp(package)
+            raise
+        return extracted
+
+    def _source_schema(self, source: Source) -> Schema:
+        """The live schema of a source with the source's own table hints and settings on it."""
+        schema = self._schemas.load(source.name)
+        if source.has_given_schema:
+            for table in source.schema.data_tables():
+                schema.merge_hints(table["name"], table)
+        if source.max_table_nesting is not None:
+            schema.settings["max_table_nesting"] = source.max_table_nesting
+        if getattr(source, "schema_contract", None) is not None:
+            schema.settings["schema_contract"] = source.schema_contract
+        if source.root_key:
+            schema.settings["root_key"] = True
+        return schema
+
     def _commit_extract(
         self,
-        extracted: list[tuple[str, Path, Schema, ExtractMetrics]],
-        working_state: dict[str, Any],
+        extracted: list[_ExtractedPackage],
+        working_state: PipelineState,
         info: ExtractInfo,
     ) -> None:
         """Adopt the extracted state, hand it to the loader in the last package, commit."""
         working_state["_local"] = self._state["_local"]
         names = set(working_state.get("schema_names", []))
         for entry in extracted:
-            stored = entry[2]
-            names.add(stored.name)
-            working_state.setdefault("default_schema_name", stored.name)
+            names.add(entry.schema.name)
+            working_state.setdefault("default_schema_name", entry.schema.name)
         working_state["schema_names"] = sorted(names)
         self._state = working_state
         bump_version_if_modified(self._state)
-        state_changed = self._state["_version_hash"] != self._state["_local"].get(
+        state_changed = self._state.get("_version_hash") != self._state["_local"].get(
             "_last_extracted_hash"
         )
-        for position, (_load_id, package, stored, metrics) in enumerate(extracted):
-            package_state: dict[str, Any] = {
-                "state": "extracted",
-                "created_at": _now().isoformat(),
-                "replaced_tables": sorted(metrics.replaced_tables),
-                "row_counts": metrics.row_counts,
-            }
-            if state_changed and position == len(extracted) - 1:
-                # The loader stores this in _dlt_pipeline_state, with this package's data.
-                package_state["pipeline_state"] = state_document(self._state, _now())
-            self._storage.write_state(package, package_state)
-            self._storage.write_schema(package, stored.to_dict())
-        for load_id, package, stored, metrics in extracted:
-            self._storage.commit(package, "extracted")
-            self._save_schema(stored)
-            info.loads_ids.append(load_id)
-            for table, count in metrics.row_counts.items():
+        for position, entry in enumerate(extracted):
+            # The loader stores this in _dlt_pipeline_state, with the last package's data.
+            carries_state = state_changed and position == len(extracted) - 1
+            package_state = packages.extracted_state(
+                _now(),
+                entry.metrics.replaced_tables,
+                entry.metrics.row_counts,
+                state_document(self._state, _now()) if carries_state else None,
+            )
+            self._storage.write_state(entry.path, package_state)
+            self._storage.write_schema(entry.path, entry.schema.to_dict())
+        for entry in extracted:
+            self._storage.commit(entry.path, "extracted")
+            self._save_schema(entry.schema)
+            info.loads_ids.append(entry.load_id)
+            for table, count in entry.metrics.row_counts.items():
                 info.row_counts[table] = info.row_counts.get(table, 0) + count
         if state_changed and extracted:
-            self._state["_local"]["_last_extracted_hash"] = self._state["_version_hash"]
+            self._state["_local"]["_last_extracted_hash"] = self._state.get("_version_hash")
             self._state["_local"]["_last_extracted_at"] = _now().isoformat()
         self._save_state()
-
-    @staticmethod
-    def _with_run_hints(resource: Resource, hints: dict[str, Any]) -> Resource:
-        given = {k: v for k, v in hints.items() if v is not None}
-        if not given:
-            return resource
-        clone = resource.with_name(resource.name)
-        clone.apply_hints(**given)
-        return clone
 
     # -------------------------------------------------------------- normalize
     def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
@@ -359,39 +352,41 @@ class Pipeline:
         """
         self._storage.recover()
         info = NormalizeInfo(self.pipeline_name, _now())
-        normalize_config = resolve(NormalizeConfig, workers=workers)
+        config = resolve(NormalizeConfig, workers=workers)
         for load_id in self._storage.load_ids("extracted"):
-            extracted = self._storage.path("extracted", load_id)
-            package_schema = Schema.from_dict(self._storage.read_schema(extracted))
-            schema = self._load_schema(package_schema.name)
-            for table_schema in package_schema.tables.values():
-                schema.merge_hints(table_schema["name"], table_schema)
-            target = self._storage.new_temp_package(load_id)
-            try:
-                metrics = normalize_package(
-                    extracted, target, schema, load_id, self.naming, normalize_config
-                )
-            except Exception as error:
-                self._storage.discard_temp(target)
-                raise PipelineStepFailed(
-                    self.pipeline_name, "normalize", load_id, error, info, True
-                ) from error
-            schema.bump_version()
-            package_state = self._storage.read_state(extracted)
-            package_state.update(
-                state="normalized",
-                normalized_row_counts=metrics.row_counts,
-                discarded_row_counts=metrics.discarded_rows,
-                discarded_value_counts=metrics.discarded_values,
-            )
-            self._storage.write_state(target, package_state)
-            self._storage.write_schema(target, schema.to_dict())
-            self._storage.commit(target, "normalized")
-            self._save_schema(schema)
-            info.loads_ids.append(load_id)
-            info.add_package(metrics.row_counts, metrics.discarded_rows, metrics.discarded_values)
+            self._normalize_package(load_id, config, info)
         info.finished_at = _now()
         return info
+
+    def _normalize_package(
+        self, load_id: str, config: NormalizeConfig, info: NormalizeInfo
+    ) -> None:
+        extracted = self._storage.path("extracted", load_id)
+        package_schema = Schema.from_dict(self._storage.read_schema(extracted))
+        schema = self._schemas.load(package_schema.name)
+        for table_schema in package_schema.tables.values():
+            schema.merge_hints(table_schema["name"], table_schema)
+        target = self._storage.new_temp_package(load_id)
+        try:
+            metrics = normalize_package(extracted, target, schema, load_id, self.naming, config)
+        except Exception as error:
+            self._storage.discard_temp(target)
+            raise PipelineStepFailed(
+                self.pipeline_name, "normalize", load_id, error, info, True
+            ) from error
+        schema.bump_version()
+        package_state = packages.normalized_state(
+            self._storage.read_package_state(extracted),
+            metrics.row_counts,
+            metrics.discarded_rows,
+            metrics.discarded_values,
+        )
+        self._storage.write_state(target, package_state)
+        self._storage.write_schema(target, schema.to_dict())
+        self._storage.commit(target, "normalized")
+        self._save_schema(schema)
+        info.loads_ids.append(load_id)
+        info.add_package(metrics.row_counts, metrics.discarded_rows, metrics.discarded_values)
 
     # ------------------------------------------------------------------- load
     def load(
@@ -403,26 +398,31 @@ class Pipeline:
         workers: int | None = None,
         raise_on_failed_jobs: bool | None = None,
     ) -> LoadInfo:
-        """Load every normalized package, oldest first."""
+        """Load every normalized package, oldest first.
+
+        Args:
+            destination: replaces the pipeline's destination.
+            dataset_name: replaces the pipeline's dataset.
+            credentials: credentials for the destination.
+            workers: tables committed at once; defaults to the ``load.workers`` config value
+                (4).
+            raise_on_failed_jobs: abort the package and raise on a terminally failed job;
+                defaults to the ``load.raise_on_failed_jobs`` config value (true).
+        """
         self._set_destination(destination, dataset_name, credentials)
         self._storage.recover()
         if self.destination is None:
             raise PipelineConfigMissing(
-                self.pipeline_name,
-                "destination",
-                "load",
-                "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run().",
+                self.pipeline_name, "destination", "load", _NO_DESTINATION_HINT
             )
-        info = self._new_load_info()
-        load_config = resolve(
-            LoadConfig, workers=workers, raise_on_failed_jobs=raise_on_failed_jobs
-        )
+        info = self._new_load_info(self.destination)
+        config = resolve(LoadConfig, workers=workers, raise_on_failed_jobs=raise_on_failed_jobs)
         loader = Loader(
             self._storage,
             self.destination,
             self.dataset_name,
             app_id=f"quiver/{self.pipeline_name}",
-            config=load_config,
+            config=config,
         )
         for load_id in self._storage.load_ids("normalized"):
             try:
@@ -430,55 +430,28 @@ class Pipeline:
             except QuiverError as error:
                 if self._storage.path("loaded", load_id).exists():  # aborted package
                     info.loads_ids.append(load_id)
-                    info.load_packages.append(self._package_info(load_id, None))
+                    info.load_packages.append(packages.package_info(self._storage, load_id, None))
                 raise PipelineStepFailed(
                     self.pipeline_name, "load", load_id, error, info, self.has_pending_data
                 ) from error
             info.loads_ids.append(load_id)
-            info.load_packages.append(self._package_info(load_id, result.completed_at))
+            info.load_packages.append(
+                packages.package_info(self._storage, load_id, result.completed_at)
+            )
         if info.loads_ids:
             self._state["_local"]["first_run"] = False
             self._save_state()
         info.finished_at = _now()
         return info
 
-    def _new_load_info(self) -> LoadInfo:
-        assert self.destination is not None
+    def _new_load_info(self, destination: FilesystemDestination) -> LoadInfo:
         return LoadInfo(
             self.pipeline_name,
             _now(),
-            destination_name=self.destination.destination_name,
-            destination_displayable_credentials=self.destination.displayable_location(),
+            destination_name=destination.destination_name,
+            destination_displayable_credentials=destination.displayable_location(),
             dataset_name=self.dataset_name,
             first_run=self.first_run,
-        )
-
-    def _package_info(
-        self, load_id: str, completed_at: datetime.datetime | None
-    ) -> LoadPackageInfo:
-        package = self._storage.path("loaded", load_id)
-        jobs: dict[str, list[LoadJobInfo]] = {}
-        for state in JOB_STATES:
-            jobs[f"{state}_jobs"] = [
-                LoadJobInfo(
-                    p.name.split(".")[0],
-                    str(p),
-                    p.stat().st_size,
-                    state,
-                    _failure_message(p) if state == "failed" else None,
-                )
-                for p in self._storage.jobs(package, state)
-                if not p.name.endswith(".exception")
-            ]
-        package_state = self._storage.read_state(package)
-        schema_name = self._storage.read_schema(package)["name"]
-        return LoadPackageInfo(
-            load_id,
-            str(package),
-            package_state.get("state", "loaded"),
-            schema_name,
-            completed_at,
-            jobs,
         )
 
     def _set_destination(
@@ -522,14 +495,17 @@ class Pipeline:
         Unlike dlt, which loads pending packages and then returns without extracting the new
         data, quiver loads the pending packages first and then the new data in the same call
         (see docs/decisions.md); the LoadInfo lists every package loaded.
+
+        Raises:
+            NotSupportedYet: ``staging``, ``schema`` or ``refresh`` is given.
+            PipelineConfigMissing: the pipeline has no destination.
+            PipelineStepFailed: a step failed (the cause is chained).
         """
+        refuse_unsupported("Pipeline.run()", staging=staging, schema=schema, refresh=refresh)
         self._set_destination(destination, dataset_name, credentials)
         if self.destination is None:
             raise PipelineConfigMissing(
-                self.pipeline_name,
-                "destination",
-                "run",
-                "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run().",
+                self.pipeline_name, "destination", "run", _NO_DESTINATION_HINT
             )
         pending = self.has_pending_data
         if pending:
@@ -541,10 +517,8 @@ class Pipeline:
                 write_disposition=write_disposition,
                 columns=columns,
                 primary_key=primary_key,
-                schema=schema,
                 table_format=table_format,
                 schema_contract=schema_contract,
-                refresh=refresh,
                 loader_file_format=loader_file_format,
             )
             self.normalize()
@@ -560,9 +534,8 @@ class Pipeline:
         )
 
 
-def _failure_message(job: Path) -> str | None:
-    exception = job.with_name(job.name + ".exception")
-    if not exception.exists():
-        return None
-    lines = exception.read_text().strip().splitlines()
-    return lines[-1] if lines else None
+def _with_hints(resource: Resource, hints: dict[str, Any]) -> Resource:
+    """A copy of the resource with the run's hints applied (the resource itself is unchanged)."""
+    clone = resource.with_name(resource.name)
+    clone.apply_hints(**hints)
+    return clone

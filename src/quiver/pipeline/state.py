@@ -1,6 +1,6 @@
 """Pipeline state: versioning, the blob sent to the destination, and the state user code sees.
 
-The state is a dict (dlt's shape)::
+The state is a :class:`~quiver.schema.documents.PipelineState` (dlt's shape)::
 
     {_state_version, _state_engine_version, _version_hash, pipeline_name, dataset_name,
      default_schema_name, schema_names, destination_type, destination_name,
@@ -22,34 +22,36 @@ import base64
 import datetime
 import hashlib
 import zlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from quiver.package import typed_json
+from quiver.schema.documents import PipelineState, StateRow
 
 STATE_ENGINE_VERSION = 4
 _VERSION_KEYS = ("_state_version", "_state_engine_version", "_version_hash", "_local")
 
 
 # ------------------------------------------------------------------------------- versioning
-def version_hash(state: dict[str, Any]) -> str:
+def version_hash(state: Mapping[str, Any]) -> str:
     """Base64 sha3-256 of the state's typed JSON without ``_local`` and the version fields."""
     content = {k: v for k, v in state.items() if k not in _VERSION_KEYS}
     digest = hashlib.sha3_256(typed_json.dumpb(content, sort_keys=True)).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
-def bump_version_if_modified(state: dict[str, Any]) -> bool:
+def bump_version_if_modified(state: PipelineState) -> bool:
     """Recompute ``_version_hash``; bump ``_state_version`` if the content changed."""
     new_hash = version_hash(state)
     state.setdefault("_state_engine_version", STATE_ENGINE_VERSION)
     if state.get("_version_hash") == new_hash:
         return False
-    state["_state_version"] = int(state.get("_state_version", 0)) + 1
+    state["_state_version"] = int(state["_state_version"]) + 1
     state["_version_hash"] = new_hash
     return True
 
 
-def compress_state(state: dict[str, Any]) -> str:
+def compress_state(state: Mapping[str, Any]) -> str:
     """The ``state`` blob of ``_dlt_pipeline_state``: base64(zlib(typed JSON without _local))."""
     content = {k: v for k, v in state.items() if k != "_local"}
     return base64.b64encode(zlib.compress(typed_json.dumpb(content), level=9)).decode("ascii")
@@ -65,16 +67,26 @@ def decompress_state(blob: str) -> dict[str, Any]:
     return decoded
 
 
-def state_document(state: dict[str, Any], created_at: datetime.datetime) -> dict[str, Any]:
+def state_document(state: PipelineState, created_at: datetime.datetime) -> StateRow:
     """The row the loader writes to ``_dlt_pipeline_state`` (without ``_dlt_load_id``/``_dlt_id``).
 
-    ``created_at`` is an ISO 8601 string (UTC); ``state`` is the compressed blob.
+    ``created_at`` is an ISO 8601 string (UTC); ``state`` is the compressed blob. Call it after
+    :func:`bump_version_if_modified`, which sets ``_version_hash``.
     """
     return {
-        "version": int(state.get("_state_version", 0)),
+        "version": int(state["_state_version"]),
         "engine_version": int(state.get("_state_engine_version", STATE_ENGINE_VERSION)),
-        "pipeline_name": state.get("pipeline_name"),
+        "pipeline_name": state["pipeline_name"],
         "state": compress_state(state),
         "created_at": created_at.astimezone(datetime.UTC).isoformat(),
-        "version_hash": state.get("_version_hash"),
+        "version_hash": state.get("_version_hash") or version_hash(state),
     }
+
+
+def as_pipeline_state(document: dict[str, Any]) -> PipelineState:
+    """A state that user code had as a plain dict, typed again.
+
+    Resources read and write the working copy of the state as a dict (they add their own keys
+    under ``sources``); the keys of :class:`PipelineState` are the ones the pipeline put there.
+    """
+    return cast(PipelineState, document)

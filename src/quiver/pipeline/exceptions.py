@@ -1,0 +1,25 @@
+"""The pipeline's exceptions at dlt's import path (``dlt.pipeline.exceptions``).
+
+Defined in :mod:`quiver.errors`; re-exported here so that
+``from quiver.pipeline.exceptions import PipelineStepFailed`` works as it does with dlt.
+"""
+
+from quiver.errors import (
+    CannotRestorePipelineException,
+    DestinationHasFailedJobs,
+    InvalidPipelineName,
+    NotSupportedYet,
+    PipelineConfigMissing,
+    PipelineException,
+    PipelineStepFailed,
+)
+
+__all__ = [
+    "CannotRestorePipelineException",
+    "DestinationHasFailedJobs",
+    "InvalidPipelineName",
+    "NotSupportedYet",
+    "PipelineConfigMissing",
+    "PipelineException",
+    "PipelineStepFailed",
+]
