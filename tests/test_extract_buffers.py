@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import quiver
-from quiver.extract.extractor import DEFAULT_BUFFER_MAX_ITEMS, buffer_config
+from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS, buffer_config
 from tests.extract_support import extracted_batches, make_pipeline, table_rows
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import quiver
-from quiver.errors import NotSupportedYet
+from quiver.errors import NotSupportedYet, ResourceNameMissing
 from quiver.pipeline.pipeline import Pipeline
 
 SEED_SIGNATURE = [
@@ -211,3 +211,18 @@ def test_import_quiver_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_pipeline_exceptions_at_dlts_import_path(pipelines_dir: str) -> None:
+    from quiver.pipeline.exceptions import CannotRestorePipelineException, PipelineStepFailed
+
+    assert PipelineStepFailed is quiver.errors.PipelineStepFailed
+    with pytest.raises(CannotRestorePipelineException):
+        quiver.attach("never_ran", pipelines_dir=pipelines_dir)
+
+
+def test_data_without_a_name_is_explained(pipelines_dir: str) -> None:
+    pipeline = quiver.pipeline("unnamed", pipelines_dir=pipelines_dir)
+    with pytest.raises(ResourceNameMissing, match="table_name=") as raised:
+        pipeline.extract([{"a": 1}])
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, quiver.QuiverError)

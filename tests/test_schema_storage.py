@@ -16,7 +16,15 @@ import yaml
 import quiver
 from quiver.errors import DataValidationError, PipelineStepFailed
 from quiver.schema import yaml_io
+from quiver.schema.documents import (
+    ColumnSchema,
+    Normalizers,
+    SchemaDocument,
+    SchemaSettings,
+    TableSchema,
+)
 from quiver.schema.model import Schema, content_hash
+from quiver.schema.store import SchemaStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "shop.schema.yaml"
 
@@ -207,3 +215,74 @@ def test_dlt_reads_quiver_schemas_without_a_new_version(pipelines_dir: str, buck
     stored = json.loads((pipeline.working_dir / "schemas" / "shop.schema.json").read_text())
     loaded = dlt_schema.Schema.from_dict(stored)
     assert (loaded.version, loaded.version_hash) == (stored["version"], stored["version_hash"])
+
+
+def test_schema_store_round_trip_and_export(tmp_path: Path) -> None:
+    store = SchemaStore(tmp_path / "schemas", export_schema_path=str(tmp_path / "export"))
+    fresh = store.load("shop")
+    assert fresh.version == 1 and not store.path("shop").exists()
+    fresh.ensure_table("items")["columns"]["id"] = {"name": "id", "data_type": "bigint"}
+    store.save(fresh)
+    assert fresh.version == 2
+    loaded = store.load("shop")
+    assert loaded.to_dict() == fresh.to_dict()
+    assert loaded.tables["items"]["columns"]["id"]["data_type"] == "bigint"
+    exported = yaml.safe_load((tmp_path / "export" / "shop.schema.yaml").read_text())
+    assert exported["version_hash"] == fresh.version_hash
+    store.save(loaded)  # unchanged content: same version
+    assert store.load("shop").version == 2
+    assert not list((tmp_path / "schemas").glob("*.tmp"))  # written by rename
+
+
+def test_schema_store_imports_a_changed_file(tmp_path: Path) -> None:
+    store = SchemaStore(tmp_path / "schemas", import_schema_path=str(tmp_path / "import"))
+    schema = store.load("shop")
+    store.save(schema)  # writes the missing import file
+    import_file = tmp_path / "import" / "shop.schema.yaml"
+    document = yaml.safe_load(import_file.read_text())
+    document["tables"]["orders"] = {"columns": {"total": {"data_type": "decimal"}}}
+    import_file.write_text(yaml.safe_dump(document))
+    assert store.load("shop").tables["orders"]["columns"]["total"]["data_type"] == "decimal"
+
+
+def _declared(typed_dict: Any) -> set[str]:
+    return set(typed_dict.__required_keys__ | typed_dict.__optional_keys__)
+
+
+def test_stored_schemas_use_only_declared_keys(pipelines_dir: str, bucket: Path) -> None:
+    """Schema, table and column documents hold what their TypedDicts say (schema.documents)."""
+
+    @quiver.resource(
+        primary_key="id",
+        write_disposition={"disposition": "merge", "strategy": "scd2"},
+        max_table_nesting=2,
+    )
+    def customers(ts=quiver.sources.incremental("ts", initial_value=0)):  # noqa: B008
+        yield [{"id": 1, "ts": 1, "name": "a", "tags": ["x"], "address": {"city": "c"}}]
+
+    @quiver.resource(primary_key="id", write_disposition="merge")
+    def orders():
+        yield [{"id": 1, "total": 1.5, "lines": [{"sku": "s", "qty": 1}]}]
+
+    pipeline = _pipeline(pipelines_dir, bucket)
+    pipeline.run([customers(), orders()])
+    pipeline.run([{"id": 1, "total": "odd"}], table_name="orders")  # a variant column
+    documents = [
+        json.loads(path.read_text())
+        for path in [
+            *(pipeline.working_dir / "schemas").glob("*.schema.json"),
+            *(pipeline.working_dir / "loaded").glob("*/schema.json"),
+        ]
+    ]
+    assert len(documents) == 3
+    for document in documents:
+        assert SchemaDocument.__required_keys__ <= set(document) <= _declared(SchemaDocument)
+        assert set(document["settings"]) <= _declared(SchemaSettings)
+        assert set(document["normalizers"]) <= _declared(Normalizers)
+        for table in document["tables"].values():
+            assert TableSchema.__required_keys__ <= set(table) <= _declared(TableSchema)
+            for column in table["columns"].values():
+                assert set(column) <= _declared(ColumnSchema), (table["name"], column)
+    live = documents[0]["tables"]
+    assert live["orders"]["columns"]["total__v_text"]["variant"] is True
+    assert live["customers"]["x-merge-strategy"] == "scd2"

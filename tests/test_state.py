@@ -16,11 +16,13 @@ import pytest
 import quiver
 from quiver.errors import StateNotAvailable
 from quiver.package import typed_json
+from quiver.package.storage import PackageState, PackageStorage
 from quiver.pipeline.state import (
     compress_state,
     decompress_state,
     version_hash,
 )
+from quiver.schema.documents import LocalState, PipelineState, StateRow, StoredDestination
 from tests.extract_support import make_pipeline
 
 UTC = datetime.UTC
@@ -196,3 +198,38 @@ def test_state_loads_with_the_data(pipelines_dir: str, bucket: Path) -> None:
     restored = decompress_state(doc["state"])
     cursor = restored["sources"]["ext"]["resources"]["counted"]["incremental"]["ts"]
     assert cursor["last_value"] == 2
+
+
+def _declared(typed_dict: Any) -> set[str]:
+    return set(typed_dict.__required_keys__ | typed_dict.__optional_keys__)
+
+
+def test_written_state_documents_use_only_declared_keys(
+    pipelines_dir: str, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """state.json and package_state.json hold what their TypedDicts say, and nothing else."""
+
+    @quiver.resource(primary_key="id", write_disposition="merge")
+    def counted(ts=quiver.sources.incremental("ts", initial_value=0)):
+        yield [{"id": i, "ts": i, "tags": ["x"]} for i in range(3)]
+
+    pipeline = make_pipeline(pipelines_dir, bucket)
+    pipeline.run(counted())
+    pipeline.run(quiver.resource([{"id": 1}], name="replaced", write_disposition="replace"))
+    state = json.loads((pipeline.working_dir / "state.json").read_text())
+    assert set(state) == _declared(PipelineState)  # after a load, every key is there
+    assert set(state["_local"]) <= _declared(LocalState)
+    assert set(state["destination"]) == _declared(StoredDestination)
+    package_states = _package_states(pipeline)
+    assert len(package_states) == 2
+    for document in package_states:
+        assert set(document) <= _declared(PackageState)
+        assert {"state", "created_at", "completed_at", "normalized_row_counts"} <= set(document)
+        assert document["state"] == "loaded"
+        if "pipeline_state" in document:
+            assert set(document["pipeline_state"]) == _declared(StateRow)
+    assert package_states[1]["replaced_tables"] == ["replaced"]
+    # The typed reader gives the same document.
+    load_id = pipeline.list_completed_load_packages()[0]
+    storage = PackageStorage(pipeline.working_dir)
+    assert storage.read_package_state(storage.path("loaded", load_id)) == package_states[0]

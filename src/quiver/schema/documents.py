@@ -15,8 +15,8 @@ with the functional syntax. A document read from disk is not validated against t
 say what quiver writes and what its readers may expect.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: TypedDict reads Required/NotRequired from the
+# evaluated annotations, and tests and readers use __required_keys__ at runtime.
 from typing import Any, Literal, NotRequired, Required, TypedDict
 
 #: dlt's data types.
