@@ -29,16 +29,17 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
 from quiver.destinations.base import Disposition, TableCommit, load_table_format
+from quiver.destinations.iceberg import catalog as iceberg_catalog
 from quiver.destinations.iceberg import format as iceberg
-from quiver.destinations.iceberg.format import (
-    APP_ID_PROPERTY,
-    LOAD_ID_PROPERTY,
-    IcebergFormat,
+from quiver.destinations.iceberg.catalog import (
     catalog_from_config,
     catalog_from_env,
     latest_metadata_file,
 )
+from quiver.destinations.iceberg.format import APP_ID_PROPERTY, LOAD_ID_PROPERTY, IcebergFormat
 from quiver.destinations.location import StorageLocation, resolve_location
+from quiver.errors import CommitConflictError
+from quiver.load.retry import RetryPolicy
 
 # Harmless when the top-level conftest loads the plugin too: pytest registers it once.
 pytest_plugins = ["tests.s3_server"]
@@ -185,9 +186,10 @@ def test_registry_loads_iceberg(dataset: StorageLocation) -> None:
     assert fmt.location("items").url == dataset.url + "/items"
 
 
-def test_docstring_examples_run() -> None:
-    failed, attempted = doctest.testmod(iceberg, verbose=False)
-    assert attempted > 0
+@pytest.mark.parametrize("module", [iceberg, iceberg_catalog], ids=["format", "catalog"])
+def test_docstring_examples_run(module: Any) -> None:
+    failed, attempted = doctest.testmod(module, verbose=False)
+    assert attempted >= (1 if module is iceberg else 0)
     assert failed == 0
 
 
@@ -415,11 +417,37 @@ def test_stale_writer_gets_a_conflict_not_a_fork(dataset: StorageLocation, jobs:
 
 def test_metadata_versions_are_claimed_exclusively(tmp_path: Path) -> None:
     target = resolve_location(tmp_path).join("t", "metadata", "00001-x.metadata.json")
-    iceberg._create_exclusive(target, b"first")
+    iceberg_catalog._create_exclusive(target, b"first")
     with pytest.raises(FileExistsError):
-        iceberg._create_exclusive(target, b"second")
+        iceberg_catalog._create_exclusive(target, b"second")
     assert Path(target.path).read_bytes() == b"first"
     assert os.listdir(os.path.dirname(target.path)) == ["00001-x.metadata.json"]
+
+
+def test_conflict_is_a_retryable_error_and_the_retry_lands(
+    dataset: StorageLocation, jobs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = IcebergFormat(dataset, APP_ID)
+    writer.commit(job_commit([write_job(jobs, "items", first_batch())], "14.000001"))
+    stale = writer.load_table("items")
+    IcebergFormat(dataset, APP_ID).commit(
+        job_commit([write_job(jobs, "items", second_batch())], "14.000002")
+    )
+    retried = job_commit([write_job(jobs, "items", second_batch())], "14.000003")
+    with monkeypatch.context() as patch:  # the writer read the table before the other commit
+        patch.setattr(writer, "load_table", lambda table_name: stale)
+        with pytest.raises(CommitConflictError) as raised:
+            writer.commit(retried)
+    assert raised.value.retryable
+    assert isinstance(raised.value.__cause__, CommitFailedException)
+    assert "items" in str(raised.value) and "14.000003" in str(raised.value)
+
+    writer.commit(retried)  # what the load step's retry does: on the new version it lands
+    writer.commit(retried)  # and a retry after that is a no-op
+    table = writer.load_table("items")
+    assert table is not None
+    assert load_ids(table) == ["14.000001", "14.000002", "14.000003"]
+    assert scan(writer).num_rows == 3 + 2 + 2
 
 
 def test_concurrent_writers_all_land_once(dataset: StorageLocation, jobs: Path) -> None:
@@ -431,12 +459,14 @@ def test_concurrent_writers_all_land_once(dataset: StorageLocation, jobs: Path) 
     ]
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(commits))
+    # The format does not retry; the load step's policy does (a retry starts with is_committed).
+    policy = RetryPolicy(attempts=20, base_delay=0.01, max_delay=0.2)
 
     def load(commit: TableCommit) -> None:
         fmt = IcebergFormat(dataset, APP_ID)
         barrier.wait()
         try:
-            fmt.commit(commit)
+            policy.run(lambda: fmt.commit(commit))
         except BaseException as error:
             errors.append(error)
 
@@ -567,4 +597,4 @@ def test_s3_append_evolve_replace(
     current = latest_metadata_file(fmt.location("items"))
     assert current is not None
     with pytest.raises(FileExistsError):
-        iceberg._create_exclusive(current, b"{}")
+        iceberg_catalog._create_exclusive(current, b"{}")

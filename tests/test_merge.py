@@ -471,7 +471,7 @@ def test_child_commit_retried_after_the_root_committed(
     def flaky(self: Any, commit: Any) -> None:
         if commit.table_name == "t__items" and not failures:
             failures.append(commit.load_id)
-            raise OSError("transient")
+            raise ConnectionError("connection reset while committing")
         original(self, commit)
 
     monkeypatch.setattr(format_class, "commit", flaky)

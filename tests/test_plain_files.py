@@ -90,7 +90,7 @@ def test_layout_must_keep_tables_in_folders() -> None:
 
 
 def test_delta_on_memory_fails_at_pipeline_creation(pipelines_dir: str) -> None:
-    from quiver.destinations.location import UnsupportedStorageError
+    from quiver.errors import UnsupportedStorageError
 
     with pytest.raises(UnsupportedStorageError, match="memory") as failed:
         quiver.pipeline(

@@ -22,14 +22,11 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
+from quiver.destinations import credentials as credentials_module
 from quiver.destinations import location as storage
-from quiver.destinations.location import (
-    FSSPEC_FILE_IO_IMPL,
-    AwsCredentials,
-    StorageLocation,
-    UnsupportedStorageError,
-    resolve_location,
-)
+from quiver.destinations.credentials import AwsCredentials
+from quiver.destinations.location import FSSPEC_FILE_IO_IMPL, StorageLocation, resolve_location
+from quiver.errors import UnsupportedStorageError
 
 # Harmless when the top-level conftest loads the plugin too: pytest registers it once.
 pytest_plugins = ["tests.s3_server"]
@@ -105,8 +102,9 @@ def test_import_does_not_import_engines() -> None:
     assert result.stdout.strip() == ""
 
 
-def test_docstring_examples_run(clean_credentials_env: pytest.MonkeyPatch) -> None:
-    failed, attempted = doctest.testmod(storage, verbose=False)
+@pytest.mark.parametrize("module", [storage, credentials_module], ids=["location", "credentials"])
+def test_docstring_examples_run(clean_credentials_env: pytest.MonkeyPatch, module: Any) -> None:
+    failed, attempted = doctest.testmod(module, verbose=False)
     assert attempted > 0
     assert failed == 0
 

@@ -3,7 +3,9 @@
 Every load adds files (one or more per table per package) and a commit; long-running pipelines
 should compact and clean up now and then. These functions run on the tables the pipeline's
 schemas know (data tables and the ``_dlt_*`` sidecars), one table at a time, so memory stays
-bounded by what the engine needs for one table's compaction.
+bounded by what the engine needs for one table's compaction. Each action is a method of the
+table's format (:class:`~quiver.destinations.base.TableFormat`); a format that cannot do one
+reports it as skipped, with the reason in ``details["skipped"]``.
 
 Examples:
     >>> import quiver  # doctest: +SKIP
@@ -17,32 +19,35 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from quiver.destinations.base import canonical_table_format, load_table_format
+from quiver.destinations.base import (
+    MaintenanceResult,
+    TableFormat,
+    canonical_table_format,
+    load_table_format,
+)
+from quiver.errors import PipelineConfigMissing
 
 if TYPE_CHECKING:
     from quiver.pipeline.pipeline import Pipeline
 
-
-@dataclass
-class MaintenanceResult:
-    """What one maintenance action did to one table."""
-
-    table_name: str
-    table_format: str
-    action: str
-    details: dict[str, Any] = field(default_factory=dict)
+__all__ = ["MaintenanceResult", "expire_snapshots", "optimize", "vacuum"]
 
 
-def _tables(pipeline: Pipeline, tables: list[str] | None) -> Iterator[tuple[str, Any]]:
-    """(table name, table format instance) for every table of the pipeline that exists."""
+def _tables(pipeline: Pipeline, tables: list[str] | None) -> Iterator[tuple[str, TableFormat]]:
+    """(table name, table format) for every table of the pipeline that exists."""
     destination = pipeline.destination
     if destination is None:
-        raise ValueError(f"pipeline {pipeline.pipeline_name!r} has no destination to maintain")
+        raise PipelineConfigMissing(
+            pipeline.pipeline_name,
+            "destination",
+            "maintenance",
+            "maintain the tables of a pipeline that has loaded into a destination, or pass "
+            "destination=... to quiver.pipeline().",
+        )
     dataset = destination.location().join(pipeline.dataset_name)
-    formats: dict[str, Any] = {}
+    formats: dict[str, TableFormat] = {}
     seen: set[str] = set()
     for schema in pipeline.schemas.values():
         for name in schema.tables:
@@ -53,7 +58,10 @@ def _tables(pipeline: Pipeline, tables: list[str] | None) -> Iterator[tuple[str,
             format_name = canonical_table_format(hint)
             if format_name not in formats:
                 formats[format_name] = load_table_format(
-                    format_name, dataset, f"quiver/{pipeline.pipeline_name}"
+                    format_name,
+                    dataset,
+                    f"quiver/{pipeline.pipeline_name}",
+                    **destination.table_format_options(format_name),
                 )
             table_format = formats[format_name]
             if table_format.table_exists(name):
@@ -67,18 +75,19 @@ def optimize(
 
     Iceberg tables are skipped with a note: pyiceberg 0.12 has no data-file rewrite; compact them
     with an engine that has one (Spark, Trino) if needed.
+
+    Args:
+        pipeline: The pipeline whose tables to compact.
+        tables: Only these tables; all the pipeline's tables if ``None``.
+        target_size: The size of the files to write, in bytes (the engine's default if ``None``).
+
+    Returns:
+        One result per existing table.
     """
-    results = []
-    for name, table_format in _tables(pipeline, tables):
-        if table_format.name == "delta":
-            table = table_format._open(name)
-            metrics = table.optimize.compact(target_size=target_size)
-            results.append(MaintenanceResult(name, "delta", "optimize", dict(metrics)))
-        else:
-            results.append(
-                MaintenanceResult(name, table_format.name, "optimize", {"skipped": "unsupported"})
-            )
-    return results
+    return [
+        table_format.optimize(name, target_size=target_size)
+        for name, table_format in _tables(pipeline, tables)
+    ]
 
 
 def vacuum(
@@ -91,21 +100,16 @@ def vacuum(
     """Delete data files no longer referenced by the table (Delta ``vacuum``).
 
     This also removes files a crashed load placed but never committed. Keep
-    ``retention_hours`` longer than any reader's query and any pending package's age.
+    ``retention_hours`` longer than any reader's query and any pending package's age. Iceberg
+    tables are skipped with a note (pyiceberg 0.12 has no orphan-file removal).
+
+    Returns:
+        One result per existing table (``details["files_deleted"]`` for Delta).
     """
-    results = []
-    for name, table_format in _tables(pipeline, tables):
-        if table_format.name == "delta":
-            table = table_format._open(name)
-            removed = table.vacuum(
-                retention_hours=retention_hours,
-                dry_run=dry_run,
-                enforce_retention_duration=False,
-            )
-            results.append(
-                MaintenanceResult(name, "delta", "vacuum", {"files_deleted": len(removed)})
-            )
-    return results
+    return [
+        table_format.vacuum(name, retention_hours=retention_hours, dry_run=dry_run)
+        for name, table_format in _tables(pipeline, tables)
+    ]
 
 
 def expire_snapshots(
@@ -119,19 +123,12 @@ def expire_snapshots(
     Expired Iceberg snapshots take their load ids with them: a package older than ``older_than``
     that is still pending could then be committed twice, so keep the window longer than any
     package may wait.
+
+    Returns:
+        One result per existing table (``details["expired"]`` for Iceberg).
     """
-    results = []
     cutoff = datetime.datetime.now(datetime.UTC) - older_than
-    for name, table_format in _tables(pipeline, tables):
-        if table_format.name == "iceberg":
-            table = table_format.load_table(name)
-            before = len(table.metadata.snapshots)
-            table.maintenance.expire_snapshots().older_than(cutoff).commit()
-            after = len(table_format.load_table(name).metadata.snapshots)
-            results.append(
-                MaintenanceResult(name, "iceberg", "expire_snapshots", {"expired": before - after})
-            )
-        elif table_format.name == "delta":
-            table_format._open(name).cleanup_metadata()
-            results.append(MaintenanceResult(name, "delta", "cleanup_metadata"))
-    return results
+    return [
+        table_format.expire_snapshots(name, older_than=cutoff)
+        for name, table_format in _tables(pipeline, tables)
+    ]

@@ -1,8 +1,15 @@
-"""The seam between the loader and a table format: one small protocol, looked up by name."""
+"""The seam between the load step and a table format: one protocol, looked up by name.
+
+The loader, the sidecar reader and :mod:`quiver.maintenance` use nothing of a format but
+:class:`TableFormat`; adding a format means a subpackage with a class that implements it and
+one line in :data:`_REGISTRY`.
+"""
 
 from __future__ import annotations
 
+import datetime
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -10,6 +17,7 @@ from typing import Any, Literal, Protocol
 import pyarrow as pa
 
 from quiver.destinations.location import StorageLocation
+from quiver.errors import DestinationConfigError
 from quiver.schema.model import Schema
 
 Disposition = Literal["append", "replace", "merge"]
@@ -45,24 +53,81 @@ class TableCommit:
     package_files: dict[str, list[Path]] = field(default_factory=dict)
 
 
+@dataclass
+class MaintenanceResult:
+    """What one maintenance action did to one table.
+
+    Attributes:
+        table_name: The table.
+        table_format: The format's registry name (``"delta"``, ``"iceberg"``, ``"native"``).
+        action: ``"optimize"``, ``"vacuum"``, ``"expire_snapshots"`` or ``"cleanup_metadata"``
+            (Delta's form of expiring old versions).
+        details: The engine's metrics; ``{"skipped": <why>}`` when the format cannot do it.
+    """
+
+    table_name: str
+    table_format: str
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the format could not do the action (``details["skipped"]`` says why)."""
+        return "skipped" in self.details
+
+
 class TableFormat(Protocol):
-    """A table format that commits parquet files into tables under a dataset location."""
+    """A table format: everything the load step and maintenance need from Delta, Iceberg, ...
+
+    An implementation lives in its own subpackage (``destinations/<name>/``) and is registered by
+    name in :data:`_REGISTRY`; callers use only these members. Engine errors are translated at
+    this boundary (:mod:`quiver.destinations.engine_errors`): a commit conflict raises the
+    retryable :class:`~quiver.errors.CommitConflictError`, a type mismatch
+    :class:`~quiver.errors.SchemaMismatchError`. A format does not retry: the load step does.
+
+    Attributes:
+        name: The registry name.
+        supports_merge: Whether :meth:`commit` accepts ``disposition="merge"``.
+    """
 
     name: str
+    supports_merge: bool
+
+    def table_exists(self, table_name: str) -> bool:
+        """Whether the table exists (has at least one committed version)."""
+        ...
 
     def is_committed(self, table_name: str, load_id: str) -> bool:
         """Whether ``load_id`` was already committed to the table (exactly-once on retry)."""
         ...
 
     def commit(self, commit: TableCommit) -> None:
-        """Commit the files atomically, tagged with the load id."""
+        """Commit the files atomically (append, replace or merge), tagged with the load id."""
         ...
 
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
         """Append a small table (sidecar rows), at most once per load id."""
         ...
 
-    def table_exists(self, table_name: str) -> bool: ...
+    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+        """A small table (a sidecar) whole, with ``columns``; ``None`` if it does not exist."""
+        ...
+
+    def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
+        """Compact small files into larger ones."""
+        ...
+
+    def vacuum(
+        self, table_name: str, *, retention_hours: int, dry_run: bool = False
+    ) -> MaintenanceResult:
+        """Delete files the table no longer references and that are older than the retention."""
+        ...
+
+    def expire_snapshots(
+        self, table_name: str, *, older_than: datetime.datetime
+    ) -> MaintenanceResult:
+        """Forget versions older than ``older_than`` (their load ids go with them)."""
+        ...
 
 
 _REGISTRY = {
@@ -75,12 +140,16 @@ TABLE_FORMAT_ALIASES = {"none": "native", "files": "native"}
 
 
 def canonical_table_format(name: str) -> str:
-    """The registry name of a table format, accepting aliases; ValueError for unknown ones."""
+    """The registry name of a table format, accepting aliases.
+
+    Raises:
+        DestinationConfigError: For an unknown name (a ``ValueError``).
+    """
     canonical = TABLE_FORMAT_ALIASES.get(name, name)
     if canonical not in _REGISTRY:
-        raise ValueError(
-            f"table_format={name!r} is not supported; use 'delta', 'iceberg' or 'native' "
-            "(plain parquet/jsonl/csv files)"
+        raise DestinationConfigError(
+            f"table_format={name!r} is not supported. Hint: use 'delta', 'iceberg' or "
+            "'native' (plain parquet/jsonl/csv files)."
         )
     return canonical
 

@@ -9,18 +9,22 @@ not).
 
 from __future__ import annotations
 
+import datetime
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.destinations.base import TableCommit
+from quiver.destinations.base import MaintenanceResult, TableCommit
+from quiver.destinations.engine_errors import translated
 from quiver.destinations.location import StorageLocation
+from quiver.errors import DestinationCapabilitiesError, DestinationConfigError
 
 DEFAULT_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 FILE_FORMATS = ("parquet", "jsonl", "csv")
+_NO_TABLE_FORMAT = "plain files have no table format to maintain"
 
 
 class FilesFormat:
@@ -29,13 +33,12 @@ class FilesFormat:
     name = "native"
     supports_merge = False
 
-    def __init__(
-        self, dataset: StorageLocation, app_id: str, layout: str = DEFAULT_LAYOUT, **_: Any
-    ) -> None:
+    def __init__(self, dataset: StorageLocation, app_id: str, layout: str = DEFAULT_LAYOUT) -> None:
         if not layout.startswith("{table_name}/"):
-            raise ValueError(
+            raise DestinationConfigError(
                 f"layout {layout!r} must start with '{{table_name}}/' so that a table's files "
-                "live in one folder (replace deletes that folder)."
+                "live in one folder (replace deletes that folder). Hint: e.g. "
+                f"layout={DEFAULT_LAYOUT!r}."
             )
         if "{ext}" not in layout:
             layout += ".{ext}"
@@ -47,13 +50,18 @@ class FilesFormat:
         return self._dataset.join(table_name)
 
     def table_exists(self, table_name: str) -> bool:
-        return bool(self._fs.exists(self._folder(table_name).path))
+        with translated(self.name, table_name):
+            return bool(self._fs.exists(self._folder(table_name).path))
 
     def is_committed(self, table_name: str, load_id: str) -> bool:
         # Writes are idempotent by path, so redoing a table is always safe.
         return False
 
     def commit(self, commit: TableCommit) -> None:
+        with translated(self.name, commit.table_name, commit.load_id):
+            self._write_files(commit)
+
+    def _write_files(self, commit: TableCommit) -> None:
         # Child tables inherit the root table's file format.
         hint = (
             commit.schema.table_hint(commit.table_name, "file_format")
@@ -62,9 +70,10 @@ class FilesFormat:
         )
         file_format = "parquet" if hint in (None, "preferred") else str(hint)
         if file_format not in FILE_FORMATS:
-            raise ValueError(
-                f"file_format {file_format!r} of table {commit.table_name!r} is not supported "
-                f"for plain files; use one of {FILE_FORMATS}"
+            raise DestinationCapabilitiesError(
+                f"file_format {file_format!r} of table {commit.table_name!r} (package "
+                f"{commit.load_id}) is not supported for plain files. Hint: use one of "
+                f"{', '.join(FILE_FORMATS)}."
             )
         if commit.disposition == "replace" and self.table_exists(commit.table_name):
             self._fs.rm(self._folder(commit.table_name).path, recursive=True)
@@ -77,9 +86,11 @@ class FilesFormat:
                 ext=file_format,
                 schema_name=commit.schema.name if commit.schema is not None else "",
             )
-            self._write(path, self._dataset.join(relative), file_format)
+            self._write(path, self._dataset.join(relative), file_format, commit.table_name)
 
-    def _write(self, source: Path, target: StorageLocation, file_format: str) -> None:
+    def _write(
+        self, source: Path, target: StorageLocation, file_format: str, table_name: str
+    ) -> None:
         if file_format == "parquet":
             self._fs.makedirs(target.path.rsplit("/", 1)[0], exist_ok=True)
             self._fs.put_file(str(source), target.path)
@@ -87,29 +98,50 @@ class FilesFormat:
         table = pq.read_table(source)
         self._fs.makedirs(target.path.rsplit("/", 1)[0], exist_ok=True)
         with self._fs.open(target.path, "wb") as sink:
-            sink.write(_encode(table, file_format))
+            sink.write(_encode(table, file_format, table_name))
 
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
+        """Write the rows to ``<table>/<load_id>.jsonl`` (a retry rewrites the same file)."""
         target = self._dataset.join(table_name, f"{load_id}.jsonl")
-        self._fs.makedirs(self._folder(table_name).path, exist_ok=True)
-        with self._fs.open(target.path, "wb") as sink:
-            sink.write(_encode(data, "jsonl"))
+        with translated(self.name, table_name, load_id):
+            self._fs.makedirs(self._folder(table_name).path, exist_ok=True)
+            with self._fs.open(target.path, "wb") as sink:
+                sink.write(_encode(data, "jsonl", table_name))
 
-    def read_rows(self, table_name: str) -> pa.Table | None:
-        """All jsonl rows of a (small) sidecar table."""
-        if not self.table_exists(table_name):
-            return None
+    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+        """All jsonl rows of a (small) sidecar table, with ``columns``."""
         import polars as pl
 
-        frames = [
-            pl.read_ndjson(io.BytesIO(self._fs.cat_file(p)))
-            for p in sorted(self._fs.ls(self._folder(table_name).path, detail=False))
-            if str(p).endswith(".jsonl")
-        ]
-        return pl.concat(frames, how="diagonal_relaxed").to_arrow() if frames else None
+        with translated(self.name, table_name):
+            if not self.table_exists(table_name):
+                return None
+            frames = [
+                pl.read_ndjson(io.BytesIO(self._fs.cat_file(p)))
+                for p in sorted(self._fs.ls(self._folder(table_name).path, detail=False))
+                if str(p).endswith(".jsonl")
+            ]
+        if not frames:
+            return None
+        return pl.concat(frames, how="diagonal_relaxed").to_arrow().select(list(columns))
+
+    # ------------------------------------------------------------- maintenance
+    def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
+        return MaintenanceResult(table_name, self.name, "optimize", {"skipped": _NO_TABLE_FORMAT})
+
+    def vacuum(
+        self, table_name: str, *, retention_hours: int, dry_run: bool = False
+    ) -> MaintenanceResult:
+        return MaintenanceResult(table_name, self.name, "vacuum", {"skipped": _NO_TABLE_FORMAT})
+
+    def expire_snapshots(
+        self, table_name: str, *, older_than: datetime.datetime
+    ) -> MaintenanceResult:
+        return MaintenanceResult(
+            table_name, self.name, "expire_snapshots", {"skipped": _NO_TABLE_FORMAT}
+        )
 
 
-def _encode(table: pa.Table, file_format: str) -> bytes:
+def _encode(table: pa.Table, file_format: str, table_name: str) -> bytes:
     if file_format == "jsonl":
         import polars as pl
 
@@ -121,10 +153,14 @@ def _encode(table: pa.Table, file_format: str) -> bytes:
 
         nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
         if nested:
-            raise ValueError(
-                f"csv cannot hold nested columns {nested}; use jsonl or parquet for this table"
+            raise DestinationCapabilitiesError(
+                f"csv cannot hold the nested columns {nested} of table {table_name!r}. Hint: "
+                "use file_format 'jsonl' or 'parquet' for this table."
             )
         sink = pa.BufferOutputStream()
         pacsv.write_csv(table, sink)
         return bytes(sink.getvalue().to_pybytes())
-    raise ValueError(f"unknown file format {file_format!r}")
+    raise DestinationCapabilitiesError(
+        f"Unknown file format {file_format!r} for table {table_name!r}. Hint: use one of "
+        f"{', '.join(FILE_FORMATS)}."
+    )

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quiver.configuration import lookup as config
-from quiver.destinations.location import AwsCredentials, StorageLocation, resolve_location
+from quiver.destinations.credentials import AwsCredentials
+from quiver.destinations.location import StorageLocation, resolve_location
+from quiver.errors import DestinationConfigError, DestinationConfigTypeError
 
 TABLE_FORMATS = ("delta", "iceberg", "native", "none", "files")
 DEFAULT_TABLE_FORMAT = "delta"
@@ -41,7 +43,7 @@ class FilesystemDestination:
     def location(self) -> StorageLocation:
         bucket_url = self.resolved_bucket_url()
         if bucket_url is None:
-            raise ValueError(
+            raise DestinationConfigError(
                 "The filesystem destination needs bucket_url. Hint: pass "
                 "quiver.destinations.filesystem(bucket_url=...) or set "
                 "DESTINATION__FILESYSTEM__BUCKET_URL."
@@ -51,7 +53,27 @@ class FilesystemDestination:
     def _credentials(self) -> Any:
         if isinstance(self.credentials, AwsCredentials | dict) or self.credentials is None:
             return self.credentials
-        raise TypeError("credentials must be a dict or AwsCredentials")
+        raise DestinationConfigTypeError(
+            f"credentials of the filesystem destination must be a dict or AwsCredentials, not "
+            f"{type(self.credentials).__name__}. Hint: pass credentials={{'aws_access_key_id': "
+            "..., 'aws_secret_access_key': ...}} or set DESTINATION__FILESYSTEM__CREDENTIALS__*."
+        )
+
+    def table_format_options(self, table_format: str) -> dict[str, Any]:
+        """Constructor options for a table format from this destination's settings.
+
+        Args:
+            table_format: The format's registry name (``"delta"``, ``"iceberg"``, ``"native"``).
+
+        Returns:
+            ``layout`` for plain files, ``catalog`` for Iceberg when ``iceberg_catalog`` was
+            given, else nothing.
+        """
+        if table_format == "native":
+            return {"layout": self.layout}
+        if table_format == "iceberg" and self.kwargs.get("iceberg_catalog") is not None:
+            return {"catalog": self.kwargs["iceberg_catalog"]}
+        return {}
 
     def validate(self) -> None:
         """Fail early, with a clear error, if the default table format cannot use the bucket.
@@ -84,7 +106,10 @@ def filesystem(
 ) -> FilesystemDestination:
     """The filesystem destination, as ``dlt.destinations.filesystem(bucket_url=...)``."""
     if table_format not in TABLE_FORMATS:
-        raise ValueError(f"table_format must be one of {TABLE_FORMATS}, got {table_format!r}")
+        raise DestinationConfigError(
+            f"table_format={table_format!r} is not supported by the filesystem destination. "
+            f"Hint: use one of {', '.join(map(repr, TABLE_FORMATS))}."
+        )
     return FilesystemDestination(
         bucket_url=bucket_url,
         credentials=credentials,
@@ -102,10 +127,13 @@ def resolve_destination(destination: Any) -> FilesystemDestination | None:
     if isinstance(destination, str):
         if destination == "filesystem" or destination.endswith(".filesystem"):
             return FilesystemDestination()
-        raise ValueError(
+        raise DestinationConfigError(
             f"Destination {destination!r} is not supported by quiver: it loads into Delta and "
             "Iceberg tables on filesystems. Hint: use destination='filesystem' with a bucket_url."
         )
     if callable(destination) and getattr(destination, "__name__", "") == "filesystem":
         return FilesystemDestination()
-    raise TypeError(f"Unsupported destination {destination!r}")
+    raise DestinationConfigTypeError(
+        f"Unsupported destination {destination!r} of type {type(destination).__name__}. Hint: "
+        "pass destination='filesystem' or quiver.destinations.filesystem(bucket_url=...)."
+    )

@@ -1,7 +1,7 @@
 """Where a filesystem destination's tables live, and how each engine reaches them.
 
 A filesystem destination is configured, as in dlt, with a ``bucket_url`` and optional
-credentials. Three engines then need the same place spelled three different ways:
+credentials (:mod:`quiver.destinations.credentials`). Three engines then need the same place spelled three different ways:
 
 * fsspec (quiver's own file writes and listings) wants a filesystem object and a path without
   a protocol;
@@ -24,39 +24,20 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Final, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from quiver.destinations.credentials import AwsCredentials
+from quiver.errors import DestinationConfigError, UnsupportedStorageError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 __all__ = [
     "FSSPEC_FILE_IO_IMPL",
-    "AwsCredentials",
     "StorageLocation",
-    "UnsupportedStorageError",
     "resolve_location",
 ]
-
-#: The table formats a filesystem destination can write.
-TableFormat = Literal["delta", "iceberg"]
-
-#: Prefix of the dlt-style environment variables that hold filesystem credentials.
-CREDENTIALS_ENV_PREFIX: Final = "DESTINATION__FILESYSTEM__CREDENTIALS__"
-
-#: Standard AWS environment variables read for each credential field, in order of preference.
-_AWS_ENV_VARS: Final[Mapping[str, tuple[str, ...]]] = {
-    "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
-    "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
-    "aws_session_token": ("AWS_SESSION_TOKEN",),
-    "region_name": ("AWS_REGION", "AWS_DEFAULT_REGION"),
-    "endpoint_url": ("AWS_ENDPOINT_URL",),
-    "profile_name": (),
-}
-
-#: Region used with a custom endpoint (moto, MinIO, ...) when none is configured; the
-#: object stores of deltalake and pyarrow insist on having one.
-DEFAULT_REGION: Final = "us-east-1"
 
 #: Dotted path of quiver's fsspec-based pyiceberg FileIO, for the ``py-io-impl`` property.
 FSSPEC_FILE_IO_IMPL: Final = f"{__name__}.QuiverFsspecFileIO"
@@ -84,169 +65,6 @@ _PYICEBERG_NATIVE_SCHEMES: Final = frozenset(
 )
 
 
-class UnsupportedStorageError(ValueError):
-    """A table format cannot be stored at the requested location.
-
-    Attributes:
-        scheme: The URL scheme of the location, such as ``"memory"``.
-        table_format: The table format that was asked for, such as ``"delta"``.
-    """
-
-    def __init__(self, message: str, *, scheme: str, table_format: TableFormat) -> None:
-        super().__init__(message)
-        self.scheme = scheme
-        self.table_format = table_format
-
-    @classmethod
-    def for_deltalake(cls, location: StorageLocation, reason: str) -> UnsupportedStorageError:
-        """Build the error for a location that deltalake cannot use.
-
-        Args:
-            location: The location that was asked for.
-            reason: Why deltalake cannot use it, as one or more sentences.
-
-        Returns:
-            The error, with a hint that names the locations that work.
-        """
-        return cls(
-            f"table_format='delta' cannot be stored at {location.url!r} "
-            f"(scheme {location.scheme!r}): {reason} "
-            "Hint: use a local path, a file:// URL or an s3:// URL as bucket_url for Delta "
-            "tables, or table_format='iceberg', which works on any fsspec filesystem.",
-            scheme=location.scheme,
-            table_format="delta",
-        )
-
-
-@dataclass(frozen=True)
-class AwsCredentials:
-    """Credentials for S3 and S3-compatible servers, with dlt's field names.
-
-    Secrets are left out of ``repr`` so that they do not end up in logs and tracebacks.
-
-    Attributes:
-        aws_access_key_id: The access key id.
-        aws_secret_access_key: The secret access key.
-        aws_session_token: A session token for temporary credentials.
-        region_name: The AWS region, such as ``"eu-central-1"``.
-        endpoint_url: The URL of an S3-compatible server, such as ``"http://127.0.0.1:9000"``;
-            ``None`` for AWS itself.
-        profile_name: A profile from the shared AWS config files.
-    """
-
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = field(default=None, repr=False)
-    aws_session_token: str | None = field(default=None, repr=False)
-    region_name: str | None = None
-    endpoint_url: str | None = None
-    profile_name: str | None = None
-
-    @classmethod
-    def from_env_and_config(
-        cls, explicit: Mapping[str, str | None] | AwsCredentials | None = None
-    ) -> AwsCredentials:
-        """Resolve credentials the way dlt does: explicit values first, then the environment.
-
-        Each field missing from ``explicit`` is read from
-        ``DESTINATION__FILESYSTEM__CREDENTIALS__<FIELD>`` (for example
-        ``DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID``), then from the standard AWS
-        variable: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
-        ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``. Empty strings count as
-        missing.
-
-        Args:
-            explicit: Values given in code or config, as an ``AwsCredentials`` or a mapping with
-                its field names.
-
-        Returns:
-            The resolved credentials; fields found nowhere stay ``None``.
-
-        Raises:
-            ValueError: If the mapping has a key that is not a credential field.
-
-        Examples:
-            >>> creds = AwsCredentials.from_env_and_config({"region_name": "eu-west-1"})
-            >>> creds.region_name
-            'eu-west-1'
-        """
-        given = _explicit_values(explicit)
-        values: dict[str, str | None] = {}
-        for name, aws_vars in _AWS_ENV_VARS.items():
-            values[name] = given.get(name) or _first_env(
-                CREDENTIALS_ENV_PREFIX + name.upper(), *aws_vars
-            )
-        return cls(**values)
-
-    @property
-    def region_or_default(self) -> str | None:
-        """The region, or ``DEFAULT_REGION`` when a custom endpoint is set without one."""
-        if self.region_name:
-            return self.region_name
-        return DEFAULT_REGION if self.endpoint_url else None
-
-    def to_s3fs_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``s3fs.S3FileSystem``.
-
-        The region goes into ``client_kwargs`` only for AWS itself: with a custom endpoint s3fs
-        would send it as a bucket location constraint, which such servers reject for
-        ``us-east-1``.
-
-        Returns:
-            ``key``, ``secret``, ``token``, ``endpoint_url``, ``profile`` and ``client_kwargs``,
-            each only when set.
-        """
-        kwargs: dict[str, Any] = {
-            "key": self.aws_access_key_id,
-            "secret": self.aws_secret_access_key,
-            "token": self.aws_session_token,
-            "endpoint_url": self.endpoint_url,
-            "profile": self.profile_name,
-        }
-        if self.region_name and not self.endpoint_url:
-            kwargs["client_kwargs"] = {"region_name": self.region_name}
-        return {key: value for key, value in kwargs.items() if value is not None}
-
-    def to_deltalake_options(self) -> dict[str, str]:
-        """``storage_options`` for deltalake's S3 object store.
-
-        Returns:
-            ``AWS_*`` options, each only when set; ``AWS_REGION`` defaults to
-            ``DEFAULT_REGION`` with a custom endpoint, and ``AWS_ALLOW_HTTP`` is ``"true"``
-            for an ``http://`` endpoint (delta-rs refuses plain HTTP otherwise).
-        """
-        options = {
-            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
-            "AWS_SESSION_TOKEN": self.aws_session_token,
-            "AWS_REGION": self.region_or_default,
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_PROFILE": self.profile_name,
-        }
-        if self.endpoint_url and self.endpoint_url.lower().startswith("http://"):
-            options["AWS_ALLOW_HTTP"] = "true"
-        return {key: value for key, value in options.items() if value}
-
-    def to_pyiceberg_properties(self) -> dict[str, str]:
-        """FileIO properties for pyiceberg (``s3.*``).
-
-        pyiceberg's default PyArrowFileIO ignores ``AWS_ENDPOINT_URL``, so the endpoint must be
-        passed as a property.
-
-        Returns:
-            ``s3.*`` properties, each only when set; ``s3.region`` defaults to
-            ``DEFAULT_REGION`` with a custom endpoint.
-        """
-        properties = {
-            "s3.endpoint": self.endpoint_url,
-            "s3.access-key-id": self.aws_access_key_id,
-            "s3.secret-access-key": self.aws_secret_access_key,
-            "s3.session-token": self.aws_session_token,
-            "s3.region": self.region_or_default,
-            "s3.profile-name": self.profile_name,
-        }
-        return {key: value for key, value in properties.items() if value}
-
-
 @dataclass(frozen=True)
 class StorageLocation:
     """A normalized place on a filesystem, with the credentials to reach it.
@@ -266,7 +84,7 @@ class StorageLocation:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(f"{self.scheme}://"):
-            raise ValueError(
+            raise DestinationConfigError(
                 f"StorageLocation url {self.url!r} does not start with '{self.scheme}://'. "
                 "Hint: build locations with resolve_location(bucket_url)."
             )
@@ -307,7 +125,7 @@ class StorageLocation:
             The child location, with the same scheme and credentials.
 
         Raises:
-            ValueError: If a segment is ``.`` or ``..``.
+            DestinationConfigError: If a segment is ``.`` or ``..`` (a ``ValueError``).
 
         Examples:
             >>> resolve_location("s3://bucket", {}).join("dataset/", "items").url
@@ -315,7 +133,7 @@ class StorageLocation:
         """
         segments = [segment for part in parts for segment in part.split("/") if segment]
         if bad := [segment for segment in segments if segment in (".", "..")]:
-            raise ValueError(
+            raise DestinationConfigError(
                 f"Cannot join {'/'.join(parts)!r} to {self.url!r}: segment {bad[0]!r} would "
                 "leave the location. Hint: pass plain folder and file names."
             )
@@ -357,7 +175,8 @@ class StorageLocation:
         if self.scheme == "file":
             if "%" in self.path:
                 raise UnsupportedStorageError.for_deltalake(
-                    self,
+                    self.url,
+                    self.scheme,
                     "the local path contains '%', and delta-rs decodes percent escapes in "
                     "local paths twice: it writes the data files but then cannot find the "
                     "commit log. Rename the folder.",
@@ -370,13 +189,15 @@ class StorageLocation:
             return self.url, {}
         if self.scheme == "memory":
             raise UnsupportedStorageError.for_deltalake(
-                self,
+                self.url,
+                self.scheme,
                 "deltalake does not use fsspec; it has its own memory store, and that store is "
                 "new on every call, so a Delta table written there is gone before anything can "
                 "read it.",
             )
         raise UnsupportedStorageError.for_deltalake(
-            self,
+            self.url,
+            self.scheme,
             f"deltalake does not use fsspec and has no object store for {self.scheme}:// "
             "(it supports file, s3, gs, az/abfs(s) and hdfs URLs).",
         )
@@ -414,7 +235,7 @@ def resolve_location(
         The normalized location.
 
     Raises:
-        ValueError: If ``bucket_url`` is empty, chains protocols (``a::b://``) or is an s3 URL
+        DestinationConfigError: If ``bucket_url`` is empty, chains protocols (``a::b://``) or is an s3 URL
             without a bucket.
 
     Examples:
@@ -425,9 +246,11 @@ def resolve_location(
     """
     url = os.fspath(bucket_url).strip()
     if not url:
-        raise ValueError("bucket_url is empty. Hint: pass a local path or a URL such as s3://b.")
+        raise DestinationConfigError(
+            "bucket_url is empty. Hint: pass a local path or a URL such as s3://b."
+        )
     if "::" in url:
-        raise ValueError(
+        raise DestinationConfigError(
             f"bucket_url {url!r} chains fsspec protocols, which quiver does not support. "
             "Hint: pass a single URL such as s3://bucket/prefix."
         )
@@ -445,7 +268,7 @@ def resolve_location(
     rest = rest.rstrip("/")
     if scheme == "s3":
         if not rest.split("/", 1)[0]:
-            raise ValueError(
+            raise DestinationConfigError(
                 f"bucket_url {url!r} has no bucket. Hint: use s3://<bucket>/<optional prefix>."
             )
         return StorageLocation(
@@ -459,30 +282,6 @@ def _local_location(path: str) -> StorageLocation:
     if not absolute.startswith("/"):  # a Windows drive path such as C:/lake
         absolute = "/" + absolute
     return StorageLocation(f"file://{absolute}", "file")
-
-
-def _explicit_values(explicit: Mapping[str, str | None] | AwsCredentials | None) -> dict[str, str]:
-    if explicit is None:
-        return {}
-    if isinstance(explicit, AwsCredentials):
-        pairs: Mapping[str, str | None] = {
-            f.name: getattr(explicit, f.name) for f in fields(AwsCredentials)
-        }
-    else:
-        pairs = explicit
-        if unknown := sorted(set(pairs) - set(_AWS_ENV_VARS)):
-            raise ValueError(
-                f"Unknown S3 credential field(s) {', '.join(map(repr, unknown))}. "
-                f"Hint: use {', '.join(_AWS_ENV_VARS)}."
-            )
-    return {name: value for name, value in pairs.items() if value}
-
-
-def _first_env(*names: str) -> str | None:
-    for name in names:
-        if value := os.environ.get(name):
-            return value
-    return None
 
 
 @functools.cache

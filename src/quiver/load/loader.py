@@ -4,17 +4,21 @@ Tables are committed through the table format named by their ``table_format`` hi
 before children, the tables of one level in parallel (``workers`` threads; delta-rs and pyarrow
 release the GIL). Each commit carries the load id; before committing, the loader asks the table
 whether that load id is already there, so a package retried after a crash never loads a table
-twice. Transient errors (I/O, commit conflicts) are retried with backoff; terminal errors (bad
-data, unsupported operations) fail the job. The ``_dlt_loads`` row is written only after every
-table committed: its presence means the package is complete.
+twice. Table and sidecar commits run through one :class:`~quiver.load.retry.RetryPolicy`:
+transient errors (I/O, commit conflicts) are retried with backoff; terminal errors (bad data,
+unsupported operations) fail the job and abort the package; bugs in quiver raise
+:class:`~quiver.errors.InternalError` and, like errors that outlast the retries, leave the
+package pending (:func:`quiver.load.retry.classify` decides). A failed job keeps its original
+exception object (``LoadError.exception``, chained as ``__cause__``). The ``_dlt_loads`` row is
+written only after every table committed: its presence means the package is complete.
 """
 
 from __future__ import annotations
 
 import datetime
-import time
 import traceback
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +35,8 @@ from quiver.destinations.base import (
     load_table_format,
 )
 from quiver.destinations.filesystem import FilesystemDestination
-from quiver.errors import DestinationCapabilitiesError, LoadError, QuiverError
-from quiver.load.sidecar_reader import read_small_table
+from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
+from quiver.load.retry import RetryPolicy, classify
 from quiver.load.sidecars import loads_row, state_row, version_row
 from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
 from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
@@ -48,6 +52,8 @@ class LoadedTable:
     disposition: str
     skipped_as_committed: bool
     failed_message: str | None = None
+    #: The original exception of a failed job (``failed_message`` is its text).
+    exception: BaseException | None = None
 
 
 @dataclass
@@ -62,30 +68,6 @@ class PackageLoadResult:
         return [t for t in self.tables if t.failed_message is not None]
 
 
-# Errors that will fail the same way on every retry: the data or the request is wrong.
-_TERMINAL_ERRORS: tuple[type[BaseException], ...] = (
-    DestinationCapabilitiesError,
-    ValueError,
-    TypeError,
-    KeyError,
-    pa.ArrowInvalid,
-    pa.ArrowTypeError,
-    pa.ArrowNotImplementedError,
-    NotImplementedError,
-    AssertionError,
-)
-
-
-def is_terminal(error: BaseException) -> bool:
-    """Whether retrying cannot help. Commit conflicts and I/O errors are transient."""
-    name = type(error).__name__
-    if name in ("CommitFailedError", "CommitFailedException") or isinstance(error, OSError):
-        return False
-    if name in ("SchemaMismatchError", "DeltaProtocolError", "ValidationException"):
-        return True
-    return isinstance(error, _TERMINAL_ERRORS)
-
-
 class Loader:
     """Commits packages of one pipeline into one dataset."""
 
@@ -96,23 +78,31 @@ class Loader:
         dataset_name: str,
         app_id: str,
         config: LoadConfig = LoadConfig(),  # noqa: B008 (frozen settings)
+        retry: RetryPolicy | None = None,
     ) -> None:
+        """
+        Args:
+            storage: The pipeline's package storage.
+            destination: Where the tables are.
+            dataset_name: The dataset folder below the destination's bucket.
+            app_id: The pipeline's id, recorded with the load id in every commit.
+            config: Loader settings.
+            retry: The retry policy of every table and sidecar commit; ``RetryPolicy()`` (its
+                defaults, written in :mod:`quiver.load.retry`) if not given.
+        """
         self._storage = storage
         self._destination = destination
         self._dataset = destination.location().join(dataset_name)
         self._app_id = app_id
         self._config = config
+        self._retry = retry or RetryPolicy()
         self._formats: dict[str, TableFormat] = {}
-        # A seam for crash tests: called after the table commits, before the sidecar rows.
 
     def table_format(self, name: str) -> TableFormat:
+        """The table format registered under ``name`` (one instance per loader)."""
         name = canonical_table_format(name)
         if name not in self._formats:
-            options: dict[str, Any] = {}
-            if name == "native":
-                options["layout"] = self._destination.layout
-            elif name == "iceberg" and self._destination.kwargs.get("iceberg_catalog") is not None:
-                options["catalog"] = self._destination.kwargs["iceberg_catalog"]
+            options = self._destination.table_format_options(name)
             self._formats[name] = load_table_format(name, self._dataset, self._app_id, **options)
         return self._formats[name]
 
@@ -122,7 +112,9 @@ class Loader:
 
         Raises:
             LoadError: a transient error outlasted the retries (the package stays pending) or,
-                with ``raise_on_failed_jobs``, a job failed terminally (the package is aborted).
+                with ``raise_on_failed_jobs``, a job failed terminally (the package is aborted);
+                ``exception`` (and ``__cause__``) is the original error.
+            InternalError: a bug in quiver (the package stays pending).
         """
         package = self._storage.path("normalized", load_id)
         schema = Schema.from_dict(self._storage.read_schema(package))
@@ -169,18 +161,13 @@ class Loader:
                     )
                     for name in level
                 ]
-                outcomes = [f.result() for f in futures]  # re-raises transient LoadErrors
+                outcomes = [f.result() for f in futures]  # re-raises LoadError, InternalError
                 result.tables.extend(outcomes)
-                failed = [t for t in outcomes if t.failed_message is not None]
+                failed = [(t.table_name, t.exception) for t in outcomes if t.exception]
                 if failed and self._config.raise_on_failed_jobs:
                     self._abort(package, state, load_id)
-                    first = failed[0]
-                    raise LoadError(
-                        first.table_name,
-                        load_id,
-                        RuntimeError(first.failed_message),
-                        retryable=False,
-                    )
+                    table_name, error = failed[0]
+                    raise LoadError(table_name, load_id, error, retryable=False) from error
 
         self._write_sidecars(schema, state, load_id)
         result.completed_at = datetime.datetime.now(datetime.UTC)
@@ -211,30 +198,36 @@ class Loader:
         format_name = (
             schema.table_hint(table_name, "table_format") or self._destination.table_format
         )
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                table_format = self.table_format(format_name)
-                if table_format.is_committed(table_name, load_id):
-                    self._move(files, "completed")
-                    return LoadedTable(table_name, files, disposition, skipped_as_committed=True)
-                self._move(files, "started")
-                files = [f.parent.parent / "started" / f.name for f in files]
-                self._commit(
-                    schema, table_format, table_name, files, disposition, load_id, package_files
-                )
-                self._move(files, "completed")
-                return LoadedTable(table_name, files, disposition, skipped_as_committed=False)
-            except Exception as error:
-                if is_terminal(error):
-                    message = f"{type(error).__name__}: {error}"
-                    self._fail(files, error)
-                    return LoadedTable(table_name, files, disposition, False, message)
-                if attempt >= self._config.max_attempts:
-                    self._move(files, "new")
-                    raise LoadError(table_name, load_id, error, retryable=True) from error
-                time.sleep(self._config.backoff_seconds * 2 ** (attempt - 1))
+        started = [f.parent.parent / "started" / f.name for f in files]
+
+        def commit_once() -> bool:
+            """Commit unless the load id is in the table already; whether it was."""
+            if table_format.is_committed(table_name, load_id):
+                return True
+            self._move(files, "started")
+            self._commit(
+                schema, table_format, table_name, started, disposition, load_id, package_files
+            )
+            return False
+
+        try:
+            table_format = self.table_format(format_name)
+            skipped = self._retry.run(
+                commit_once, what=f"Commit of package {load_id} to table {table_name!r}"
+            )
+        except Exception as error:
+            kind = classify(error)
+            if kind == "terminal":
+                self._fail(files, error)
+                message = f"{type(error).__name__}: {error}"
+                return LoadedTable(table_name, files, disposition, False, message, error)
+            self._move(files, "new")
+            if kind == "bug":
+                where = f"committing table {table_name!r}"
+                raise InternalError("load", where, load_id, error) from error
+            raise LoadError(table_name, load_id, error, retryable=True) from error
+        self._move(files, "completed")
+        return LoadedTable(table_name, files, disposition, skipped_as_committed=skipped)
 
     def _commit(
         self,
@@ -258,7 +251,7 @@ class Loader:
             if disposition == "merge"
             else "append"
         )
-        if commit_disposition == "merge" and not getattr(table_format, "supports_merge", False):
+        if commit_disposition == "merge" and not table_format.supports_merge:
             raise DestinationCapabilitiesError(
                 f"Table {table_name!r} of package {load_id} has write_disposition='merge', which "
                 f"the {table_format.name!r} table format cannot load. Hint: use table_format="
@@ -297,27 +290,52 @@ class Loader:
 
     # --------------------------------------------------------------- sidecars
     def _write_sidecars(self, schema: Schema, state: dict[str, Any], load_id: str) -> None:
+        """``_dlt_version`` (if this schema version is new), ``_dlt_pipeline_state``, then
+        ``_dlt_loads``; each commit retried by the policy and a no-op if it landed before."""
         table_format = self.table_format(self._destination.table_format)
-        try:
-            if not self._schema_version_stored(table_format, schema):
-                table_format.append_rows(VERSION_TABLE, version_row(schema), load_id)
-            pipeline_state = state.get("pipeline_state")
-            if pipeline_state:
-                table_format.append_rows(STATE_TABLE, state_row(pipeline_state, load_id), load_id)
-            table_format.append_rows(LOADS_TABLE, loads_row(schema, load_id), load_id)
-        except QuiverError:
-            raise
-        except Exception as error:
-            raise LoadError(
-                LOADS_TABLE, load_id, error, retryable=not is_terminal(error)
-            ) from error
 
-    @staticmethod
-    def _schema_version_stored(table_format: TableFormat, schema: Schema) -> bool:
-        stored = read_small_table(table_format, VERSION_TABLE, ["version_hash"])
-        return (
-            stored is not None and schema.version_hash in stored.column("version_hash").to_pylist()
-        )
+        def new_version() -> pa.Table | None:
+            stored = self._retry.run(
+                lambda: table_format.read_table(VERSION_TABLE, ["version_hash"]),
+                what=f"Reading {VERSION_TABLE}",
+            )
+            if stored is not None and schema.version_hash in stored["version_hash"].to_pylist():
+                return None
+            return version_row(schema)
+
+        self._commit_sidecar(table_format, VERSION_TABLE, load_id, new_version)
+        pipeline_state = state.get("pipeline_state")
+        if pipeline_state:
+            self._commit_sidecar(
+                table_format, STATE_TABLE, load_id, lambda: state_row(pipeline_state, load_id)
+            )
+        self._commit_sidecar(table_format, LOADS_TABLE, load_id, lambda: loads_row(schema, load_id))
+
+    def _commit_sidecar(
+        self,
+        table_format: TableFormat,
+        table_name: str,
+        load_id: str,
+        rows: Callable[[], pa.Table | None],
+    ) -> None:
+        """Append ``rows()`` (built once; ``None``: nothing to write), retried by the policy.
+
+        Raises:
+            LoadError: the package stays pending (it is never aborted for a sidecar).
+            InternalError: a bug in quiver.
+        """
+        try:
+            data = rows()
+            if data is not None:
+                self._retry.run(
+                    lambda: table_format.append_rows(table_name, data, load_id),
+                    what=f"Commit of package {load_id} to {table_name}",
+                )
+        except Exception as error:
+            if classify(error) == "bug":
+                where = f"writing {table_name}"
+                raise InternalError("load", where, load_id, error) from error
+            raise LoadError(table_name, load_id, error, retryable=True) from error
 
 
 def _levels(schema: Schema, tables: list[str]) -> list[list[str]]:

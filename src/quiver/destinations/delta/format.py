@@ -4,24 +4,33 @@ Append and replace do not re-encode data: the files are placed under the table r
 on local disk, upload elsewhere) and registered with add actions carrying exact footer
 statistics. Every commit carries an app transaction ``(app_id, load id as integer)`` so that a
 package retried after a crash sees its own commit and skips it.
+
+Engine errors leave this module translated (:mod:`quiver.destinations.engine_errors`): a commit
+conflict is the retryable ``CommitConflictError``, which the load step retries.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.destinations.base import TableCommit
+from quiver.destinations.base import MaintenanceResult, TableCommit
 from quiver.destinations.delta.stats import delta_stats_json
+from quiver.destinations.engine_errors import translated
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
 from quiver.destinations.schema_check import check_compatible
 from quiver.package.ids import load_id_to_version
+
+if TYPE_CHECKING:
+    from deltalake import CommitProperties, DeltaTable
 
 LOAD_ID_METADATA_KEY = "quiver.load_id"
 
@@ -42,31 +51,58 @@ class DeltaFormat:
         dataset.deltalake_uri_and_options()
 
     # ----------------------------------------------------------------- access
+    @property
+    def app_id(self) -> str:
+        """The pipeline's id, recorded with the load id in every commit's app transaction."""
+        return self._app_id
+
     def _location(self, table_name: str) -> StorageLocation:
         return self._dataset.join(table_name)
 
-    def _open(self, table_name: str) -> Any:
+    def storage(self, table_name: str) -> tuple[str, dict[str, str]]:
+        """The table's URI and deltalake ``storage_options``."""
+        return self._location(table_name).deltalake_uri_and_options()
+
+    def open_table(self, table_name: str, version: int | None = None) -> DeltaTable | None:
+        """The table (at its newest or the given version), or ``None`` if it does not exist."""
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
-        uri, options = self._location(table_name).deltalake_uri_and_options()
+        uri, options = self.storage(table_name)
         try:
-            return DeltaTable(uri, storage_options=options or None)
+            return DeltaTable(uri, version=version, storage_options=options or None)
         except TableNotFoundError:
             return None
 
     def table_exists(self, table_name: str) -> bool:
-        return self._open(table_name) is not None
+        with translated(self.name, table_name):
+            return self.open_table(table_name) is not None
 
     def is_committed(self, table_name: str, load_id: str) -> bool:
-        table = self._open(table_name)
-        if table is None:
-            return False
-        committed = table.transaction_version(self._app_id)
-        return committed is not None and committed >= load_id_to_version(load_id)
+        with translated(self.name, table_name, load_id):
+            table = self.open_table(table_name)
+            if table is None:
+                return False
+            committed = table.transaction_version(self._app_id)
+            return committed is not None and committed >= load_id_to_version(load_id)
+
+    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+        from deltalake import QueryBuilder
+
+        with translated(self.name, table_name):
+            table = self.open_table(table_name)
+            if table is None:
+                return None
+            select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+            result = QueryBuilder().register("t", table).execute(f"select {select} from t")
+            data = pa.RecordBatchReader.from_stream(result).read_all()
+        # DataFusion returns view types; plain strings are what the rest of quiver expects.
+        return data.cast(pa.schema([pa.field(f.name, _without_views(f.type)) for f in data.schema]))
 
     # ---------------------------------------------------------------- commits
-    def _commit_properties(self, load_id: str) -> Any:
+    def commit_properties(self, load_id: str) -> CommitProperties:
+        """Commit properties that tag a commit with the load id: an app transaction
+        ``(app_id, load id as integer)`` and ``quiver.load_id`` in the commit info."""
         from deltalake import CommitProperties, Transaction
 
         return CommitProperties(
@@ -75,23 +111,27 @@ class DeltaFormat:
         )
 
     def commit(self, commit: TableCommit) -> None:
+        with translated(self.name, commit.table_name, commit.load_id):
+            if commit.disposition == "merge":
+                from quiver.destinations.delta.merge import merge
+
+                merge(self, commit)
+            else:
+                self._append_or_replace(commit)
+
+    def _append_or_replace(self, commit: TableCommit) -> None:
         from deltalake import Schema as DeltaSchema
         from deltalake.schema import Field
         from deltalake.transaction import create_table_with_add_actions
 
-        if commit.disposition == "merge":
-            from quiver.destinations.delta.merge import merge
-
-            merge(self, commit)
-            return
         location = self._location(commit.table_name)
         storable = delta_storable_schema(commit.arrow_schema)
         if commit.partition_by or storable != commit.arrow_schema:
             self._write_through_engine(location, commit, storable)
             return
         actions = [self._place_file(location, path, commit) for path in commit.files]
-        table = self._open(commit.table_name)
-        properties = self._commit_properties(commit.load_id)
+        table = self.open_table(commit.table_name)
+        properties = self.commit_properties(commit.load_id)
         if table is None:
             uri, options = location.deltalake_uri_and_options()
             create_table_with_add_actions(
@@ -140,7 +180,7 @@ class DeltaFormat:
         from deltalake import write_deltalake
 
         uri, options = location.deltalake_uri_and_options()
-        table = self._open(commit.table_name)
+        table = self.open_table(commit.table_name)
         if table is not None and commit.disposition != "replace":
             current = pa.schema(table.schema().to_arrow())
             check_compatible(commit.table_name, commit.load_id, current, storable)
@@ -155,7 +195,7 @@ class DeltaFormat:
             mode="overwrite" if commit.disposition == "replace" else "append",
             schema_mode="merge",
             storage_options=options or None,
-            commit_properties=self._commit_properties(commit.load_id),
+            commit_properties=self.commit_properties(commit.load_id),
         )
 
     def _place_file(self, location: StorageLocation, path: Path, commit: TableCommit) -> Any:
@@ -177,17 +217,70 @@ class DeltaFormat:
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
         from deltalake import write_deltalake
 
-        if self.is_committed(table_name, load_id):
-            return
-        uri, options = self._location(table_name).deltalake_uri_and_options()
-        write_deltalake(
-            uri,
-            data,
-            mode="append",
-            schema_mode="merge",
-            storage_options=options or None,
-            commit_properties=self._commit_properties(load_id),
-        )
+        with translated(self.name, table_name, load_id):
+            if self.is_committed(table_name, load_id):
+                return
+            uri, options = self.storage(table_name)
+            write_deltalake(
+                uri,
+                data,
+                mode="append",
+                schema_mode="merge",
+                storage_options=options or None,
+                commit_properties=self.commit_properties(load_id),
+            )
+
+    # ------------------------------------------------------------- maintenance
+    def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
+        """Compact small files (``optimize.compact``); the details are delta-rs' metrics."""
+        with translated(self.name, table_name):
+            table = self.open_table(table_name)
+            if table is None:
+                return _missing(table_name, "optimize")
+            metrics = table.optimize.compact(target_size=target_size)
+        return MaintenanceResult(table_name, self.name, "optimize", dict(metrics))
+
+    def vacuum(
+        self, table_name: str, *, retention_hours: int, dry_run: bool = False
+    ) -> MaintenanceResult:
+        """Delete unreferenced files older than ``retention_hours`` (also crashed loads' files)."""
+        with translated(self.name, table_name):
+            table = self.open_table(table_name)
+            if table is None:
+                return _missing(table_name, "vacuum")
+            removed = table.vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+            )
+        return MaintenanceResult(table_name, self.name, "vacuum", {"files_deleted": len(removed)})
+
+    def expire_snapshots(
+        self, table_name: str, *, older_than: datetime.datetime
+    ) -> MaintenanceResult:
+        """Delete log entries older than the table's log retention (``cleanup_metadata``).
+
+        Delta's log retention is a table property (``delta.logRetentionDuration``, 30 days by
+        default); ``older_than`` does not change it.
+        """
+        with translated(self.name, table_name):
+            table = self.open_table(table_name)
+            if table is None:
+                return _missing(table_name, "cleanup_metadata")
+            table.cleanup_metadata()
+        return MaintenanceResult(table_name, self.name, "cleanup_metadata")
+
+
+def _missing(table_name: str, action: str) -> MaintenanceResult:
+    return MaintenanceResult(table_name, "delta", action, {"skipped": "the table does not exist"})
+
+
+def _without_views(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_string_view(kind):
+        return pa.string()
+    if pa.types.is_binary_view(kind):
+        return pa.binary()
+    return kind
 
 
 def _union_schema(current: pa.Schema, new: pa.Schema) -> pa.Schema:

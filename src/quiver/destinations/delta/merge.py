@@ -63,7 +63,7 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
     columns = spec.selection_columns(commit.arrow_schema.names)
     keys = dataset.to_table(columns=columns)
     selection = plan.select_rows(keys, spec)
-    table = fmt._open(commit.table_name)
+    table = fmt.open_table(commit.table_name)
     if table is None or spec.appends:
         if selection.passthrough:
             fmt.commit(dataclasses.replace(commit, disposition="append"))
@@ -88,7 +88,7 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
         _key_predicate(spec.primary_key, keys),
         source_alias="s",
         target_alias="t",
-        commit_properties=fmt._commit_properties(commit.load_id),
+        commit_properties=fmt.commit_properties(commit.load_id),
     )
     if deleted is not None:
         merger = merger.when_matched_delete(deleted)
@@ -103,7 +103,7 @@ def _merge_scd2(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
     rows = scd2.with_row_version(
         plan.source_dataset(commit.files, commit.arrow_schema).to_table(), spec
     )
-    table = fmt._open(commit.table_name)
+    table = fmt.open_table(commit.table_name)
     if table is None:
         _write(fmt, commit, scd2.plan_scd2(rows, None, spec).inserts)
         return
@@ -126,7 +126,7 @@ def _merge_scd2(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
             f"s.{OP_COLUMN} = 'r' AND {on}",
             source_alias="s",
             target_alias="t",
-            commit_properties=fmt._commit_properties(commit.load_id),
+            commit_properties=fmt.commit_properties(commit.load_id),
         )
         .when_matched_update({_quote(options.valid_to): f"s.{_quote(options.valid_to)}"})
         .when_not_matched_insert_all(f"s.{OP_COLUMN} = 'i'", except_cols=[OP_COLUMN])
@@ -137,7 +137,7 @@ def _merge_scd2(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
 # ------------------------------------------------------------------------------ child tables
 def _merge_child(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
     rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
-    table = fmt._open(commit.table_name)
+    table = fmt.open_table(commit.table_name)
     if spec.scd2 is not None:
         _merge_scd2_child(fmt, commit, spec, table, rows)
         return
@@ -180,7 +180,7 @@ def _merge_scd2_child(
         existing = _read(table, [C_DLT_ID], None)
     roots = None
     if spec.scd2.random_root_ids:
-        root = fmt._open(spec.root_name)
+        root = fmt.open_table(spec.root_name)
         roots = _read(root, [C_DLT_ID], None) if root is not None else existing.slice(0, 0)
     written = scd2.scd2_child_rows(rows, existing, roots)
     if written.num_rows == 0:
@@ -195,7 +195,7 @@ def _merge_scd2_child(
             _key_predicate([C_DLT_ID]),
             source_alias="s",
             target_alias="t",
-            commit_properties=fmt._commit_properties(commit.load_id),
+            commit_properties=fmt.commit_properties(commit.load_id),
         )
         .when_not_matched_insert_all()
         .execute()
@@ -216,7 +216,7 @@ def _read_root_before(
 ) -> pa.Table:
     """Root rows (``_dlt_id`` + ``columns``) matching ``keys``, before this load's commit."""
     wanted = list(dict.fromkeys([C_DLT_ID, *columns]))
-    root = fmt._open(spec.root_name)
+    root = fmt.open_table(spec.root_name)
     before = None if root is None else _version_before(root, fmt, spec)
     if before is None:
         return pa.table({name: pa.array([], pa.string()) for name in wanted})
@@ -226,8 +226,6 @@ def _read_root_before(
 
 def _version_before(root: DeltaTable, fmt: DeltaFormat, spec: MergeSpec) -> DeltaTable | None:
     """The root table just before this load's commit; ``None`` if the load created it."""
-    from deltalake import DeltaTable
-
     from quiver.destinations.delta.format import LOAD_ID_METADATA_KEY
 
     limit: int | None = _HISTORY_PAGE
@@ -238,8 +236,7 @@ def _version_before(root: DeltaTable, fmt: DeltaFormat, spec: MergeSpec) -> Delt
                 version = int(entry["version"])
                 if version == 0:
                     return None
-                uri, options = fmt._location(spec.root_name).deltalake_uri_and_options()
-                return DeltaTable(uri, version=version - 1, storage_options=options or None)
+                return fmt.open_table(spec.root_name, version=version - 1)
         if limit is None or len(history) < limit:
             return root  # the load did not change the root: it is as it was
         limit = None
@@ -307,7 +304,7 @@ def _delete_insert_merger(
             matches,
             source_alias="s",
             target_alias="t",
-            commit_properties=fmt._commit_properties(commit.load_id),
+            commit_properties=fmt.commit_properties(commit.load_id),
         )
         .when_matched_delete()
         .when_not_matched_insert_all(f"s.{OP_COLUMN} = 'i'", except_cols=[OP_COLUMN])
@@ -318,9 +315,9 @@ def _write(fmt: DeltaFormat, commit: TableCommit, rows: pa.Table) -> None:
     """Write rows the load changed (dedup, deletes, validity) in one commit: an append."""
     from deltalake import write_deltalake
 
-    if rows.num_rows == 0 and fmt._open(commit.table_name) is not None:
+    if rows.num_rows == 0 and fmt.open_table(commit.table_name) is not None:
         return
-    uri, options = fmt._location(commit.table_name).deltalake_uri_and_options()
+    uri, options = fmt.storage(commit.table_name)
     write_deltalake(
         uri,
         rows,
@@ -328,7 +325,7 @@ def _write(fmt: DeltaFormat, commit: TableCommit, rows: pa.Table) -> None:
         schema_mode="merge",
         partition_by=commit.partition_by or None,
         storage_options=options or None,
-        commit_properties=fmt._commit_properties(commit.load_id),
+        commit_properties=fmt.commit_properties(commit.load_id),
     )
 
 

@@ -20,55 +20,36 @@ as nulls (a required column would make such files unreadable).
 Conflicts are retried by quiver, not by pyiceberg: tables are created with
 ``commit.retry.num-retries=0`` (and the property is forced to 0 in memory for tables created
 elsewhere), because pyiceberg's own retry replays the same data onto whatever committed in
-between. On ``CommitFailedException`` quiver reloads the table, returns if the load id is already
-there, and otherwise rebuilds the transaction, with exponential backoff, at most
-``MAX_COMMIT_ATTEMPTS`` times.
+between. A conflict leaves this module as the retryable ``CommitConflictError``; the load step's
+``RetryPolicy`` runs the whole commit again, which first asks ``is_committed`` (a commit that
+did land is not repeated) and then rebuilds the transaction on the new version.
 
-Catalogs:
-
-* A configured catalog: the ``catalog`` argument (any pyiceberg ``Catalog``), or one described
-  by the dlt-style environment variables ``ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE``,
-  ``..._CONFIG`` (a JSON object of catalog properties) and ``..._NAME``; see
-  ``catalog_from_env``. A table folder that exists but is unknown to the catalog is registered
-  from its newest metadata file.
-* Catalog-less (the default): the table folder is the truth. The current version is the
-  metadata file with the highest version number in ``metadata/`` (``<version>-<uuid>.metadata
-  .json`` or ``v<version>.metadata.json``; by number, not by name or mtime). A commit writes
-  version N+1 under a name that is the same for every writer (the uuid is derived from the
-  version) with an exclusive create, so two racing writers cannot both win: the loser gets
-  ``CommitFailedException`` and retries on top of the winner. The exclusive create is atomic on
-  local disks (hard link of a complete temporary file), on S3 (conditional PUT,
-  ``If-None-Match: *``) and on ``memory://`` within one process; on other fsspec filesystems it
-  is check-then-write. ``metadata/version-hint.text`` is also written (best effort, it can lag
-  behind under races) so that readers which take a table folder, such as DuckDB's
-  ``iceberg_scan('<table folder>')``, find the current version.
-
-Limitations of catalog-less mode: writers that do not follow this naming (for example pyiceberg's
-own ``SqlCatalog`` pointed at the same folder, which names files ``<version>-<random
-uuid>``) can write the same version number next to quiver's file and fork the history; among
-equal versions the name decides, arbitrarily but deterministically. Expired snapshots take their
-load ids with them, so expire only snapshots older than any package you may still retry.
+Catalogs (:mod:`quiver.destinations.iceberg.catalog`): the ``catalog`` argument (any pyiceberg
+``Catalog``), the one described by the dlt-style ``ICEBERG_CATALOG__*`` environment variables,
+or catalog-less mode, where the table folder is the truth. With a configured catalog, a table
+folder that exists but is unknown to the catalog is registered from its newest metadata file.
+Expired snapshots take their load ids with them, so expire only snapshots older than any package
+you may still retry.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
-import os
-import random
-import re
-import time
-import uuid
+import datetime
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.destinations.base import TableCommit
+from quiver.destinations.base import MaintenanceResult, TableCommit
+from quiver.destinations.engine_errors import translated
+from quiver.destinations.iceberg.catalog import (
+    catalog_from_env,
+    folder_catalog,
+    latest_metadata_file,
+)
 from quiver.destinations.iceberg.partitioning import PARTITION_HINT, apply_partition_spec
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
@@ -77,41 +58,27 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table, Transaction
 
-__all__ = [
-    "APP_ID_PROPERTY",
-    "LOAD_ID_PROPERTY",
-    "IcebergFormat",
-    "catalog_from_config",
-    "catalog_from_env",
-    "latest_metadata_file",
-]
-
-logger = logging.getLogger(__name__)
+__all__ = ["APP_ID_PROPERTY", "LOAD_ID_PROPERTY", "TABLE_PROPERTIES", "IcebergFormat", "Writer"]
 
 #: Snapshot summary property holding the load id of the package that made the snapshot.
 LOAD_ID_PROPERTY: Final = "quiver.load_id"
 #: Snapshot summary property holding the pipeline's app id.
 APP_ID_PROPERTY: Final = "quiver.app_id"
 
-#: How often quiver tries a commit that conflicts with concurrent writers.
-MAX_COMMIT_ATTEMPTS: Final = 10
-_BACKOFF_BASE_S: Final = 0.05
-_BACKOFF_MAX_S: Final = 2.0
-
 #: Properties of the tables quiver creates.
 TABLE_PROPERTIES: Final[Mapping[str, str]] = {"commit.retry.num-retries": "0"}
 
-#: dlt's environment variables for a configured catalog (config section ``iceberg_catalog``).
-CATALOG_ENV_PREFIX: Final = "ICEBERG_CATALOG__"
+#: Writes one commit into an open transaction (``table`` is ``None`` when it creates the table).
+Writer = Callable[["Transaction", "Table | None"], None]
 
-_METADATA_FILE: Final = re.compile(
-    r"(?:v(?P<hadoop>\d+)|(?P<version>\d+)-[0-9A-Za-z_-]{36})(?:\.\w+)?\.metadata\.json"
-)
-# The uuid part of quiver's metadata file names is derived from the version only, so that all
-# writers of version N race for the same name.
-_METADATA_UUID_NAMESPACE: Final = uuid.UUID("6f2d8a4e-5d1c-4f57-9a53-3c1b5f0e7a21")
-_VERSION_HINT: Final = "version-hint.text"
 _EMPTY_DELETE_WARNING: Final = "Delete operation did not match any records"
+_NO_DATA_FILE_REWRITE: Final = (
+    "pyiceberg 0.12 cannot rewrite data files; compact with an engine that can (Spark, Trino)"
+)
+_NO_ORPHAN_FILE_REMOVAL: Final = (
+    "pyiceberg 0.12 cannot remove orphan files; expire_snapshots removes the files of expired "
+    "snapshots"
+)
 
 
 class IcebergFormat:
@@ -149,11 +116,16 @@ class IcebergFormat:
             catalog = catalog_from_env(defaults=dataset.pyiceberg_properties())
         self.catalog_less = catalog is None
         self.catalog: Catalog = (
-            _folder_catalog_class()(dataset, self.namespace) if catalog is None else catalog
+            folder_catalog(dataset, self.namespace) if catalog is None else catalog
         )
         self._namespace_ready = self.catalog_less
 
     # ----------------------------------------------------------------- access
+    @property
+    def app_id(self) -> str:
+        """The pipeline's id, recorded with the load id in every snapshot summary."""
+        return self._app_id
+
     def identifier(self, table_name: str) -> tuple[str, str]:
         """The catalog identifier of a table."""
         return (self.namespace, table_name)
@@ -178,28 +150,35 @@ class IcebergFormat:
         return None if table is None else _without_pyiceberg_retries(table)
 
     def table_exists(self, table_name: str) -> bool:
-        if self.catalog_less:
-            return latest_metadata_file(self.location(table_name)) is not None
-        return self.load_table(table_name) is not None
+        with translated(self.name, table_name):
+            if self.catalog_less:
+                return latest_metadata_file(self.location(table_name)) is not None
+            return self.load_table(table_name) is not None
 
     def is_committed(self, table_name: str, load_id: str) -> bool:
-        table = self.load_table(table_name)
-        return table is not None and self._contains_load(table, load_id)
+        with translated(self.name, table_name, load_id):
+            table = self.load_table(table_name)
+            return table is not None and self.contains_load(table, load_id)
 
-    def _contains_load(self, table: Table, load_id: str) -> bool:
+    def contains_load(self, table: Table, load_id: str) -> bool:
+        """Whether a snapshot in the current ancestry of ``table`` was made by ``load_id``."""
         metadata = table.metadata
         snapshots = {snapshot.snapshot_id: snapshot for snapshot in metadata.snapshots}
         snapshot_id = metadata.current_snapshot_id
         while snapshot_id is not None and (snapshot := snapshots.get(snapshot_id)) is not None:
             summary = snapshot.summary
-            if (
-                summary is not None
-                and summary.get(LOAD_ID_PROPERTY) == load_id
-                and summary.get(APP_ID_PROPERTY) == self._app_id
-            ):
+            if self.made_by(summary, load_id):
                 return True
             snapshot_id = snapshot.parent_snapshot_id
         return False
+
+    def made_by(self, summary: Mapping[str, Any] | None, load_id: str) -> bool:
+        """Whether a snapshot summary records ``load_id`` of this pipeline."""
+        return (
+            summary is not None
+            and summary.get(LOAD_ID_PROPERTY) == load_id
+            and summary.get(APP_ID_PROPERTY) == self._app_id
+        )
 
     def _ensure_namespace(self) -> None:
         if not self._namespace_ready:
@@ -222,15 +201,22 @@ class IcebergFormat:
 
     # ---------------------------------------------------------------- commits
     def commit(self, commit: TableCommit) -> None:
-        if commit.disposition == "merge":
-            from quiver.destinations.iceberg.merge import merge
+        with translated(self.name, commit.table_name, commit.load_id):
+            if commit.disposition == "merge":
+                from quiver.destinations.iceberg.merge import merge
 
-            return merge(self, commit)
+                merge(self, commit)
+                return
+            self._append_or_replace(commit)
+
+    def _append_or_replace(self, commit: TableCommit) -> None:
         if self.is_committed(commit.table_name, commit.load_id):
             return  # and leave the files of the committed load alone
-        location = self.location(commit.table_name)
-        placed = [(path, self._place_file(location, path, commit.load_id)) for path in commit.files]
-        properties = self._snapshot_properties(commit.load_id)
+        placed = [
+            (path, self.place_data_file(commit.table_name, path, commit.load_id))
+            for path in commit.files
+        ]
+        properties = self.snapshot_properties(commit.load_id)
 
         def write(tx: Transaction, table: Table | None) -> None:
             if commit.disposition == "replace" and table is not None:
@@ -249,64 +235,73 @@ class IcebergFormat:
                 tx.append(pq.read_table(path), snapshot_properties=properties)
 
         partitioning = [*commit.partition_by, *commit.table_schema.get(PARTITION_HINT, [])]
-        self._commit(commit.table_name, commit.load_id, commit.arrow_schema, partitioning, write)
+        self.transact(commit.table_name, commit.load_id, commit.arrow_schema, partitioning, write)
 
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
-        properties = self._snapshot_properties(load_id)
+        properties = self.snapshot_properties(load_id)
 
         def write(tx: Transaction, table: Table | None) -> None:
             tx.append(data, snapshot_properties=properties)
 
-        self._commit(table_name, load_id, data.schema, [], write)
+        with translated(self.name, table_name, load_id):
+            self.transact(table_name, load_id, data.schema, [], write)
 
-    def _snapshot_properties(self, load_id: str) -> dict[str, str]:
+    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+        with translated(self.name, table_name):
+            table = self.load_table(table_name)
+            if table is None:
+                return None
+            return table.scan(selected_fields=tuple(columns)).to_arrow()
+
+    def snapshot_properties(self, load_id: str) -> dict[str, str]:
+        """The snapshot summary properties that tag a commit with the load id and app id."""
         return {LOAD_ID_PROPERTY: load_id, APP_ID_PROPERTY: self._app_id}
 
-    def _commit(
+    def place_data_file(self, table_name: str, path: Path, load_id: str) -> str:
+        """Put a normalized file under ``<table>/data/`` (deterministic name) and return its URL.
+
+        A retry places the same file under the same name again, replacing an uncommitted copy.
+        """
+        target = self.location(table_name).join("data", f"{load_id}.{file_id(path)}.parquet")
+        place_file(path, target)
+        return target.url
+
+    def transact(
         self,
         table_name: str,
         load_id: str,
         arrow_schema: pa.Schema,
-        partition_by: list[str | dict[str, Any]],
-        write: Callable[[Transaction, Table | None], None],
+        partition_by: Sequence[str | dict[str, Any]],
+        write: Writer,
     ) -> None:
-        """Run one transaction: create or evolve, ``write``, tag; retried on conflicts."""
-        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+        """Run one transaction on the table's current version: create or evolve it, ``write``,
+        and tag it with the load id. A no-op if the load id is already in the table.
 
+        Not retried here: a concurrent commit raises the retryable ``CommitConflictError``, and
+        the caller runs the whole commit again.
+
+        Args:
+            table_name: The table.
+            load_id: The package, recorded in every snapshot of the transaction.
+            arrow_schema: The table's columns after the commit (added with ``union_by_name``).
+            partition_by: Identity columns and ``x-iceberg-partition`` fields, for a new table.
+            write: Adds the commit's changes to the transaction.
+        """
         schema = _nullable_schema(arrow_schema)
-        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-            table = self.load_table(table_name)
-            if table is not None and self._contains_load(table, load_id):
-                return
-            try:
-                tx = self._begin(table_name, table, schema, partition_by)
-                write(tx, table)
-                if tx.table_metadata.current_snapshot_id == (
-                    table.metadata.current_snapshot_id if table is not None else None
-                ):
-                    # Nothing to add or delete: an empty snapshot still records the load id.
-                    with tx.update_snapshot(
-                        snapshot_properties=self._snapshot_properties(load_id)
-                    ).fast_append():
-                        pass
-                tx.commit_transaction()
-                return
-            except (CommitFailedException, TableAlreadyExistsError) as error:
-                if attempt == MAX_COMMIT_ATTEMPTS:
-                    raise CommitFailedException(
-                        f"Committing load {load_id} to Iceberg table {table_name!r} conflicted "
-                        f"with concurrent writers {attempt} times in a row: {error}. Hint: the "
-                        "package stays pending; run again when other writers are done."
-                    ) from error
-                delay = min(_BACKOFF_MAX_S, _BACKOFF_BASE_S * 2 ** (attempt - 1))
-                logger.info(
-                    "Commit of load %s to %s conflicted (%s); retrying in %.2f s",
-                    load_id,
-                    table_name,
-                    error,
-                    delay,
-                )
-                time.sleep(delay * random.uniform(0.5, 1.5))
+        table = self.load_table(table_name)
+        if table is not None and self.contains_load(table, load_id):
+            return
+        tx = self._begin(table_name, table, schema, list(partition_by))
+        write(tx, table)
+        if tx.table_metadata.current_snapshot_id == (
+            table.metadata.current_snapshot_id if table is not None else None
+        ):
+            # Nothing to add or delete: an empty snapshot still records the load id.
+            with tx.update_snapshot(
+                snapshot_properties=self.snapshot_properties(load_id)
+            ).fast_append():
+                pass
+        tx.commit_transaction()
 
     def _begin(
         self,
@@ -336,226 +331,32 @@ class IcebergFormat:
                 )
         return tx
 
-    def _place_file(self, location: StorageLocation, path: Path, load_id: str) -> str:
-        """Put a normalized file under ``<table>/data/`` and return its URL."""
-        target = location.join("data", f"{load_id}.{file_id(path)}.parquet")
-        place_file(path, target)
-        return target.url
-
-
-# ------------------------------------------------------------------ catalogs
-def catalog_from_config(name: str, properties: Mapping[str, Any]) -> Catalog:
-    """Build a pyiceberg catalog with ``pyiceberg.catalog.load_catalog``.
-
-    Args:
-        name: The catalog name; pyiceberg merges in the config it has under that name
-            (``.pyiceberg.yaml``, ``PYICEBERG_CATALOG__<NAME>__*``).
-        properties: Catalog properties, such as ``{"type": "sql", "uri": "sqlite:///c.db"}``;
-            values are turned into strings.
-
-    Returns:
-        The catalog.
-    """
-    from pyiceberg.catalog import load_catalog
-
-    return load_catalog(name, **{key: str(value) for key, value in properties.items()})
-
-
-def catalog_from_env(
-    environ: Mapping[str, str] | None = None, *, defaults: Mapping[str, str] | None = None
-) -> Catalog | None:
-    """Build the catalog described by dlt's ``ICEBERG_CATALOG__*`` environment variables.
-
-    ``ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE`` (``sql``, ``rest``, ``glue``, ...) and
-    ``ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG`` (a JSON object of catalog properties) describe
-    the catalog, ``ICEBERG_CATALOG__ICEBERG_CATALOG_NAME`` names it (default ``"default"``).
-
-    Args:
-        environ: The environment; ``os.environ`` if not given.
-        defaults: Properties used where the config has none, such as the dataset's FileIO
-            properties (S3 endpoint and credentials).
-
-    Returns:
-        The catalog, or ``None`` if neither the type nor the config is set.
-
-    Raises:
-        ValueError: If the config is not a JSON object.
-    """
-    env = os.environ if environ is None else environ
-    catalog_type = env.get(f"{CATALOG_ENV_PREFIX}ICEBERG_CATALOG_TYPE")
-    raw_config = env.get(f"{CATALOG_ENV_PREFIX}ICEBERG_CATALOG_CONFIG")
-    if not catalog_type and not raw_config:
-        return None
-    try:
-        config = json.loads(raw_config) if raw_config else {}
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{CATALOG_ENV_PREFIX}ICEBERG_CATALOG_CONFIG is not valid JSON ({error}). Hint: "
-            'set it to a JSON object such as {"uri": "sqlite:///catalog.db"}.'
-        ) from None
-    if not isinstance(config, dict):
-        raise ValueError(
-            f"{CATALOG_ENV_PREFIX}ICEBERG_CATALOG_CONFIG must be a JSON object, not "
-            f'{type(config).__name__}. Hint: use {{"uri": "...", ...}}.'
+    # ------------------------------------------------------------- maintenance
+    def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
+        return MaintenanceResult(
+            table_name, self.name, "optimize", {"skipped": _NO_DATA_FILE_REWRITE}
         )
-    properties = {**(defaults or {}), **config}
-    if catalog_type:
-        properties["type"] = catalog_type
-    name = env.get(f"{CATALOG_ENV_PREFIX}ICEBERG_CATALOG_NAME") or "default"
-    return catalog_from_config(name, properties)
 
+    def vacuum(
+        self, table_name: str, *, retention_hours: int, dry_run: bool = False
+    ) -> MaintenanceResult:
+        return MaintenanceResult(
+            table_name, self.name, "vacuum", {"skipped": _NO_ORPHAN_FILE_REMOVAL}
+        )
 
-def latest_metadata_file(table: StorageLocation) -> StorageLocation | None:
-    """The current metadata file of a table folder: the highest version in ``metadata/``.
-
-    Args:
-        table: The table folder.
-
-    Returns:
-        The metadata file, or ``None`` if the folder holds no metadata file.
-    """
-    folder = table.join("metadata")
-    try:
-        names = [
-            entry.rsplit("/", 1)[-1] for entry in folder.filesystem().ls(folder.path, detail=False)
-        ]
-    except FileNotFoundError:
-        return None
-    versions = [(version, name) for name in names if (version := _metadata_version(name)) >= 0]
-    return folder.join(max(versions)[1]) if versions else None
-
-
-def _metadata_version(file_name: str) -> int:
-    match = _METADATA_FILE.fullmatch(file_name)
-    if match is None:
-        return -1
-    return int(match.group("version") or match.group("hadoop"))
-
-
-def _metadata_file_name(version: int) -> str:
-    return f"{version:05d}-{uuid.uuid5(_METADATA_UUID_NAMESPACE, str(version))}.metadata.json"
-
-
-@functools.cache
-def _folder_catalog_class() -> type[Any]:
-    """Build the catalog class of catalog-less mode (here, so that pyiceberg loads lazily)."""
-    from pyiceberg.catalog import Catalog
-    from pyiceberg.catalog.sql import SqlCatalog
-    from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-    from pyiceberg.serializers import FromInputFile
-    from pyiceberg.table import CommitTableResponse, Table
-    from pyiceberg.utils.config import Config
-
-    class FolderCatalog(SqlCatalog):
-        """Tables found by folder: the newest metadata file is the current version.
-
-        A ``SqlCatalog`` on ``sqlite:///:memory:`` only for the parts quiver does not use
-        (namespaces, views); loading and committing tables never touch the database.
-        """
-
-        def __init__(self, dataset: StorageLocation, namespace: str) -> None:
-            super().__init__(
-                f"quiver-{namespace}", uri="sqlite:///:memory:", **dataset.pyiceberg_properties()
-            )
-            self._dataset = dataset
-
-        def _folder(self, identifier: str | tuple[str, ...]) -> StorageLocation:
-            return self._dataset.join(Catalog.table_name_from(identifier))
-
-        def load_table(self, identifier: str | tuple[str, ...]) -> Table:
-            metadata_file = latest_metadata_file(self._folder(identifier))
-            if metadata_file is None:
-                raise NoSuchTableError(f"No Iceberg metadata in {self._folder(identifier).url}")
-            io = self._load_file_io(location=metadata_file.url)
-            metadata = FromInputFile.table_metadata(io.new_input(metadata_file.url))
-            return Table(
-                Catalog.identifier_to_tuple(identifier),
-                metadata=metadata,
-                metadata_location=metadata_file.url,
-                io=self._load_file_io(metadata.properties, metadata_file.url),
-                catalog=self,
-            )
-
-        def table_exists(self, identifier: str | tuple[str, ...]) -> bool:
-            return latest_metadata_file(self._folder(identifier)) is not None
-
-        def create_table(self, identifier: Any, schema: Any, *args: Any, **kwargs: Any) -> Table:
-            self.create_table_transaction(identifier, schema, *args, **kwargs).commit_transaction()
-            return self.load_table(identifier)
-
-        def commit_table(
-            self, table: Table, requirements: tuple[Any, ...], updates: tuple[Any, ...]
-        ) -> CommitTableResponse:
-            identifier = table.name()
-            current: Table | None
-            try:
-                current = self.load_table(identifier)
-            except NoSuchTableError:
-                current = None
-            # Validates the requirements against the newest version: a stale base fails here.
-            staged = self._update_and_stage_table(current, identifier, requirements, updates)
-            if current is not None and staged.metadata == current.metadata:
-                return CommitTableResponse(  # type: ignore[call-arg]  # pydantic alias
-                    metadata=current.metadata, metadata_location=current.metadata_location
-                )
-            version = 0
-            if current is not None:
-                version = _metadata_version(current.metadata_location.rsplit("/", 1)[-1]) + 1
-            name = _metadata_file_name(version)
-            folder = self._folder(identifier).join("metadata")
-            target = folder.join(name)
-            exclude_none = not Config().get_bool("legacy-current-snapshot-id")
-            body = staged.metadata.model_dump_json(exclude_none=exclude_none).encode()
-            try:
-                _create_exclusive(target, body)
-            except FileExistsError:
-                raise CommitFailedException(
-                    f"Another writer committed version {version} of {target.url} first"
-                ) from None
-            _write_version_hint(folder, name.removesuffix(".metadata.json"))
-            return CommitTableResponse(  # type: ignore[call-arg]  # pydantic alias
-                metadata=staged.metadata, metadata_location=target.url
-            )
-
-    FolderCatalog.__module__ = __name__
-    return FolderCatalog
-
-
-def _create_exclusive(target: StorageLocation, data: bytes) -> None:
-    """Write a new file at once, or raise ``FileExistsError`` if it exists."""
-    if target.is_local:
-        os.makedirs(os.path.dirname(target.path), exist_ok=True)
-        temporary = f"{target.path}.{uuid.uuid4().hex}.tmp"
-        with open(temporary, "wb") as file:
-            file.write(data)
-        try:
-            # A hard link never replaces an existing file, and readers see the whole file.
-            os.link(temporary, target.path)
-        except FileExistsError:
-            raise
-        except OSError:  # no hard links here: still exclusive, but visible while written
-            with open(target.path, "xb") as file:
-                file.write(data)
-        finally:
-            os.remove(temporary)
-        return
-    # s3fs sends If-None-Match: *; memoryfs checks and writes under the GIL.
-    target.filesystem().pipe_file(target.path, data, mode="create")
-
-
-def _write_version_hint(metadata_folder: StorageLocation, stem: str) -> None:
-    """Point ``version-hint.text`` at a version, for readers that take a table folder."""
-    target = metadata_folder.join(_VERSION_HINT)
-    try:
-        if target.is_local:
-            temporary = f"{target.path}.{uuid.uuid4().hex}.tmp"
-            with open(temporary, "w", encoding="utf-8") as file:
-                file.write(stem)
-            os.replace(temporary, target.path)
-        else:
-            target.filesystem().pipe_file(target.path, stem.encode())
-    except OSError as error:
-        logger.warning("Could not write %s (readers of the folder may lag): %s", target.url, error)
+    def expire_snapshots(
+        self, table_name: str, *, older_than: datetime.datetime
+    ) -> MaintenanceResult:
+        """Expire snapshots older than ``older_than``; the current one is always kept."""
+        with translated(self.name, table_name):
+            table = self.load_table(table_name)
+            if table is None:
+                return MaintenanceResult(table_name, self.name, "expire_snapshots", {"expired": 0})
+            before = len(table.metadata.snapshots)
+            table.maintenance.expire_snapshots().older_than(older_than).commit()
+            after = self.load_table(table_name)
+            expired = before - (len(after.metadata.snapshots) if after is not None else 0)
+        return MaintenanceResult(table_name, self.name, "expire_snapshots", {"expired": expired})
 
 
 def _without_pyiceberg_retries(table: Table) -> Table:

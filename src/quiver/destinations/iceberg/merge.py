@@ -7,7 +7,7 @@ files that hold matching rows: the key columns of each candidate file (pruned by
 range through the manifests' statistics) are read and matched in Arrow, and only files with a
 match are read whole and rewritten; 0.7 s for the same merge.
 
-One transaction (one metadata commit, through ``IcebergFormat``'s retry loop) holds:
+One transaction (one metadata commit, ``IcebergFormat.transact``) holds:
 
 * upsert / delete-insert / child tables: rewrite the files with rows whose key is in the load
   (for children: whose ``_dlt_root_id`` is a replaced root), then append the load's rows;
@@ -18,7 +18,8 @@ One transaction (one metadata commit, through ``IcebergFormat``'s retry loop) ho
 
 Every snapshot carries the load id. The load's files are registered as they are (``add_files``)
 when every row is written unchanged into an unpartitioned table; otherwise the rows are
-written with ``append``. On a commit conflict the whole plan is recomputed on the new version.
+written with ``append``. A commit conflict raises the retryable ``CommitConflictError``; the
+load step then runs the merge again, and the whole plan is recomputed on the new version.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
-from quiver.destinations.iceberg.format import APP_ID_PROPERTY, LOAD_ID_PROPERTY
+from quiver.destinations.iceberg.format import Writer
 from quiver.destinations.iceberg.partitioning import PARTITION_HINT
 from quiver.destinations.merge import children as children_plan
 from quiver.destinations.merge import plan, scd2
@@ -50,9 +51,6 @@ if TYPE_CHECKING:
     from quiver.destinations.iceberg.format import IcebergFormat
 
 __all__ = ["merge"]
-
-#: Writes one table's merge into an open transaction (``table`` is ``None`` on creation).
-Writer = Callable[["Transaction", "Table | None"], None]
 
 
 def merge(fmt: IcebergFormat, commit: TableCommit) -> None:
@@ -74,12 +72,12 @@ def merge(fmt: IcebergFormat, commit: TableCommit) -> None:
     else:
         write = _child_writer(fmt, commit, spec)
     partitioning = [*commit.partition_by, *commit.table_schema.get(PARTITION_HINT, [])]
-    fmt._commit(commit.table_name, commit.load_id, schema, partitioning, write)
+    fmt.transact(commit.table_name, commit.load_id, schema, partitioning, write)
 
 
 # ------------------------------------------------------------------------------- root tables
 def _root_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> Writer:
-    props = fmt._snapshot_properties(commit.load_id)
+    props = fmt.snapshot_properties(commit.load_id)
     dataset = plan.source_dataset(commit.files, commit.arrow_schema)
     columns = spec.selection_columns(commit.arrow_schema.names)
     keys = dataset.to_table(columns=columns)
@@ -122,7 +120,7 @@ def _scd2_writer(
 
     assert spec.scd2 is not None
     options = spec.scd2
-    props = fmt._snapshot_properties(commit.load_id)
+    props = fmt.snapshot_properties(commit.load_id)
     rows = scd2.with_row_version(
         plan.source_dataset(commit.files, commit.arrow_schema).to_table(), spec
     )
@@ -167,7 +165,7 @@ def _scd2_writer(
 
 # ------------------------------------------------------------------------------ child tables
 def _child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> Writer:
-    props = fmt._snapshot_properties(commit.load_id)
+    props = fmt.snapshot_properties(commit.load_id)
     rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
     root_files = plan.package_files(commit, spec.root_name)
     parent = children_plan.parent_rows(root_files, _file_schema(root_files), spec)
@@ -191,7 +189,7 @@ def _child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> W
 
 def _scd2_child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> Writer:
     assert spec.scd2 is not None
-    props = fmt._snapshot_properties(commit.load_id)
+    props = fmt.snapshot_properties(commit.load_id)
     rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
     roots = None
     if spec.scd2.random_root_ids:
@@ -229,12 +227,7 @@ def _snapshot_before(fmt: IcebergFormat, table: Table, load_id: str) -> int | No
     before = metadata.current_snapshot_id
     snapshot_id = before
     while snapshot_id is not None and (snapshot := snapshots.get(snapshot_id)) is not None:
-        summary = snapshot.summary
-        if (
-            summary is not None
-            and summary.get(LOAD_ID_PROPERTY) == load_id
-            and summary.get(APP_ID_PROPERTY) == fmt._app_id
-        ):
+        if fmt.made_by(snapshot.summary, load_id):
             before = snapshot.parent_snapshot_id
         snapshot_id = snapshot.parent_snapshot_id
     return before
@@ -255,10 +248,9 @@ class _LoadFiles:
             for path in self.commit.files:
                 _append(tx, pq.read_table(path), None, props)
             return
-        if not self.placed:  # placed once, also when a conflict runs the transaction again
-            location = self.fmt.location(self.commit.table_name)
+        if not self.placed:  # placed once per merge attempt
             self.placed.extend(
-                self.fmt._place_file(location, path, self.commit.load_id)
+                self.fmt.place_data_file(self.commit.table_name, path, self.commit.load_id)
                 for path in self.commit.files
             )
         if self.placed:

@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from quiver.destinations.base import TableCommit
-from quiver.errors import DestinationCapabilitiesError
+from quiver.errors import MergeConfigError
 from quiver.schema.columns import C_DLT_ID, C_DLT_ROOT_ID, DEFAULT_VALID_FROM, DEFAULT_VALID_TO
 from quiver.schema.hints import (
     DEFAULT_MERGE_STRATEGY,
@@ -72,7 +72,6 @@ __all__ = [
     "MERGE_STRATEGIES",
     "OP_COLUMN",
     "VALIDITY_TYPE",
-    "MergeConfigError",
     "MergeSpec",
     "MergeStrategy",
     "Scd2Options",
@@ -101,10 +100,6 @@ VALIDITY_TYPE: Final = pa.timestamp("us", "UTC")
 OP_COLUMN: Final = "__quiver_op"
 _INDEX: Final = "__quiver_index"
 _SORT: Final = "__quiver_sort"
-
-
-class MergeConfigError(DestinationCapabilitiesError):
-    """A merge table's hints do not describe a merge that can run (terminal: fix the hints)."""
 
 
 # --------------------------------------------------------------------------------- the spec

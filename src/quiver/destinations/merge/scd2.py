@@ -14,7 +14,6 @@ from quiver.destinations.merge.plan import (
     C_DLT_ID,
     C_DLT_ROOT_ID,
     VALIDITY_TYPE,
-    MergeConfigError,
     MergeSpec,
     Scd2Options,
     dedup_indices,
@@ -22,6 +21,7 @@ from quiver.destinations.merge.plan import (
     distinct_keys,
     matching_mask,
 )
+from quiver.errors import MergeConfigError
 
 __all__ = [
     "Scd2Plan",
@@ -128,7 +128,10 @@ def _set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
 
 def _scd2(spec: MergeSpec) -> Scd2Options:
     if spec.scd2 is None:
-        raise ValueError(f"table {spec.table_name!r} does not merge with scd2")
+        raise MergeConfigError(
+            f"Table {spec.table_name!r} (package {spec.load_id}) does not merge with scd2. "
+            "Hint: set write_disposition={'disposition': 'merge', 'strategy': 'scd2'}."
+        )
     return spec.scd2
 
 
