@@ -159,6 +159,29 @@ def test_type_mismatch_with_existing_table_aborts_package(pipelines_dir: str, bu
     assert not (bucket / "ds" / "_dlt_loads").exists()
 
 
+def test_the_original_schema_mismatch_can_be_caught_by_its_class(
+    pipelines_dir: str, bucket: Path
+) -> None:
+    from quiver.errors import LoadError, SchemaMismatchError
+
+    _table_with_int_column(bucket)
+    pipeline = _pipeline(pipelines_dir, bucket)
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run([{"id": "not a number"}], table_name="events")
+    load_error = failed.value.__cause__
+    assert isinstance(load_error, LoadError) and load_error.table_name == "events"
+    try:
+        raise load_error.exception
+    except SchemaMismatchError as original:  # the class, not a string in a RuntimeError
+        assert original is load_error.__cause__
+        assert "'id'" in str(original) and failed.value.load_id in str(original)
+    # The failed job's .exception file still holds the traceback.
+    package = Path(pipelines_dir) / "crashy" / "loaded" / str(failed.value.load_id)
+    (exception_file,) = package.glob("jobs/failed/*.exception")
+    text = exception_file.read_text()
+    assert text.startswith("Traceback") and "SchemaMismatchError" in text
+
+
 def test_failed_jobs_listed_when_not_raising(
     pipelines_dir: str, bucket: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
