@@ -10,7 +10,12 @@ import pydantic
 import pytest
 
 import quiver
-from quiver.extract.hints import InconsistentTableTemplate
+from quiver.errors import (
+    InconsistentTableTemplate,
+    InvalidSourceDefinition,
+    ResourceNameMissing,
+    UnboundResourceError,
+)
 from tests.extract_support import (
     column_names,
     extracted_rows,
@@ -47,8 +52,9 @@ def test_decorator_forms_and_names(pipelines_dir: str, bucket: Path) -> None:
 
 
 def test_resource_on_data_needs_a_name() -> None:
-    with pytest.raises(ValueError, match="needs a name"):
+    with pytest.raises(ResourceNameMissing, match="no name") as caught:
         quiver.resource([{"a": 1}])
+    assert isinstance(caught.value, ValueError) and "name=" in str(caught.value)
     generator = (row for row in [{"a": 1}])
     assert quiver.resource(generator, table_name="t").name == "t"
 
@@ -69,7 +75,7 @@ def test_binding_arguments_by_calling(pipelines_dir: str, bucket: Path) -> None:
     def numbers(start: int, count: int = 2):
         yield [{"id": start + i} for i in range(count)]
 
-    with pytest.raises(TypeError, match="needs arguments"):
+    with pytest.raises(UnboundResourceError, match="needs arguments"):
         list(numbers)
     bound = numbers(10, count=3)
     assert bound is not numbers and [r["id"] for r in bound] == [10, 11, 12]
@@ -295,7 +301,7 @@ def test_source_returning_data_and_generators(pipelines_dir: str, bucket: Path) 
 def test_source_name_and_schema_are_exclusive() -> None:
     from quiver.schema.model import Schema
 
-    with pytest.raises(ValueError, match="either name or schema"):
+    with pytest.raises(InvalidSourceDefinition, match="both name='a' and schema"):
         quiver.source(name="a", schema=Schema("b"))
 
     @quiver.source(schema=Schema("named_by_schema"))

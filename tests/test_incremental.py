@@ -14,13 +14,15 @@ import pyarrow as pa
 import pytest
 
 import quiver
-from quiver.extract.incremental import Incremental, IncrementalUnboundError
-from quiver.extract.incremental_filter import (
-    CursorFilter,
+from quiver.errors import (
+    IncrementalArgumentError,
     IncrementalCursorPathHasValueNone,
     IncrementalCursorPathMissing,
     IncrementalCursorTypeError,
+    IncrementalUnboundError,
 )
+from quiver.extract.incremental import Incremental
+from quiver.extract.incremental_filter import CursorFilter
 from tests.extract_support import extracted_rows, make_pipeline, package_tables, table_rows
 
 UTC = datetime.UTC
@@ -100,10 +102,16 @@ def test_typed_incremental_and_unbound_errors() -> None:
     assert typed.last_value == 1 and typed.start_value == 1
     with pytest.raises(IncrementalUnboundError):
         typed.get_state()
-    with pytest.raises(ValueError, match="last_value_func"):
+    with pytest.raises(IncrementalArgumentError, match="last_value_func"):
         quiver.sources.incremental("id", last_value_func="median")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="on_cursor_value_missing"):
-        quiver.sources.incremental("id", on_cursor_value_missing="skip")  # type: ignore[arg-type]
+    with pytest.raises(IncrementalArgumentError, match="on_cursor_value_missing") as caught:
+        quiver.sources.incremental("id", on_cursor_value_missing="exclud")  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError)
+    assert "did you mean 'exclude'?" in str(caught.value).lower()
+    with pytest.raises(IncrementalArgumentError, match="initial_value"):
+        quiver.sources.incremental("id", end_value=5).bind("r", {})
+    with pytest.raises(IncrementalArgumentError, match="must come after"):
+        quiver.sources.incremental("id", initial_value=9, end_value=5).bind("r", {})
 
 
 # ---------------------------------------------------------------------- filtering semantics

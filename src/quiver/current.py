@@ -11,14 +11,18 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from quiver.extract.state import StateNotAvailable, resource_state, source_state
+from quiver.errors import StateNotAvailable
+from quiver.extract.state import resource_state, source_state
+
+if TYPE_CHECKING:
+    from quiver.pipeline.pipeline import Pipeline
 
 __all__ = ["StateNotAvailable", "pipeline", "resource_state", "source_state", "state"]
 
 
-def pipeline() -> Any:
+def pipeline() -> Pipeline:
     """The pipeline being run (during extract), else the active one.
 
     Raises:
@@ -31,7 +35,8 @@ def pipeline() -> Any:
         raise StateNotAvailable(
             "No pipeline is active. Hint: create one with quiver.pipeline(...)."
         )
-    return active
+    running: Pipeline = active
+    return running
 
 
 def state() -> dict[str, Any]:

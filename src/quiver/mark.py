@@ -10,8 +10,10 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from quiver.extract.hints import make_hints
 from quiver.extract.items import DataItemWithMeta, HintsMeta, TableNameMeta
 
 __all__ = ["make_hints", "with_hints", "with_table_name"]
@@ -30,48 +32,29 @@ def with_table_name(item: Any, table_name: str) -> DataItemWithMeta:
     return DataItemWithMeta(TableNameMeta(table_name), item)
 
 
-def make_hints(
-    table_name: Any = None,
-    parent_table_name: Any = None,
-    primary_key: Any = None,
-    merge_key: Any = None,
-    columns: Any = None,
-    schema_contract: Any = None,
-    table_format: Any = None,
-    file_format: Any = None,
-    write_disposition: Any = None,
-    max_table_nesting: int | None = None,
-    additional_table_hints: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Hints for :func:`with_hints` (or ``Resource.apply_hints(**hints)``); ``None`` = not given."""
-    given = {
-        "table_name": table_name,
-        "parent_table_name": parent_table_name,
-        "primary_key": primary_key,
-        "merge_key": merge_key,
-        "columns": columns,
-        "schema_contract": schema_contract,
-        "table_format": table_format,
-        "file_format": file_format,
-        "write_disposition": write_disposition,
-        "max_table_nesting": max_table_nesting,
-        "additional_table_hints": additional_table_hints,
-    }
-    return {k: v for k, v in given.items() if v is not None}
-
-
 def with_hints(
-    item: Any, hints: dict[str, Any], create_table_variant: bool = False
+    item: Any, hints: Mapping[str, Any], create_table_variant: bool = False
 ) -> DataItemWithMeta:
     """Apply ``hints`` to the resource when ``item`` reaches the extractor, then load ``item``.
 
+    The hints are merged as ``Resource.merge_hints`` does (dlt's behaviour): they change the
+    resource for the items that follow, unless ``create_table_variant`` is set.
+
     Args:
         item: what the resource yields.
-        hints: from :func:`make_hints`.
+        hints: from :func:`make_hints` (checked there, naming the resource).
         create_table_variant: apply the hints only to the table ``hints["table_name"]``
             (a variant of the resource's table) instead of to the resource.
 
     Returns:
         The item with its meta; yield it from the resource.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource
+        ... def events():
+        ...     yield quiver.mark.with_hints(
+        ...         {"id": 1}, quiver.mark.make_hints(write_disposition="replace")
+        ...     )
     """
     return DataItemWithMeta(HintsMeta(dict(hints), create_table_variant), item)

@@ -19,12 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from quiver.errors import InvalidHintValue, NotSupportedYet
 from quiver.extract.resource import Resource
-from quiver.schema.hints import (
-    ICEBERG_PARTITION_HINT,
-    ICEBERG_TABLE_PROPERTIES_HINT,
-    ICEBERG_TRANSFORMS,
-)
+from quiver.schema.hints import ICEBERG_PARTITION_HINT, ICEBERG_TRANSFORMS
 
 __all__ = ["iceberg_adapter", "iceberg_partition"]
 
@@ -65,28 +62,41 @@ def iceberg_adapter(
     data: Any,
     partition: str | dict[str, Any] | Sequence[str | dict[str, Any]] | None = None,
     table_properties: dict[str, str] | None = None,
-) -> Any:
-    """Attach an Iceberg partition spec (and table properties) to a resource.
+) -> Resource:
+    """Attach an Iceberg partition spec to a resource.
 
     Args:
         data: a resource (or data, which becomes a resource named by its ``__name__``).
         partition: column names (identity) and/or ``iceberg_partition.*`` fields.
-        table_properties: Iceberg table properties set at creation.
+        table_properties: not supported yet (raises :class:`~quiver.errors.NotSupportedYet`).
 
     Returns:
-        The resource, with the hints applied.
+        The resource, with the partition hint applied.
+
+    Raises:
+        InvalidHintValue: for an unknown partition transform.
+        NotSupportedYet: for ``table_properties``.
     """
     from quiver.extract.decorators import resource as make_resource
 
+    if table_properties:
+        raise NotSupportedYet(
+            "iceberg_adapter(table_properties=...)",
+            "set Iceberg table properties when the table is created",
+            "remove table_properties=...; set them with pyiceberg after the first load "
+            "(table.transaction().set_properties(...)).",
+        )
     target = data if isinstance(data, Resource) else make_resource(data)
     fields = [partition] if isinstance(partition, str | dict) else list(partition or [])
     spec = [iceberg_partition.identity(f) if isinstance(f, str) else dict(f) for f in fields]
     for field in spec:
         kind = str(field["transform"]).split("[")[0]
         if kind not in ICEBERG_TRANSFORMS:
-            raise ValueError(f"unknown Iceberg partition transform {field['transform']!r}")
-    # Table hints that resources do not declare as keywords travel in the hint dict.
-    target._hints[ICEBERG_PARTITION_HINT] = spec
-    if table_properties:
-        target._hints[ICEBERG_TABLE_PROPERTIES_HINT] = dict(table_properties)
-    return target
+            raise InvalidHintValue.not_one_of(
+                f"iceberg_adapter() for resource {target.name!r}",
+                "partition transform",
+                field["transform"],
+                ICEBERG_TRANSFORMS,
+            )
+    # Table hints that resources do not declare as keywords travel as ``x-`` hints.
+    return target.merge_hints({ICEBERG_PARTITION_HINT: spec})

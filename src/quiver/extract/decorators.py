@@ -1,19 +1,37 @@
-"""``@quiver.resource``, ``@quiver.source`` and ``@quiver.transformer``."""
+"""``@quiver.resource``, ``@quiver.source`` and ``@quiver.transformer``.
+
+The table hints are the keywords of :class:`~quiver.schema.hints.TableHints`; they are checked
+when the decorator is applied, so a typo (``primary_keys=``) or an unknown value
+(``write_disposition="mege"``) fails at the decorated function and names the resource.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, ParamSpec, Unpack, cast, overload
 
 from quiver.configuration.accessors import inject_config
-from quiver.extract.hints import make_hints
+from quiver.errors import (
+    InvalidSourceDefinition,
+    ResourceNameMissing,
+    ResourceTypeError,
+)
+from quiver.extract.hints import build_hints, reject_unknown, reject_unsupported
 from quiver.extract.incremental import Incremental
 from quiver.extract.items import is_arrow_like
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source, copy_resources
 from quiver.extract.state import in_source
+from quiver.schema.hints import (
+    TABLE_HINT_NAMES,
+    SchemaContractHint,
+    TableHints,
+    check_schema_contract,
+)
+
+P = ParamSpec("P")
 
 
 def _section_of(target: Any) -> str | None:
@@ -21,62 +39,97 @@ def _section_of(target: Any) -> str | None:
     return module.rsplit(".", 1)[-1] if isinstance(module, str) else None
 
 
+# ------------------------------------------------------------------------------- resource
+@overload
 def resource(
-    data: Any = None,
+    data: None = None,
     /,
+    *,
     name: str | None = None,
-    table_name: Any = None,
-    max_table_nesting: int | None = None,
-    write_disposition: Any = None,
-    columns: Any = None,
-    primary_key: Any = None,
-    merge_key: Any = None,
-    schema_contract: Any = None,
-    table_format: Any = None,
-    file_format: Any = None,
-    references: Any = None,
-    nested_hints: Any = None,
     selected: bool = True,
-    spec: Any = None,
     parallelized: bool = False,
     incremental: Incremental[Any] | None = None,
     section: str | None = None,
     standalone: bool | None = None,
-    data_from: Any = None,
-    **_: Any,
-) -> Any:
+    data_from: Resource | Any = None,
+    references: None = None,
+    nested_hints: None = None,
+    spec: None = None,
+    **hints: Unpack[TableHints],
+) -> Callable[[Callable[..., Any]], Resource]: ...
+
+
+@overload
+def resource(
+    data: object,
+    /,
+    *,
+    name: str | None = None,
+    selected: bool = True,
+    parallelized: bool = False,
+    incremental: Incremental[Any] | None = None,
+    section: str | None = None,
+    standalone: bool | None = None,
+    data_from: Resource | Any = None,
+    references: None = None,
+    nested_hints: None = None,
+    spec: None = None,
+    **hints: Unpack[TableHints],
+) -> Resource: ...
+
+
+def resource(
+    data: object = None,
+    /,
+    *,
+    name: str | None = None,
+    selected: bool = True,
+    parallelized: bool = False,
+    incremental: Incremental[Any] | None = None,
+    section: str | None = None,
+    standalone: bool | None = None,
+    data_from: Resource | Any = None,
+    references: None = None,
+    nested_hints: None = None,
+    spec: None = None,
+    **hints: Unpack[TableHints],
+) -> Resource | Callable[[Callable[..., Any]], Resource]:
     """Declare a resource: a named producer of rows or Arrow data for a table.
 
     Works as a decorator on generator functions, plain functions and async generators, or as a
-    function on data (``quiver.resource(rows, name="items")``).
+    function on data (``quiver.resource(rows, name="items")``). Calling a decorated function
+    binds its arguments and returns a :class:`Resource`.
 
     Args:
         data: a function to decorate, or the data itself (a list, a generator, an Arrow table,
             a polars or pandas frame...).
         name: the resource name (default: the function name); also the default table name.
-        table_name: the table to load into; may be a callable of the item (dynamic tables).
-        max_table_nesting: how deep nested data becomes child tables.
-        write_disposition: ``"append"``, ``"replace"``, ``"merge"``, ``"skip"`` or the dict form
-            ``{"disposition": "merge", "strategy": "upsert"}``; may be a callable of the item.
-        columns: column hints as a dict, a list of column schemas or a pydantic model.
-        primary_key: column name or names of the primary key.
-        merge_key: column name or names of the merge key.
-        schema_contract: ``"evolve"``, ``"freeze"``, ... or a dict per entity.
-        table_format: ``"delta"``, ``"iceberg"`` or ``"native"``.
-        file_format: the loader file format (``"parquet"``...).
-        references: accepted for compatibility (table references are not used yet).
-        nested_hints: accepted for compatibility.
         selected: whether a source extracts this resource by default.
-        spec: accepted for compatibility.
         parallelized: run the generator in the extract thread pool.
         incremental: an incremental cursor for this resource (see
             :class:`quiver.sources.incremental`).
         section: the config section (default: the function's module name).
-        standalone: accepted for compatibility (deprecated in dlt).
+        standalone: accepted for compatibility: quiver's resources always bind their
+            arguments when called, which is what ``standalone=True`` did in dlt.
         data_from: makes this a transformer of that resource (as ``@quiver.transformer``).
+        references: not supported yet (raises :class:`~quiver.errors.NotSupportedYet`).
+        nested_hints: not supported yet (raises).
+        spec: not supported yet (raises); config is injected from the signature.
+        **hints: the table hints of :class:`~quiver.schema.hints.TableHints`:
+            ``table_name`` (may be a callable of the item, for dynamic tables),
+            ``write_disposition`` (``"append"``, ``"replace"``, ``"merge"``, ``"skip"`` or
+            ``{"disposition": "merge", "strategy": "upsert"}``), ``columns`` (a dict, a list
+            of column schemas or a pydantic model), ``primary_key``, ``merge_key``,
+            ``schema_contract``, ``table_format`` (``"delta"``, ``"iceberg"``, ``"native"``),
+            ``file_format``, ``max_table_nesting``, ``parent_table_name``.
 
     Returns:
         A :class:`Resource`, or a decorator that makes one.
+
+    Raises:
+        UnknownArgument: for a keyword it does not take, with the closest one it does.
+        InvalidHintValue: for an unknown write disposition, merge strategy or table format.
+        ResourceNameMissing: for data without a name (pass ``name=``).
 
     Examples:
         >>> @resource(name="numbers", write_disposition="replace")
@@ -86,48 +139,30 @@ def resource(
         [1, 2]
     """
     if data_from is not None:
-        return transformer(
-            data,
+        decorate = transformer(
             data_from=data_from,
             name=name,
-            table_name=table_name,
-            max_table_nesting=max_table_nesting,
-            write_disposition=write_disposition,
-            columns=columns,
-            primary_key=primary_key,
-            merge_key=merge_key,
-            schema_contract=schema_contract,
-            table_format=table_format,
-            file_format=file_format,
             selected=selected,
             parallelized=parallelized,
             section=section,
+            incremental=incremental,
+            standalone=standalone,
+            references=references,
+            nested_hints=nested_hints,
+            spec=spec,
+            **hints,
         )
-    hints = make_hints(
-        table_name=table_name,
-        write_disposition=write_disposition,
-        columns=columns,
-        primary_key=primary_key,
-        merge_key=merge_key,
-        schema_contract=schema_contract,
-        table_format=table_format,
-        file_format=file_format,
-        max_table_nesting=max_table_nesting,
-    )
+        return decorate if data is None else decorate(cast(Callable[..., Any], data))
 
     def make(target: Any) -> Resource:
-        resource_name = name or getattr(target, "__name__", None)
-        if resource_name is None or str(resource_name).startswith("<"):
-            if isinstance(table_name, str):
-                resource_name = table_name
-            else:
-                raise ValueError(
-                    "A resource made from data needs a name: pass name=... (or table_name=...)."
-                )
+        resource_name = _resource_name(target, name, hints.get("table_name"))
+        where = f"quiver.resource() for resource {resource_name!r}"
+        reject_unknown(hints, RESOURCE_ARGUMENTS, where)
+        reject_unsupported(where, references=references, nested_hints=nested_hints, spec=spec)
         made = Resource(
-            str(resource_name),
+            resource_name,
             target,
-            hints=hints,
+            hints=build_hints(hints, where=where),
             selected=selected,
             section=section or _section_of(target),
             parallelized=parallelized,
@@ -142,27 +177,71 @@ def resource(
     return make(data)
 
 
+def _resource_name(target: Any, name: str | None, table_name: Any) -> str:
+    """The resource name: given, else the function's, else a static table name."""
+    resource_name = name or getattr(target, "__name__", None)
+    if resource_name is None or str(resource_name).startswith("<"):
+        if isinstance(table_name, str):
+            return table_name
+        raise ResourceNameMissing(target)
+    return str(resource_name)
+
+
+# ---------------------------------------------------------------------------- transformer
+@overload
 def transformer(
-    f: Callable[..., Any] | None = None,
+    f: None = None,
     /,
-    data_from: Any = None,
+    *,
+    data_from: Resource | Any = None,
     name: str | None = None,
-    table_name: Any = None,
-    max_table_nesting: int | None = None,
-    write_disposition: Any = None,
-    columns: Any = None,
-    primary_key: Any = None,
-    merge_key: Any = None,
-    schema_contract: Any = None,
-    table_format: Any = None,
-    file_format: Any = None,
     selected: bool = True,
-    spec: Any = None,
     parallelized: bool = False,
     section: str | None = None,
     incremental: Incremental[Any] | None = None,
-    **_: Any,
-) -> Any:
+    standalone: bool | None = None,
+    references: None = None,
+    nested_hints: None = None,
+    spec: None = None,
+    **hints: Unpack[TableHints],
+) -> Callable[[Callable[..., Any]], Resource]: ...
+
+
+@overload
+def transformer(
+    f: Callable[..., Any],
+    /,
+    *,
+    data_from: Resource | Any = None,
+    name: str | None = None,
+    selected: bool = True,
+    parallelized: bool = False,
+    section: str | None = None,
+    incremental: Incremental[Any] | None = None,
+    standalone: bool | None = None,
+    references: None = None,
+    nested_hints: None = None,
+    spec: None = None,
+    **hints: Unpack[TableHints],
+) -> Resource: ...
+
+
+def transformer(
+    f: Callable[..., Any] | None = None,
+    /,
+    *,
+    data_from: Resource | Any = None,
+    name: str | None = None,
+    selected: bool = True,
+    parallelized: bool = False,
+    section: str | None = None,
+    incremental: Incremental[Any] | None = None,
+    standalone: bool | None = None,
+    references: None = None,
+    nested_hints: None = None,
+    spec: None = None,
+    **hints: Unpack[TableHints],
+) -> Resource | Callable[[Callable[..., Any]], Resource]:
     """Declare a resource that receives each item (page) of another resource as first argument.
 
     Args:
@@ -172,8 +251,20 @@ def transformer(
         name: the resource name (default: the function name).
         selected: whether a source extracts this transformer by default.
         parallelized: run each call in the extract thread pool.
+        section: the config section (default: the function's module name).
+        incremental: an incremental cursor for this transformer.
+        standalone: accepted for compatibility (see :func:`resource`).
+        references: not supported yet (raises).
+        nested_hints: not supported yet (raises).
+        spec: not supported yet (raises).
+        **hints: the table hints, as for :func:`resource`.
 
-    The hint arguments are those of :func:`resource`.
+    Returns:
+        A :class:`Resource` (a transformer), or a decorator that makes one.
+
+    Raises:
+        UnknownArgument: for a keyword it does not take, with the closest one it does.
+        ResourceTypeError: when what it decorates is not a function.
 
     Examples:
         >>> import quiver
@@ -187,28 +278,24 @@ def transformer(
         >>> [row["score"] for row in details]
         [10, 20]
     """
-    hints = make_hints(
-        table_name=table_name,
-        write_disposition=write_disposition,
-        columns=columns,
-        primary_key=primary_key,
-        merge_key=merge_key,
-        schema_contract=schema_contract,
-        table_format=table_format,
-        file_format=file_format,
-        max_table_nesting=max_table_nesting,
-    )
     parent = data_from if isinstance(data_from, Resource) or data_from is None else None
     if data_from is not None and parent is None:
         parent = resource(data_from, name=getattr(data_from, "__name__", None) or "data_from")
 
     def make(function: Callable[..., Any]) -> Resource:
         if not callable(function):
-            raise TypeError(f"@transformer decorates a function, got {function!r}")
+            raise ResourceTypeError(
+                f"@quiver.transformer decorates a function, got {type(function).__name__}. "
+                "Hint: decorate a function whose first argument receives the items."
+            )
+        transformer_name = name or function.__name__
+        where = f"quiver.transformer() for resource {transformer_name!r}"
+        reject_unknown(hints, TRANSFORMER_ARGUMENTS, where)
+        reject_unsupported(where, references=references, nested_hints=nested_hints, spec=spec)
         made = Resource(
-            name or function.__name__,
+            transformer_name,
             function,
-            hints=hints,
+            hints=build_hints(hints, where=where),
             selected=selected,
             section=section or _section_of(function),
             parallelized=parallelized,
@@ -222,11 +309,12 @@ def transformer(
     return make if f is None else make(f)
 
 
-class SourceFactory:
+# --------------------------------------------------------------------------------- source
+class SourceFactory(Generic[P]):
     """What ``@quiver.source`` returns: call it (with the function's arguments) to get a
     :class:`Source`."""
 
-    def __init__(self, function: Callable[..., Any], options: dict[str, Any]) -> None:
+    def __init__(self, function: Callable[P, Any], options: dict[str, Any]) -> None:
         self._function = function
         self._options = options
         functools.update_wrapper(self, function)
@@ -237,19 +325,27 @@ class SourceFactory:
 
     @property
     def section(self) -> str | None:
-        return self._options.get("section") or _section_of(self._function)
+        section = self._options.get("section")
+        return str(section) if section else _section_of(self._function)
 
-    def with_args(self, **options: Any) -> SourceFactory:
-        """A copy of the factory with other decorator options (``name``, ``section``...)."""
+    def with_args(self, **options: Any) -> SourceFactory[P]:
+        """A copy of the factory with other decorator options (``name``, ``section``...).
+
+        Raises:
+            UnknownArgument: for an option ``@quiver.source`` does not take.
+        """
+        where = f"with_args() of source {self.name!r}"
+        reject_unknown(options, SOURCE_OPTIONS, where)
+        _check_source_options(options, where)
         return SourceFactory(self._function, {**self._options, **options})
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Source:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Source:
         sections = tuple(s for s in ("sources", self.section, self.name) if s)
-        kwargs = inject_config(self._function, args, kwargs, sections)
+        injected = inject_config(self._function, args, kwargs, sections)
         with in_source(self.name):
-            produced = self._function(*args, **kwargs)
+            produced = self._function(*args, **injected)
             if produced is None:
-                raise ValueError(
+                raise InvalidSourceDefinition(
                     f"source {self.name!r} returned None. Hint: return or yield its resources."
                 )
             resources = list(_as_resources(produced, self.name))
@@ -287,22 +383,58 @@ def _as_resources(produced: Any, source_name: str) -> Iterable[Resource]:
     if is_arrow_like(produced) or isinstance(produced, Iterable):
         yield Resource(source_name, produced)
         return
-    raise TypeError(f"source {source_name!r} must return resources or data, got {type(produced)}")
+    raise ResourceTypeError(
+        f"source {source_name!r} returned {type(produced).__name__}, which is neither "
+        "resources nor data. Hint: return (or yield) resources, or a list/iterable of rows."
+    )
 
 
+@overload
 def source(
-    func: Callable[..., Any] | None = None,
+    func: None = None,
     /,
+    *,
     name: str | None = None,
     section: str | None = None,
     max_table_nesting: int | None = None,
     root_key: bool = False,
     schema: Any = None,
-    schema_contract: Any = None,
-    spec: Any = None,
+    schema_contract: SchemaContractHint | None = None,
     parallelized: bool = False,
-    **_: Any,
-) -> Any:
+    spec: None = None,
+) -> Callable[[Callable[P, Any]], SourceFactory[P]]: ...
+
+
+@overload
+def source(
+    func: Callable[P, Any],
+    /,
+    *,
+    name: str | None = None,
+    section: str | None = None,
+    max_table_nesting: int | None = None,
+    root_key: bool = False,
+    schema: Any = None,
+    schema_contract: SchemaContractHint | None = None,
+    parallelized: bool = False,
+    spec: None = None,
+) -> SourceFactory[P]: ...
+
+
+def source(
+    func: Callable[P, Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    section: str | None = None,
+    max_table_nesting: int | None = None,
+    root_key: bool = False,
+    schema: Any = None,
+    schema_contract: SchemaContractHint | None = None,
+    parallelized: bool = False,
+    spec: None = None,
+    **unknown: Any,
+) -> SourceFactory[P] | Callable[[Callable[P, Any]], SourceFactory[P]]:
     """Declare a source: a function returning resources. Its name is the schema name.
 
     Args:
@@ -313,14 +445,16 @@ def source(
         root_key: propagate the root ``_dlt_id`` into nested tables as ``_dlt_root_id``.
         schema: a :class:`quiver.schema.model.Schema` to start from (its name names the source).
         schema_contract: the default contract of the source's tables.
-        spec: accepted for compatibility.
         parallelized: run every resource's generator in the extract thread pool.
+        spec: not supported yet (raises); config is injected from the signature.
 
     Returns:
         A :class:`SourceFactory`, or a decorator that makes one.
 
     Raises:
-        ValueError: when both ``name`` and ``schema`` are given.
+        UnknownArgument: for a keyword it does not take, with the closest one it does.
+        InvalidSourceDefinition: when both ``name`` and ``schema`` are given.
+        InvalidSchemaContract: for an unknown contract mode.
 
     Examples:
         >>> import quiver
@@ -330,9 +464,15 @@ def source(
         >>> list(shop().resources)
         ['orders']
     """
+    source_name = name or getattr(schema, "name", None) or getattr(func, "__name__", None)
+    where = "quiver.source()" + (f" for source {source_name!r}" if source_name else "")
+    reject_unknown(unknown, SOURCE_OPTIONS, where)
     if name is not None and schema is not None:
-        raise ValueError("source(): pass either name or schema, not both")
-    options = {
+        raise InvalidSourceDefinition(
+            f"{where}: got both name={name!r} and schema={schema!r}. Hint: pass one of them; "
+            "a given schema names the source."
+        )
+    options: dict[str, Any] = {
         "name": name or (getattr(schema, "name", None)),
         "section": section,
         "max_table_nesting": max_table_nesting,
@@ -340,9 +480,30 @@ def source(
         "schema": schema,
         "schema_contract": schema_contract,
         "parallelized": parallelized,
+        "spec": spec,
     }
+    _check_source_options(options, where)
 
-    def make(function: Callable[..., Any]) -> SourceFactory:
+    def make(function: Callable[P, Any]) -> SourceFactory[P]:
         return SourceFactory(function, options)
 
     return make if func is None else make(func)
+
+
+def _check_source_options(options: dict[str, Any], where: str) -> None:
+    reject_unsupported(where, spec=options.get("spec"))
+    contract = options.get("schema_contract")
+    if contract is not None:
+        check_schema_contract(contract, where)
+
+
+def _own_arguments(function: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword arguments ``function`` names in its signature."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(n for n, p in inspect.signature(function).parameters.items() if p.kind in kinds)
+
+
+#: The keywords each decorator takes (the table hints plus its own), for "did you mean".
+RESOURCE_ARGUMENTS = (*TABLE_HINT_NAMES, *_own_arguments(resource))
+TRANSFORMER_ARGUMENTS = (*TABLE_HINT_NAMES, *_own_arguments(transformer))
+SOURCE_OPTIONS = _own_arguments(source)

@@ -211,8 +211,8 @@ class Extractor:
         resource = node.resource
         hints = {k: v for k, v in meta.hints.items() if v is not None}
         table_name = hints.get("table_name")
-        resource.apply_hints(
-            **hints, create_table_variant=meta.create_table_variant and table_name is not None
+        resource.merge_hints(
+            hints, create_table_variant=meta.create_table_variant and table_name is not None
         )
         # Hints changed: tables are re-registered with the new hints.
         self._static.pop(node, None)
@@ -241,8 +241,11 @@ class Extractor:
             return known
         resource = node.resource
         template = resource.hints_for_table(raw_name)
+        where = f"resource {resource.name!r}"
         try:
-            resolved = resolve_hints(template, item) if item is not None else dict(template)
+            resolved = resolve_hints(template, item, where) if item is not None else dict(template)
+        except QuiverError:
+            raise
         except Exception as error:
             raise ResourceExtractionError(resource.name, error) from error
         resolved.pop("table_name", None)

@@ -1,53 +1,100 @@
-"""Table hints of resources: how the decorator arguments become schema table hints.
+"""Table hints of resources: checked where they are given, resolved per table.
 
-A resource keeps its hints as given (``table_name``, ``write_disposition``, ``columns``,
-``primary_key``...), where any of them may be a callable of the item (a *dynamic* hint). When the
-extractor sees the first item of a table it resolves the callables and turns the hints into a
-table schema: the write disposition dict becomes the shorthand plus ``x-`` hints, ``columns``
-becomes a dict of column schemas, keys become column hints and the incremental cursor gets the
-``incremental`` column hint.
-"""
+Every place that takes the hint vocabulary (``@resource``, ``@transformer``, ``apply_hints``,
+``quiver.mark.make_hints``) builds hints with :func:`build_hints`: unknown keywords raise
+:class:`~quiver.errors.UnknownArgument` and values outside the vocabulary
+:class:`~quiver.errors.InvalidHintValue`, each with the closest valid name and the resource.
+The stored form keeps callables of the item (*dynamic* hints) as they are; the write disposition
+dict becomes the shorthand plus ``x-`` hints and ``columns`` a dict of column schemas. When the
+extractor sees the first item of a table it resolves the callables (checking what they return)
+and turns the hints into a table schema: keys become column hints and the incremental cursor
+gets the ``incremental`` column hint."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Unpack
 
+from quiver.errors import (
+    InconsistentTableTemplate,
+    InvalidHintValue,
+    NotSupportedYet,
+    ResourceTypeError,
+    UnknownArgument,
+)
+from quiver.extract.state import current_resource_name
 from quiver.schema.columns import C_DLT_ID, DEFAULT_VALIDITY_COLUMN_NAMES
-from quiver.schema.hints import MERGE_STRATEGIES, WRITE_DISPOSITIONS
+from quiver.schema.hints import (
+    TABLE_HINT_NAMES,
+    TableHints,
+    check_hint_values,
+    check_write_disposition,
+)
 from quiver.schema.naming import SnakeCaseNaming
 
-#: Hints that ``@resource``, ``apply_hints`` and ``make_hints`` accept.
-HINT_NAMES = (
-    "table_name",
-    "parent_table_name",
-    "write_disposition",
-    "columns",
-    "primary_key",
-    "merge_key",
-    "schema_contract",
-    "table_format",
-    "file_format",
-    "max_table_nesting",
+#: Table hints the write disposition dict expands to (removed when the disposition changes).
+DISPOSITION_EXTRAS: Final = (
+    "x-merge-strategy",
+    "x-stage-data-deduplicated",
+    "x-boundary-timestamp",
 )
+#: Keys of stored hints besides the table hints and ``x-`` table hints.
+ADDITIONAL_TABLE_HINTS: Final = "additional_table_hints"
+
+#: dlt arguments that quiver takes but does not act on yet: what they would do, what to do now.
+_NOT_SUPPORTED: Final = {
+    "references": (
+        "record references between tables in the schema",
+        "remove references=...; Delta and Iceberg tables do not use them.",
+    ),
+    "nested_hints": (
+        "apply hints to the nested tables of this resource",
+        "remove nested_hints=...; nested tables take their columns from the data "
+        "(max_table_nesting limits how deep).",
+    ),
+    "spec": (
+        "read the arguments' configuration through that spec class",
+        "remove spec=...; quiver injects the arguments whose default is quiver.config.value "
+        "or quiver.secrets.value.",
+    ),
+    "incremental": (
+        "change the resource's incremental from an item",
+        "pass incremental= to @quiver.resource or to Resource.apply_hints instead.",
+    ),
+}
 
 
-class InconsistentTableTemplate(ValueError):
-    """A hint is a callable of the item but ``table_name`` is not."""
+def reject_unknown(given: Iterable[str], allowed: Iterable[str], where: str) -> None:
+    """Raise :class:`UnknownArgument` (with a "did you mean") for a name not in ``allowed``."""
+    allowed = tuple(allowed)
+    for name in given:
+        if name not in allowed:
+            raise UnknownArgument(where, name, allowed)
 
 
-def normalize_columns_hint(columns: Any) -> dict[str, dict[str, Any]] | None:
+def reject_unsupported(where: str, **arguments: Any) -> None:
+    """Raise :class:`NotSupportedYet` for a dlt argument that was given (not ``None``)."""
+    for name, value in arguments.items():
+        if value is not None:
+            would, instead = _NOT_SUPPORTED[name]
+            raise NotSupportedYet(f"{name}= ({where})", would, instead)
+
+
+def normalize_columns_hint(
+    columns: Any, where: str = "columns"
+) -> dict[str, dict[str, Any]] | None:
     """``columns=`` as a dict name → column schema (accepts a dict, a list, or a pydantic model).
 
     Args:
         columns: a dict of column schemas (``{"id": {"data_type": "bigint"}}``), a list of
             column schemas with ``name``, or a pydantic model class.
+        where: names the function and resource in errors.
 
     Returns:
         Column schemas by name, or ``None`` when ``columns`` is ``None``.
 
     Raises:
-        TypeError: for anything else.
+        ResourceTypeError: for anything else (also a ``TypeError``).
     """
     if columns is None:
         return None
@@ -60,36 +107,33 @@ def normalize_columns_hint(columns: Any) -> dict[str, dict[str, Any]] | None:
         from quiver.extract.pydantic_columns import pydantic_to_columns
 
         return pydantic_to_columns(columns)
-    raise TypeError(
-        f"columns must be a dict, a list of column schemas or a pydantic model, got {columns!r}"
+    raise ResourceTypeError(
+        f"{where}: columns must be a dict, a list of column schemas or a pydantic model, got "
+        f"{type(columns).__name__}. Hint: e.g. columns={{'id': {{'data_type': 'bigint'}}}}."
     )
 
 
-def write_disposition_hints(write_disposition: Any) -> dict[str, Any]:
+def write_disposition_hints(
+    write_disposition: Any, where: str = "write_disposition"
+) -> dict[str, Any]:
     """The dict form ``{"disposition": "merge", "strategy": ...}`` → shorthand + table hints.
 
     scd2 adds the validity columns and the row version column as dlt does.
+
+    Raises:
+        InvalidHintValue: for an unknown disposition, strategy or key of the dict form.
     """
-    if (
-        write_disposition is None
-        or isinstance(write_disposition, str)
-        or callable(write_disposition)
-    ):
-        if isinstance(write_disposition, str) and write_disposition not in WRITE_DISPOSITIONS:
-            raise ValueError(
-                f"write_disposition {write_disposition!r} is not one of {WRITE_DISPOSITIONS}"
-            )
+    if write_disposition is None or callable(write_disposition) or write_disposition == "":
+        return {"write_disposition": write_disposition}
+    check_write_disposition(write_disposition, where)
+    if isinstance(write_disposition, str):
         return {"write_disposition": write_disposition}
     disposition = write_disposition["disposition"]
-    if disposition not in WRITE_DISPOSITIONS:
-        raise ValueError(f"write_disposition {disposition!r} is not one of {WRITE_DISPOSITIONS}")
     hints: dict[str, Any] = {"write_disposition": disposition}
     if disposition != "merge":
         return hints
     strategy = write_disposition.get("strategy")
     if strategy is not None:
-        if strategy not in MERGE_STRATEGIES:
-            raise ValueError(f"merge strategy {strategy!r} is not one of {MERGE_STRATEGIES}")
         hints["x-merge-strategy"] = strategy
     if write_disposition.get("deduplicated"):
         hints["x-stage-data-deduplicated"] = True
@@ -135,46 +179,106 @@ def merge_columns(
     return merged
 
 
-def make_hints(
-    table_name: Any = None,
-    parent_table_name: Any = None,
-    primary_key: Any = None,
-    merge_key: Any = None,
-    columns: Any = None,
-    schema_contract: Any = None,
-    table_format: Any = None,
-    file_format: Any = None,
-    write_disposition: Any = None,
-    max_table_nesting: int | None = None,
-    additional_table_hints: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Hints in the form ``apply_hints`` stores them: ``None`` means "not given".
+def build_hints(given: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """Table hints as a resource stores them, checked where they are given.
 
-    Callables stay callables (resolved per item later); everything else is normalized now.
+    Only given hints are kept (``None`` means "not given"; an empty value, which removes a hint
+    in ``apply_hints``, is kept). Callables stay callables (resolved per item later); everything
+    else is checked and normalized now: the write disposition dict becomes the shorthand plus
+    ``x-`` hints, ``columns`` a dict of column schemas.
+
+    Args:
+        given: table hints by name (the keys of :class:`~quiver.schema.hints.TableHints`).
+        where: names the function and resource in errors, e.g. ``"resource 'users'"``.
+
+    Raises:
+        InvalidHintValue: for a value outside the vocabulary.
+        InvalidSchemaContract: for an unknown contract mode or entity.
     """
-    hints: dict[str, Any] = {
-        "table_name": table_name,
-        "parent_table_name": parent_table_name,
-        "primary_key": primary_key,
-        "merge_key": merge_key,
-        "schema_contract": schema_contract,
-        "table_format": table_format,
-        "file_format": file_format,
-        "max_table_nesting": max_table_nesting,
+    check_hint_values(given, where)
+    hints = {
+        name: value
+        for name, value in given.items()
+        if value is not None and name not in ("write_disposition", "columns")
     }
-    disposition = write_disposition_hints(write_disposition)
+    disposition = write_disposition_hints(given.get("write_disposition"), where)
     scd2_columns = disposition.pop("columns", None)
-    hints.update(disposition)
-    if callable(columns) and not isinstance(columns, type):
+    hints.update((k, v) for k, v in disposition.items() if v is not None)
+    columns = given.get("columns")
+    if _is_item_callable(columns):
         hints["columns"] = columns
     else:
-        normalized = normalize_columns_hint(columns)
+        normalized = normalize_columns_hint(columns, where)
         if scd2_columns:
             normalized = merge_columns(scd2_columns, normalized or {})
-        hints["columns"] = normalized
-    if additional_table_hints:
-        hints["additional_table_hints"] = dict(additional_table_hints)
+        if normalized is not None:
+            hints["columns"] = normalized
     return hints
+
+
+def make_hints(
+    *,
+    additional_table_hints: Mapping[str, Any] | None = None,
+    references: None = None,
+    nested_hints: None = None,
+    incremental: None = None,
+    **hints: Unpack[TableHints],
+) -> dict[str, Any]:
+    """Table hints for ``quiver.mark.with_hints`` (dlt's ``make_hints``), checked now.
+
+    Takes the hint keywords of ``@quiver.resource``; a hint may be a callable of the item.
+    The result is in the form a resource stores its hints (see :func:`build_hints`), so
+    ``with_hints`` applies it exactly as ``Resource.apply_hints`` would the same keywords.
+
+    Args:
+        additional_table_hints: table hints written to the schema as they are (``x-...``).
+        references: not supported yet (raises).
+        nested_hints: not supported yet (raises).
+        incremental: not supported yet here (raises); give it to the resource.
+        **hints: the table hints (``table_name``, ``write_disposition``, ``primary_key``...).
+
+    Returns:
+        The given hints, normalized; hints not given are absent.
+
+    Raises:
+        UnknownArgument: for a keyword that is not a hint (with the closest hint).
+        InvalidHintValue: for an unknown write disposition, merge strategy or table format.
+        NotSupportedYet: for ``references``, ``nested_hints`` or ``incremental``.
+
+    Examples:
+        >>> make_hints(write_disposition={"disposition": "merge", "strategy": "upsert"})
+        {'write_disposition': 'merge', 'x-merge-strategy': 'upsert'}
+    """
+    resource_name = current_resource_name()
+    where = "quiver.mark.make_hints()" + (
+        f" in resource {resource_name!r}" if resource_name else ""
+    )
+    reject_unknown(hints, MAKE_HINTS_ARGUMENTS, where)
+    reject_unsupported(
+        where, references=references, nested_hints=nested_hints, incremental=incremental
+    )
+    made = build_hints(hints, where=where)
+    if additional_table_hints:
+        made[ADDITIONAL_TABLE_HINTS] = dict(additional_table_hints)
+    return made
+
+
+#: The keywords :func:`make_hints` takes.
+MAKE_HINTS_ARGUMENTS: Final = (
+    *TABLE_HINT_NAMES,
+    ADDITIONAL_TABLE_HINTS,
+    "references",
+    "nested_hints",
+    "incremental",
+)
+
+
+def check_stored_names(hints: Mapping[str, Any], where: str) -> None:
+    """Raise for a key that is neither a table hint nor an ``x-`` table hint."""
+    allowed = (*TABLE_HINT_NAMES, ADDITIONAL_TABLE_HINTS)
+    for name in hints:
+        if name not in allowed and not str(name).startswith("x-"):
+            raise InvalidHintValue.not_one_of(where, "a hint name", name, allowed)
 
 
 def validate_dynamic_hints(hints: Mapping[str, Any]) -> None:
@@ -200,16 +304,23 @@ def is_dynamic(hints: Mapping[str, Any]) -> bool:
     return _is_item_callable(hints.get("table_name"))
 
 
-def resolve_hints(hints: Mapping[str, Any], item: Any) -> dict[str, Any]:
-    """Hints with every callable applied to ``item`` (the item as the resource yielded it)."""
+def resolve_hints(
+    hints: Mapping[str, Any], item: Any, where: str = "a dynamic hint"
+) -> dict[str, Any]:
+    """Hints with every callable applied to ``item`` (the item as the resource yielded it).
+
+    The values the callables return are checked as given values are (``where`` names the
+    resource in errors).
+    """
     resolved: dict[str, Any] = {}
     for name, value in hints.items():
         if _is_item_callable(value):
             value = value(item)
+            check_hint_values({name: value}, where)
             if name == "columns":
-                value = normalize_columns_hint(value)
+                value = normalize_columns_hint(value, where)
             elif name == "write_disposition":
-                expanded = write_disposition_hints(value)
+                expanded = write_disposition_hints(value, where)
                 columns = expanded.pop("columns", None)
                 resolved.update(expanded)
                 if columns:
@@ -268,6 +379,3 @@ def key_columns(value: Any) -> list[str]:
     if not value or callable(value):
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-HintFunction = Callable[[Any], Any]

@@ -20,36 +20,21 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import pyarrow as pa
 
-from quiver.extract.incremental_filter import (
-    CursorFilter,
-    IncrementalCursorPathHasValueNone,
-    IncrementalCursorPathMissing,
-    IncrementalCursorTypeError,
-    IncrementalError,
-    IncrementalPrimaryKeyMissing,
-    OnCursorValueMissing,
-    _path_parts,
+from quiver.errors import (
+    IncrementalArgumentError,
+    IncrementalUnboundError,
+    NotSupportedYet,
+    did_you_mean,
 )
+from quiver.extract.incremental_filter import CursorFilter, OnCursorValueMissing, _path_parts
 
-__all__ = [
-    "Incremental",
-    "IncrementalCursorPathHasValueNone",
-    "IncrementalCursorPathMissing",
-    "IncrementalCursorTypeError",
-    "IncrementalError",
-    "IncrementalPrimaryKeyMissing",
-    "IncrementalUnboundError",
-]
+__all__ = ["Incremental"]
 
 logger = logging.getLogger("quiver.extract.incremental")
 
 TCursorValue = TypeVar("TCursorValue")
 LastValueFunc = Callable[[Sequence[Any]], Any]
 RangeBound = Literal["open", "closed"]
-
-
-class IncrementalUnboundError(IncrementalError, RuntimeError):
-    """The incremental has no cursor path, or is used before it is bound to a resource."""
 
 
 class Incremental(Generic[TCursorValue]):
@@ -67,7 +52,8 @@ class Incremental(Generic[TCursorValue]):
             end value the run is stateless: the state is neither read nor written.
         row_order: ``"asc"`` or ``"desc"`` when the source yields rows ordered by the cursor;
             lets quiver stop reading once rows are out of range.
-        allow_external_schedulers: accepted for compatibility; no scheduler is consulted.
+        allow_external_schedulers: not supported yet: ``True`` raises
+            :class:`~quiver.errors.NotSupportedYet` (no scheduler is consulted).
         on_cursor_value_missing: ``"raise"`` (default), ``"include"`` or ``"exclude"`` rows
             without a cursor value.
         lag: re-read a window before the last value: seconds for datetime cursors, days for
@@ -102,10 +88,18 @@ class Incremental(Generic[TCursorValue]):
     ) -> None:
         if isinstance(last_value_func, str):
             if last_value_func not in ("max", "min"):
-                raise ValueError(
-                    f"last_value_func={last_value_func!r}: use 'max', 'min' or a callable"
+                raise IncrementalArgumentError(
+                    f"last_value_func={last_value_func!r} is not 'max' or 'min'."
+                    f"{did_you_mean(last_value_func, ('max', 'min'))} Hint: use 'max', 'min' "
+                    "or a callable over a sequence of values."
                 )
             last_value_func = max if last_value_func == "max" else min
+        if allow_external_schedulers:
+            raise NotSupportedYet(
+                "incremental(allow_external_schedulers=True)",
+                "take the cursor range from an external scheduler (e.g. Airflow's data interval)",
+                "pass initial_value and end_value explicitly.",
+            )
         _check_choice(
             "on_cursor_value_missing", on_cursor_value_missing, ("raise", "include", "exclude")
         )
@@ -243,21 +237,24 @@ class Incremental(Generic[TCursorValue]):
         if self.end_value is None:
             return
         if self.initial_value is None:
-            raise ValueError(
+            raise IncrementalArgumentError(
                 f"The incremental on resource {resource_name!r} has end_value="
-                f"{self.end_value!r} but no initial_value; a range needs both."
+                f"{self.end_value!r} but no initial_value. Hint: a range needs both; pass "
+                "initial_value too."
             )
         try:
             newest = self.last_value_func((self.end_value, self.initial_value))
         except TypeError as error:
-            raise ValueError(
+            raise IncrementalArgumentError(
                 f"The incremental on resource {resource_name!r}: initial_value="
-                f"{self.initial_value!r} and end_value={self.end_value!r} are not comparable."
+                f"{self.initial_value!r} and end_value={self.end_value!r} are not comparable. "
+                "Hint: give both in the cursor's type."
             ) from error
         if newest != self.end_value:
-            raise ValueError(
+            raise IncrementalArgumentError(
                 f"The incremental on resource {resource_name!r}: end_value={self.end_value!r} "
-                f"must come after initial_value={self.initial_value!r} by last_value_func."
+                f"must come after initial_value={self.initial_value!r} by last_value_func. "
+                "Hint: swap them, or use last_value_func=min for a descending cursor."
             )
 
     def _lagged(self, value: Any) -> Any:
@@ -365,7 +362,10 @@ _DEFAULTS: dict[str, Any] = {
 
 def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {choices}")
+        raise IncrementalArgumentError(
+            f"incremental: {name}={value!r} is not one of {list(choices)}."
+            f"{did_you_mean(value, [str(c) for c in choices])} Hint: pass one of those values."
+        )
 
 
 def _apply_lag(lag: float, value: Any, func: LastValueFunc) -> Any:
@@ -384,8 +384,9 @@ def _apply_lag(lag: float, value: Any, func: LastValueFunc) -> Any:
         try:
             parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(
-                f"lag needs a numeric, date or ISO datetime cursor, got {value!r}"
+            raise IncrementalArgumentError(
+                f"lag needs a numeric, date or ISO datetime cursor, got {value!r}. Hint: "
+                "convert the cursor with add_map, or drop lag."
             ) from None
         is_date = len(value) <= 10
         shifted_dt = (
@@ -394,4 +395,7 @@ def _apply_lag(lag: float, value: Any, func: LastValueFunc) -> Any:
             else parsed + datetime.timedelta(seconds=sign * lag)
         )
         return shifted_dt.date().isoformat() if is_date else shifted_dt.isoformat()
-    raise ValueError(f"lag is not supported for cursor values of type {type(value).__name__}")
+    raise IncrementalArgumentError(
+        f"lag is not supported for cursor values of type {type(value).__name__}. Hint: use a "
+        "numeric, date or datetime cursor, or drop lag."
+    )

@@ -27,73 +27,18 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.errors import QuiverError
+from quiver.errors import (
+    IncrementalCursorPathHasValueNone,
+    IncrementalCursorPathMissing,
+    IncrementalCursorTypeError,
+    IncrementalPrimaryKeyMissing,
+)
 
 logger = logging.getLogger("quiver.extract.incremental")
 
 OnCursorValueMissing = Literal["raise", "include", "exclude"]
 RowsAt = Callable[[list[int]], list[dict[str, Any]]]
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError)
-
-
-class IncrementalError(QuiverError):
-    """Base of the errors incremental loading raises; names the resource and cursor."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class IncrementalCursorPathMissing(IncrementalError, KeyError):
-    """Items have no value at the cursor path."""
-
-    def __init__(self, resource_name: str | None, cursor_path: str, detail: str = "") -> None:
-        self.resource_name = resource_name
-        self.cursor_path = cursor_path
-        super().__init__(
-            f"Cursor path {cursor_path!r} of the incremental on resource {resource_name!r} was "
-            f"not found in an item{detail}. Hint: check the cursor_path (it uses the field names "
-            "of the data as yielded, before normalization), or pass "
-            "on_cursor_value_missing='include' or 'exclude'."
-        )
-
-
-class IncrementalCursorPathHasValueNone(IncrementalError, ValueError):
-    """An item has ``None`` at the cursor path."""
-
-    def __init__(self, resource_name: str | None, cursor_path: str) -> None:
-        self.resource_name = resource_name
-        self.cursor_path = cursor_path
-        super().__init__(
-            f"Cursor path {cursor_path!r} of the incremental on resource {resource_name!r} holds "
-            "None in some items. Hint: pass on_cursor_value_missing='include' to keep such "
-            "items or 'exclude' to drop them."
-        )
-
-
-class IncrementalPrimaryKeyMissing(IncrementalError, KeyError):
-    """The de-duplication key is not in the items."""
-
-    def __init__(self, resource_name: str | None, key: str) -> None:
-        self.resource_name = resource_name
-        super().__init__(
-            f"Primary key column {key!r} used by the incremental on resource {resource_name!r} "
-            "to de-duplicate rows is missing in an item. Hint: set primary_key on the "
-            "incremental, or primary_key=() to disable de-duplication."
-        )
-
-
-class IncrementalCursorTypeError(IncrementalError, TypeError):
-    """A start/end/last value cannot be compared with the cursor column."""
-
-    def __init__(
-        self, resource_name: str | None, cursor_path: str, value: Any, column: Any
-    ) -> None:
-        super().__init__(
-            f"The incremental on resource {resource_name!r} cannot compare {value!r} "
-            f"({type(value).__name__}) with cursor column {cursor_path!r} of Arrow type "
-            f"{column}. Hint: give initial_value/end_value in the cursor's type, or convert "
-            "the cursor with add_map before the incremental sees it."
-        )
 
 
 def digest_value(value: Any) -> str:

@@ -8,11 +8,14 @@ through as record batches without a round trip through Python objects. Items wra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+
+#: Rows of a materialized list handed to the extractor at once (see ``docs/extract.md``).
+LIST_PAGE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,33 @@ def to_arrow_table(item: Any) -> pa.Table | pa.RecordBatch:
     if hasattr(item, "__arrow_c_stream__"):
         return pa.RecordBatchReader.from_stream(item).read_all()
     return pa.Table.from_batches(list(arrow_batches(item)))
+
+
+def as_item_iterator(data: Any, *, as_pages: bool = False) -> Iterator[Any]:
+    """What a resource's data yields, item by item.
+
+    A dict, an Arrow object or a string is one item; other iterables yield their elements.
+    With ``as_pages``, a materialized list of rows is handed over in pages of
+    :data:`LIST_PAGE_SIZE` rows (the same rows, fewer hand-offs).
+    """
+    if data is None:
+        return iter(())
+    if (
+        isinstance(data, dict | str | bytes)
+        or is_arrow_like(data)
+        or type(data) is DataItemWithMeta
+    ):
+        return iter((data,))
+    if as_pages and isinstance(data, list | tuple) and len(data) > 1 and _is_row(data[0]):
+        size = LIST_PAGE_SIZE
+        return (list(data[i : i + size]) for i in range(0, len(data), size))
+    if isinstance(data, Iterable):
+        return iter(data)
+    return iter((data,))
+
+
+def _is_row(value: Any) -> bool:
+    """A plain row (not a page, not an Arrow object, not a marked item)."""
+    return not (
+        isinstance(value, list | tuple) or type(value) is DataItemWithMeta or is_arrow_like(value)
+    )

@@ -26,8 +26,8 @@ from typing import Any
 
 from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.incremental import Incremental
-from quiver.extract.items import DataItemWithMeta, is_arrow_like, to_arrow_table
-from quiver.extract.resource import Resource, as_item_iterator
+from quiver.extract.items import DataItemWithMeta, as_item_iterator, is_arrow_like, to_arrow_table
+from quiver.extract.resource import Resource
 from quiver.extract.state import (
     current_source_name,
     current_state,

@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from quiver.configuration.accessors import inject_config
-from quiver.errors import QuiverError, SourceExhausted
-from quiver.extract.hints import (
-    HINT_NAMES,
-    is_dynamic,
-    key_columns,
-    make_hints,
-    merge_columns,
-    resolve_hints,
-    validate_dynamic_hints,
-)
+from quiver.errors import ResourceTypeError, SourceExhausted, UnboundResourceError
+from quiver.extract.hints import reject_unknown
 from quiver.extract.incremental import Incremental
-from quiver.extract.items import DataItemWithMeta, TableNameMeta, is_arrow_like
+from quiver.extract.items import DataItemWithMeta, TableNameMeta, as_item_iterator, is_arrow_like
+from quiver.extract.resource_hints import ResourceHints
 from quiver.extract.steps import FilterStep, Limit, MapStep, Step, YieldMapStep
 
-TTableHint = Any
 
-
-class UnboundResourceError(QuiverError, TypeError):
-    """A resource made from a function with required arguments was used without calling it."""
-
-
-#: Rows of a materialized list handed to the extractor at once (see ``docs/extract.md``).
-LIST_PAGE_SIZE = 10_000
-
-
-class Resource:
+class Resource(ResourceHints):
     """A named producer of items for one table (or several, with a callable ``table_name``).
 
     Created by ``@quiver.resource`` on a function, by ``quiver.resource(data, name=...)`` or by
@@ -54,18 +37,14 @@ class Resource:
         incremental: Incremental[Any] | None = None,
         is_transformer: bool = False,
     ) -> None:
-        self.name = name
+        super().__init__(name, hints, incremental)
         self._data = data
         self._args: tuple[Any, ...] = ()
         self._kwargs: dict[str, Any] = {}
-        self._hints: dict[str, Any] = {k: v for k, v in (hints or {}).items() if v is not None}
-        validate_dynamic_hints(self._hints)
-        self._table_variants: dict[str, dict[str, Any]] = {}
         self.selected = selected
         self.section = section
         self.parallelized = parallelized
         self.parent = parent
-        self._incremental = incremental
         self._is_transformer = is_transformer or parent is not None
         self._steps: list[Step] = []
         self._limit: Limit | None = None
@@ -75,62 +54,6 @@ class Resource:
         function = data if _is_function(data) else None
         self._incremental_param = _incremental_param(function) if function else None
         self._bound = self._is_transformer or function is None or _takes_no_args(function)
-
-    # ------------------------------------------------------------------------------ hints
-    @property
-    def table_name(self) -> TTableHint:
-        """The table hint: a name, or a callable of the item for dynamic tables."""
-        return self._hints.get("table_name") or self.name
-
-    @table_name.setter
-    def table_name(self, value: TTableHint) -> None:
-        self.apply_hints(table_name=value)
-
-    @property
-    def write_disposition(self) -> Any:
-        return self._hints.get("write_disposition") or "append"
-
-    @write_disposition.setter
-    def write_disposition(self, value: Any) -> None:
-        self.apply_hints(write_disposition=value)
-
-    @property
-    def columns(self) -> Any:
-        return self._hints.get("columns")
-
-    @property
-    def primary_key(self) -> Any:
-        return self._hints.get("primary_key")
-
-    @property
-    def merge_key(self) -> Any:
-        return self._hints.get("merge_key")
-
-    @property
-    def schema_contract(self) -> Any:
-        return self._hints.get("schema_contract")
-
-    @property
-    def table_format(self) -> Any:
-        return self._hints.get("table_format")
-
-    @property
-    def file_format(self) -> Any:
-        return self._hints.get("file_format")
-
-    @property
-    def max_table_nesting(self) -> int | None:
-        value = self._hints.get("max_table_nesting")
-        return None if value is None else int(value)
-
-    @max_table_nesting.setter
-    def max_table_nesting(self, value: int | None) -> None:
-        self._hints["max_table_nesting"] = value
-
-    @property
-    def hints(self) -> dict[str, Any]:
-        """The resource's hints as given (callables not resolved)."""
-        return dict(self._hints)
 
     @property
     def is_transformer(self) -> bool:
@@ -144,74 +67,6 @@ class Resource:
     def incremental(self) -> Incremental[Any] | None:
         """The incremental this resource would use in the next run (unbound), if any."""
         return self._make_incremental()
-
-    def apply_hints(
-        self,
-        table_name: TTableHint = None,
-        parent_table_name: TTableHint = None,
-        write_disposition: Any = None,
-        columns: Any = None,
-        primary_key: Any = None,
-        merge_key: Any = None,
-        schema_contract: Any = None,
-        table_format: Any = None,
-        file_format: Any = None,
-        max_table_nesting: int | None = None,
-        incremental: Incremental[Any] | None = None,
-        additional_table_hints: dict[str, Any] | None = None,
-        create_table_variant: bool = False,
-        **_: Any,
-    ) -> Resource:
-        """Set table hints in place (the keywords of ``@resource``); returns ``self``.
-
-        ``None`` leaves a hint unchanged; an empty value (``""``, ``[]``, ``{}``) removes it.
-        Columns merge property by property with the existing ones. With
-        ``create_table_variant=True`` the hints apply only to the table ``table_name`` (items
-        sent there by a dynamic name or ``quiver.mark.with_table_name``).
-
-        Examples:
-            >>> import quiver
-            >>> r = quiver.resource([{"id": 1}], name="items")
-            >>> r.apply_hints(primary_key="id", write_disposition="merge").write_disposition
-            'merge'
-        """
-        given = make_hints(
-            table_name=table_name,
-            parent_table_name=parent_table_name,
-            write_disposition=write_disposition,
-            columns=columns,
-            primary_key=primary_key,
-            merge_key=merge_key,
-            schema_contract=schema_contract,
-            table_format=table_format,
-            file_format=file_format,
-            max_table_nesting=max_table_nesting,
-            additional_table_hints=additional_table_hints,
-        )
-        if create_table_variant:
-            if not isinstance(table_name, str):
-                raise ValueError("create_table_variant=True needs table_name as a string")
-            target = self._table_variants.setdefault(table_name, dict(self._hints))
-        else:
-            target = self._hints
-        _merge_hints(target, given)
-        validate_dynamic_hints(target)
-        if incremental is not None:
-            self._incremental = incremental
-        return self
-
-    def hints_for_table(self, table_name: str | None) -> dict[str, Any]:
-        """The hints of a table variant, else the resource's hints."""
-        if table_name is not None and table_name in self._table_variants:
-            return self._table_variants[table_name]
-        return self._hints
-
-    def compute_table_schema(self, item: Any = None) -> dict[str, Any]:
-        """The resolved hints for ``item`` (callables applied), as the extractor sees them."""
-        resolved = resolve_hints(self._hints, item)
-        resolved.setdefault("table_name", self.name)
-        resolved.setdefault("write_disposition", "append")
-        return resolved
 
     def table_name_of(self, item: Any) -> str:
         """The (raw) table name an item goes to."""
@@ -271,8 +126,9 @@ class Resource:
     def __call__(self, *args: Any, **kwargs: Any) -> Resource:
         """Bind arguments of the resource function; returns a new resource."""
         if not _is_function(self._data):
-            raise TypeError(
-                f"resource {self.name!r} wraps data, not a function; it cannot be called"
+            raise ResourceTypeError(
+                f"resource {self.name!r} wraps data, not a function; it cannot be called. "
+                "Hint: pass the resource itself to the pipeline."
             )
         clone = self._clone()
         return clone.bind(*args, **kwargs)
@@ -287,15 +143,22 @@ class Resource:
         try:
             signature.bind_partial(*args, **kwargs)
         except TypeError as error:
-            raise TypeError(f"resource {self.name!r}: {error}") from error
+            parameters = signature.parameters
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+                where = f"resource {self.name!r} ({getattr(function, '__name__', 'function')})"
+                reject_unknown(kwargs, parameters, where)
+            raise ResourceTypeError(
+                f"resource {self.name!r} cannot take these arguments: {error}. Hint: call it "
+                f"with the arguments of its function, {getattr(function, '__name__', '')}"
+                f"{signature}."
+            ) from error
         self._args, self._kwargs = args, kwargs
         self._bound = True
         return self
 
     def _clone(self) -> Resource:
         clone = copy.copy(self)
-        clone._hints = copy.deepcopy(self._hints)
-        clone._table_variants = copy.deepcopy(self._table_variants)
+        clone._copy_hints_from(self)
         clone._steps = list(self._steps)
         return clone
 
@@ -422,7 +285,10 @@ class Resource:
     def __or__(self, transformer: Resource) -> Resource:
         """``resource | transformer``: feed this resource's items to the transformer."""
         if not isinstance(transformer, Resource) or not transformer.is_transformer:
-            raise TypeError(f"{transformer!r} is not a transformer; only transformers can be piped")
+            raise ResourceTypeError(
+                f"{transformer!r} is not a transformer; only transformers can be piped. Hint: "
+                "declare the right-hand side with @quiver.transformer."
+            )
         clone = transformer._clone()
         clone.parent = self
         return clone
@@ -446,36 +312,8 @@ class Resource:
 
         return resource_state(self.name, self.source_name)
 
-    def static_primary_key(self) -> list[str]:
-        """The primary key columns when the hint is not a callable."""
-        return key_columns(self._hints.get("primary_key"))
-
-    def is_dynamic(self) -> bool:
-        return is_dynamic(self._hints)
-
 
 _NOT_GIVEN: Any = object()
-
-
-_DISPOSITION_EXTRAS = ("x-merge-strategy", "x-stage-data-deduplicated", "x-boundary-timestamp")
-
-
-def _merge_hints(target: dict[str, Any], given: dict[str, Any]) -> None:
-    if given.get("write_disposition") is not None:
-        for extra in _DISPOSITION_EXTRAS:
-            target.pop(extra, None)
-    for key, value in given.items():
-        if value is None:
-            continue
-        if value in ("", [], ()) or (key == "columns" and value == {}):
-            target.pop(key, None)
-            continue
-        if key == "columns" and not callable(value) and isinstance(target.get(key), dict):
-            value = merge_columns(target[key], value)
-        target[key] = value
-    unknown = set(target) - {*HINT_NAMES, *_DISPOSITION_EXTRAS, "additional_table_hints"}
-    if unknown:
-        raise ValueError(f"unknown hints {sorted(unknown)}")
 
 
 def _is_function(data: Any) -> bool:
@@ -513,44 +351,6 @@ def _incremental_param(function: Callable[..., Any]) -> str | None:
         origin = getattr(annotation, "__origin__", annotation)
         if isinstance(origin, type) and issubclass(origin, Incremental):
             return parameter.name
-    return None
-
-
-def as_item_iterator(data: Any, *, as_pages: bool = False) -> Iterator[Any]:
-    """What a resource's data yields, item by item.
-
-    A dict, an Arrow object or a string is one item; other iterables yield their elements.
-    With ``as_pages``, a materialized list of rows is handed over in pages of
-    :data:`LIST_PAGE_SIZE` rows (the same rows, fewer hand-offs).
-    """
-    if data is None:
-        return iter(())
-    if (
-        isinstance(data, dict | str | bytes)
-        or is_arrow_like(data)
-        or type(data) is DataItemWithMeta
-    ):
-        return iter((data,))
-    if as_pages and isinstance(data, list | tuple) and len(data) > 1 and _is_row(data[0]):
-        size = LIST_PAGE_SIZE
-        return (list(data[i : i + size]) for i in range(0, len(data), size))
-    if isinstance(data, Iterable):
-        return iter(data)
-    return iter((data,))
-
-
-def _is_row(value: Any) -> bool:
-    """A plain row (not a page, not an Arrow object, not a marked item)."""
-    return not (
-        isinstance(value, list | tuple) or type(value) is DataItemWithMeta or is_arrow_like(value)
-    )
-
-
-def async_iterator(data: Any) -> AsyncIterator[Any] | None:
-    """``data`` as an async iterator when it is one."""
-    if hasattr(data, "__aiter__"):
-        iterator: AsyncIterator[Any] = data.__aiter__()
-        return iterator
     return None
 
 

@@ -6,7 +6,14 @@ import copy
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from quiver.errors import (
+    InvalidSourceDefinition,
+    ResourceNotFound,
+    ResourcesNotFound,
+    did_you_mean,
+)
 from quiver.extract.resource import Resource
+from quiver.schema.hints import SchemaContractHint
 
 
 def copy_resources(resources: list[Resource]) -> list[Resource]:
@@ -56,7 +63,7 @@ class Source:
         section: str | None = None,
         max_table_nesting: int | None = None,
         root_key: bool = False,
-        schema_contract: Any = None,
+        schema_contract: SchemaContractHint | None = None,
         schema: Any = None,
         parallelized: bool = False,
     ) -> None:
@@ -74,7 +81,7 @@ class Source:
 
     def _add(self, resource: Resource) -> None:
         if resource.name in self._resources and self._resources[resource.name] is not resource:
-            raise ValueError(
+            raise InvalidSourceDefinition(
                 f"source {self.name!r} has two resources named {resource.name!r}. "
                 "Hint: rename one with .with_name(...)."
             )
@@ -96,8 +103,10 @@ class Source:
         """A clone of the source with only ``names`` selected."""
         unknown = [n for n in names if n not in self._resources]
         if unknown:
-            raise KeyError(
-                f"source {self.name!r} has no resources {unknown}; it has {list(self._resources)}"
+            closest = did_you_mean(unknown[0], self._resources)
+            raise ResourcesNotFound(
+                f"source {self.name!r} has no resources {unknown}.{closest} "
+                f"Hint: pick from {list(self._resources)}."
             )
         clone = self.clone()
         for name, resource in clone._resources.items():
@@ -184,7 +193,10 @@ class Source:
         resources = self.__dict__.get("_resources", {})
         if name in resources:
             return resources[name]  # type: ignore[no-any-return]
-        raise AttributeError(f"source {self.__dict__.get('name')!r} has no resource {name!r}")
+        raise ResourceNotFound(
+            f"source {self.__dict__.get('name')!r} has no resource {name!r}."
+            f"{did_you_mean(name, resources)} Hint: pick from {list(resources)}."
+        )
 
     def __repr__(self) -> str:
         return f"Source(name={self.name!r}, resources={list(self._resources)})"
