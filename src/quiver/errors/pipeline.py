@@ -1,0 +1,109 @@
+"""Errors about a pipeline as a whole and the steps it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quiver.errors.base import QuiverError
+
+
+class PipelineException(QuiverError):
+    """An error about a pipeline as a whole (its name, folder or configuration)."""
+
+    def __init__(self, pipeline_name: str | None, message: str) -> None:
+        self.pipeline_name = pipeline_name
+        super().__init__(message)
+
+
+class InvalidPipelineName(PipelineException, ValueError):
+    """The pipeline name cannot be used as a folder name."""
+
+    def __init__(self, pipeline_name: str, reason: str) -> None:
+        super().__init__(
+            pipeline_name,
+            f"Pipeline name {pipeline_name!r} is invalid: {reason}. "
+            "Hint: use letters, digits, '_' and '-' only.",
+        )
+
+
+class PipelineConfigMissing(PipelineException, ValueError):
+    """A step needs a setting (destination, bucket_url, ...) that was not given."""
+
+    def __init__(self, pipeline_name: str | None, config_name: str, step: str, hint: str) -> None:
+        self.config_name = config_name
+        self.step = step
+        super().__init__(
+            pipeline_name,
+            f"Step {step!r} of pipeline {pipeline_name!r} needs {config_name!r}, which is not set. "
+            f"Hint: {hint}",
+        )
+
+
+class CannotRestorePipelineException(PipelineException):
+    """``attach`` found neither a local working folder nor a state in the destination."""
+
+    def __init__(self, pipeline_name: str, pipelines_dir: str, reason: str) -> None:
+        self.pipelines_dir = pipelines_dir
+        super().__init__(
+            pipeline_name,
+            f"Cannot restore pipeline {pipeline_name!r} from {pipelines_dir!r}: {reason}. "
+            "Hint: create it with quiver.pipeline(...) and run it once.",
+        )
+
+
+class PipelineStepFailed(PipelineException):
+    """A pipeline step (extract, normalize, load) failed; the cause is chained.
+
+    Attributes:
+        step: ``"extract"``, ``"normalize"`` or ``"load"``.
+        load_id: the load package the step worked on, if any.
+        exception: the original error (also ``__cause__``).
+        step_info: the step's info object for what was completed, if any.
+        has_pending_data: whether packages wait on disk for the next ``run()``.
+    """
+
+    def __init__(
+        self,
+        pipeline_name: str,
+        step: str,
+        load_id: str | None,
+        exception: BaseException,
+        step_info: Any = None,
+        has_pending_data: bool = False,
+    ) -> None:
+        self.step = step
+        self.load_id = load_id
+        self.exception = exception
+        self.step_info = step_info
+        self.has_pending_data = has_pending_data
+        package = f" when processing package {load_id}" if load_id else ""
+        message = (
+            f"Pipeline execution failed at step={step}{package} "
+            f"with exception:\n\n{type(exception).__name__}: {exception}"
+        )
+        if has_pending_data:
+            message += (
+                "\n\nPending packages are kept on disk: the next run() finishes them before it "
+                "extracts anything new; Pipeline.drop_pending_packages() discards them."
+            )
+        super().__init__(pipeline_name, message)
+
+
+class DestinationHasFailedJobs(PipelineException):
+    """``LoadInfo.raise_on_failed_jobs()`` found failed jobs (dlt's exception of that name).
+
+    Attributes:
+        failed_jobs: ``(load_id, table_name, failed_message)`` of each failed job.
+    """
+
+    def __init__(self, pipeline_name: str, failed_jobs: list[tuple[str, str, str | None]]) -> None:
+        self.failed_jobs = failed_jobs
+        lines = "\n".join(
+            f"{load_id}: {table}: {message}" for load_id, table, message in failed_jobs
+        )
+        super().__init__(
+            pipeline_name,
+            f"Destination has failed jobs in pipeline {pipeline_name!r}:\n{lines}\n"
+            "Hint: the failed jobs' messages say what to fix; the packages were aborted, so "
+            "run the pipeline again once fixed.",
+        )
