@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-bench run test lint format typecheck bench bench-full clean
+.PHONY: help install install-bench run test test-fast lint format typecheck bench bench-full clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ run: install ## Load an example event stream into a local Delta table, print Loa
 
 test: install ## Run the test suite (starts its own S3 server on 127.0.0.1)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install ## The test suite without tests marked slow
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install ## Lint and check formatting with ruff
 	$(VENV)/bin/ruff check src tests benches examples
