@@ -57,11 +57,16 @@ class MemoryFormat:
         if not self.is_committed(table_name, load_id):
             self._parts(table_name).append((load_id, data))
 
-    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+    def read_table(
+        self, table_name: str, columns: Sequence[str], where: base.RowFilter | None = None
+    ) -> pa.Table | None:
         if not self.table_exists(table_name):
             return None
         parts = [part for _, part in self._parts(table_name)]
-        return pa.concat_tables(parts, promote_options="default").select(list(columns))
+        rows = pa.concat_tables(parts, promote_options="default")
+        if where:
+            rows = rows.filter(base.row_filter_expression(where))
+        return rows.select(list(columns))
 
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
         parts = self._parts(table_name)

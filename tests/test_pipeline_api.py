@@ -157,7 +157,8 @@ def test_dev_mode_suffixes_dataset_and_wipes_folder(pipelines_dir: str) -> None:
     assert dev.dataset_name.startswith("dev_dataset_")
     assert len(dev.dataset_name) == len("dev_dataset_") + 14
     assert not (dev.working_dir / "marker").exists()
-    assert quiver.pipeline("dev2", pipelines_dir=pipelines_dir, full_refresh=True).dev_mode
+    with pytest.warns(DeprecationWarning, match="full_refresh is deprecated"):
+        assert quiver.pipeline("dev2", pipelines_dir=pipelines_dir, full_refresh=True).dev_mode
 
 
 def test_invalid_name_is_rejected(pipelines_dir: str) -> None:

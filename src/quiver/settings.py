@@ -34,9 +34,11 @@ __all__ = [
     "LoadConfig",
     "NormalizeConfig",
     "ParquetOptions",
+    "PipelineConfig",
     "SettingInfo",
     "buffer_config",
     "describe",
+    "pipeline_config",
     "resolve",
 ]
 
@@ -199,8 +201,24 @@ class LoadConfig:
     )
 
 
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Pipeline settings (config section ``pipelines``; ``pipelines.<pipeline name>`` first,
+    see :func:`pipeline_config`)."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("pipelines",)
+
+    restore_from_destination: bool = setting(
+        True,
+        "``run()`` first syncs with the destination, once per pipeline instance: a newer "
+        "state of this pipeline in the dataset replaces the local one and its schemas are "
+        "restored (see docs/state.md); ``false`` never reads the destination's state.",
+    )
+
+
 #: Every settings class, in the order of the pipeline's steps.
 SECTIONS: tuple[type[Any], ...] = (
+    PipelineConfig,
     ExtractConfig,
     BufferConfig,
     NormalizeConfig,
@@ -256,6 +274,23 @@ def resolve(cls: type[S], *, source_name: str | None = None, **explicit: Any) ->
         _check_minimum(item, value, where)
         values[item.name] = value
     return cls(**values)
+
+
+def pipeline_config(pipeline_name: str, **explicit: Any) -> PipelineConfig:
+    """The ``pipelines`` settings of one pipeline: ``PIPELINES__<NAME>__<KEY>`` wins over
+    ``PIPELINES__<KEY>`` and ``<KEY>`` (dlt's lookup for pipeline settings).
+
+    Args:
+        pipeline_name: The pipeline.
+        **explicit: Values passed by the caller (``None``: not passed).
+    """
+    for item in dataclasses.fields(PipelineConfig):
+        if explicit.get(item.name) is None:
+            raw = config.lookup_exact(("pipelines", pipeline_name), item.name)
+            if raw is not None:
+                where = f"pipelines.{pipeline_name}.{item.name}"
+                explicit[item.name] = _cast(raw, get_type_hints(PipelineConfig)[item.name], where)
+    return resolve(PipelineConfig, **explicit)
 
 
 def buffer_config(source_name: str | None = None) -> BufferConfig:

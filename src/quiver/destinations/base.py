@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -21,6 +21,22 @@ from quiver.errors import DestinationConfigError
 from quiver.schema.model import Schema
 
 Disposition = Literal["append", "replace", "merge"]
+
+
+#: ``{column: value}`` or ``{column: [values]}``: rows :meth:`TableFormat.read_table` keeps.
+RowFilter = Mapping[str, "str | Sequence[str]"]
+
+
+def row_filter_expression(where: RowFilter) -> Any:
+    """``where`` as a ``pyarrow.compute`` expression (for formats that filter in Arrow)."""
+    import pyarrow.compute as pc
+
+    expression = None
+    for column, wanted in where.items():
+        values = [wanted] if isinstance(wanted, str) else list(wanted)
+        condition = pc.field(column).isin(pa.array(values, pa.string()))
+        expression = condition if expression is None else expression & condition
+    return expression
 
 
 @dataclass(frozen=True)
@@ -109,8 +125,15 @@ class TableFormat(Protocol):
         """Append a small table (sidecar rows), at most once per load id."""
         ...
 
-    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
-        """A small table (a sidecar) whole, with ``columns``; ``None`` if it does not exist."""
+    def read_table(
+        self, table_name: str, columns: Sequence[str], where: RowFilter | None = None
+    ) -> pa.Table | None:
+        """A small table (a sidecar) with ``columns``; ``None`` if it does not exist.
+
+        ``where`` keeps only rows whose string columns equal a value (or are in a sequence of
+        values), all conditions together; formats skip files by their statistics, so reading
+        the rows of one pipeline or one load id does not read the whole table.
+        """
         ...
 
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:

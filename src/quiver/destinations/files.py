@@ -17,7 +17,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.destinations.base import MaintenanceResult, TableCommit
+from quiver.destinations.base import (
+    MaintenanceResult,
+    RowFilter,
+    TableCommit,
+    row_filter_expression,
+)
 from quiver.destinations.engine_errors import translated
 from quiver.destinations.location import StorageLocation
 from quiver.errors import DestinationCapabilitiesError, DestinationConfigError
@@ -108,8 +113,10 @@ class FilesFormat:
             with self._fs.open(target.path, "wb") as sink:
                 sink.write(_encode(data, "jsonl", table_name))
 
-    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
-        """All jsonl rows of a (small) sidecar table, with ``columns``."""
+    def read_table(
+        self, table_name: str, columns: Sequence[str], where: RowFilter | None = None
+    ) -> pa.Table | None:
+        """The jsonl rows of a (small) sidecar table, with ``columns``, filtered by ``where``."""
         import polars as pl
 
         with translated(self.name, table_name):
@@ -122,7 +129,10 @@ class FilesFormat:
             ]
         if not frames:
             return None
-        return pl.concat(frames, how="diagonal_relaxed").to_arrow().select(list(columns))
+        rows = pl.concat(frames, how="diagonal_relaxed").to_arrow()
+        if where:
+            rows = rows.filter(row_filter_expression(where))
+        return rows.select(list(columns))
 
     # ------------------------------------------------------------- maintenance
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:

@@ -42,12 +42,18 @@ class PipelineConfigMissing(PipelineException, ValueError):
 class CannotRestorePipelineException(PipelineException):
     """``attach`` found neither a local working folder nor a state in the destination."""
 
-    def __init__(self, pipeline_name: str, pipelines_dir: str, reason: str) -> None:
+    def __init__(
+        self,
+        pipeline_name: str,
+        pipelines_dir: str,
+        reason: str,
+        hint: str = "create it with quiver.pipeline(...) and run it once.",
+    ) -> None:
         self.pipelines_dir = pipelines_dir
         super().__init__(
             pipeline_name,
             f"Cannot restore pipeline {pipeline_name!r} from {pipelines_dir!r}: {reason}. "
-            "Hint: create it with quiver.pipeline(...) and run it once.",
+            f"Hint: {hint}",
         )
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,12 +37,14 @@ from quiver.destinations.base import (
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
 from quiver.load.retry import RetryPolicy, classify
-from quiver.load.sidecars import loads_row, state_row, version_row
+from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
 from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
 from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
 from quiver.schema.model import Schema
 from quiver.schema.types import column_to_arrow
 from quiver.settings import LoadConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -289,48 +291,44 @@ class Loader:
             )
 
     # --------------------------------------------------------------- sidecars
+    def sidecars(self, schema: Schema) -> SidecarStore:
+        """The dataset's sidecars, in the dataset's format.
+
+        The form the dataset already has wins (dlt's JSON-lines files, or a ``_dlt_loads``
+        table of some format). A dataset without sidecars gets the format most of this
+        package's data tables use, else the destination's default: an Iceberg dataset gets
+        Iceberg sidecars even when the destination's default format is Delta.
+        """
+        counts: dict[str, int] = defaultdict(int)
+        for table in schema.data_tables():
+            name = table.get("table_format") or self._destination.table_format
+            counts[canonical_table_format(name)] += 1
+        counts.setdefault(canonical_table_format(self._destination.table_format), 0)
+        by_use = sorted(counts, key=lambda name: -counts[name])
+        candidates = [self.table_format(name) for name in by_use]
+        return open_sidecars(self._dataset, candidates) or TableSidecars(candidates[0])
+
     def _write_sidecars(self, schema: Schema, state: dict[str, Any], load_id: str) -> None:
         """``_dlt_version`` (if this schema version is new), ``_dlt_pipeline_state``, then
-        ``_dlt_loads``; each commit retried by the policy and a no-op if it landed before."""
-        table_format = self.table_format(self._destination.table_format)
-
-        def new_version() -> pa.Table | None:
-            stored = self._retry.run(
-                lambda: table_format.read_table(VERSION_TABLE, ["version_hash"]),
-                what=f"Reading {VERSION_TABLE}",
-            )
-            if stored is not None and schema.version_hash in stored["version_hash"].to_pylist():
-                return None
-            return version_row(schema)
-
-        self._commit_sidecar(table_format, VERSION_TABLE, load_id, new_version)
+        ``_dlt_loads``; each write retried by the policy and a no-op if it landed before."""
+        store = self._sidecar_step(VERSION_TABLE, load_id, lambda: self.sidecars(schema))
+        self._sidecar_step(VERSION_TABLE, load_id, lambda: store.write_version(schema, load_id))
         pipeline_state = state.get("pipeline_state")
         if pipeline_state:
-            self._commit_sidecar(
-                table_format, STATE_TABLE, load_id, lambda: state_row(pipeline_state, load_id)
+            self._sidecar_step(
+                STATE_TABLE, load_id, lambda: store.write_state(pipeline_state, schema, load_id)
             )
-        self._commit_sidecar(table_format, LOADS_TABLE, load_id, lambda: loads_row(schema, load_id))
+        self._sidecar_step(LOADS_TABLE, load_id, lambda: store.write_load(schema, load_id))
 
-    def _commit_sidecar(
-        self,
-        table_format: TableFormat,
-        table_name: str,
-        load_id: str,
-        rows: Callable[[], pa.Table | None],
-    ) -> None:
-        """Append ``rows()`` (built once; ``None``: nothing to write), retried by the policy.
+    def _sidecar_step(self, table_name: str, load_id: str, action: Callable[[], T]) -> T:
+        """Run a sidecar read or write under the retry policy.
 
         Raises:
             LoadError: the package stays pending (it is never aborted for a sidecar).
             InternalError: a bug in quiver.
         """
         try:
-            data = rows()
-            if data is not None:
-                self._retry.run(
-                    lambda: table_format.append_rows(table_name, data, load_id),
-                    what=f"Commit of package {load_id} to {table_name}",
-                )
+            return self._retry.run(action, what=f"Commit of package {load_id} to {table_name}")
         except Exception as error:
             if classify(error) == "bug":
                 where = f"writing {table_name}"

@@ -88,6 +88,23 @@ class JobFile:
         return cls(table_name, uniq_id(10), 0, ext)
 
 
+def _owner_alive(temp_name: str) -> bool:
+    """Whether the process named in a temp folder (``<pid>-<id>``) still runs.
+
+    Folders without a pid (written by older versions) count as orphans.
+    """
+    owner, _, rest = temp_name.partition("-")
+    if not owner.isdigit() or not rest:
+        return False
+    try:
+        os.kill(int(owner), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
 def write_json(path: Path, document: Any) -> None:
     """Write JSON atomically (temp file + rename) so a crash never leaves half a document."""
     tmp = path.with_name(path.name + ".tmp")
@@ -126,8 +143,12 @@ class PackageStorage:
 
     # ------------------------------------------------------------ transitions
     def new_temp_package(self, load_id: str) -> Path:
-        """An empty package in ``tmp/`` that the caller fills and then commits."""
-        path = self.root / "tmp" / uniq_id(8) / load_id
+        """An empty package in ``tmp/<pid>-<id>/`` that the caller fills and then commits.
+
+        The folder name carries the owner's process id: :meth:`recover` removes only temp
+        packages whose owner is gone, never another live process's package in flight.
+        """
+        path = self.root / "tmp" / f"{os.getpid()}-{uniq_id(8)}" / load_id
         for state in JOB_STATES:
             (path / "jobs" / state).mkdir(parents=True)
         return path
@@ -156,9 +177,15 @@ class PackageStorage:
         shutil.rmtree(temp_package.parent, ignore_errors=True)
 
     def recover(self) -> None:
-        """Finish or undo what a killed process left: temp folders and half-done renames."""
+        """Finish or undo what a killed process left: temp folders and half-done renames.
+
+        Only temp folders of processes that are gone are removed. Moving started jobs back to
+        ``new`` assumes no other process is loading: callers hold the working folder's lock
+        (:class:`quiver.pipeline.lock.FolderLock`).
+        """
         for leftover in (self.root / "tmp").iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
+            if not _owner_alive(leftover.name):
+                shutil.rmtree(leftover, ignore_errors=True)
         for load_id in self.load_ids("normalized"):
             # Killed between the rename into normalized/ and removing the extracted copy.
             shutil.rmtree(self.path("extracted", load_id), ignore_errors=True)

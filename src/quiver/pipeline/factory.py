@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-from quiver.errors import CannotRestorePipelineException, InvalidPipelineName
+from quiver.errors import InvalidPipelineName
 from quiver.extract.state import register_pipeline_factory
-from quiver.pipeline.local_state import read_state
+from quiver.pipeline import sync
+from quiver.pipeline.local_state import read_state, reset_former_dev_folder
 from quiver.pipeline.pipeline import Pipeline
 from quiver.pipeline.unsupported import refuse_unsupported
 
@@ -106,9 +108,19 @@ def pipeline(
     )
     if no_arguments and _active is not None:
         return _active
+    if full_refresh is not None:
+        warnings.warn(
+            "quiver.pipeline() argument full_refresh is deprecated; use "
+            f"dev_mode={full_refresh} instead, which does the same.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        dev_mode = full_refresh
     name = pipeline_name or default_pipeline_name()
     if not _VALID_NAME.match(name) or name in (".", ".."):
         raise InvalidPipelineName(name, "it must be a valid folder name")
+    if not dev_mode:
+        reset_former_dev_folder(Path(pipelines_dir or default_pipelines_dir()) / name)
     created = Pipeline(
         name,
         pipelines_dir or default_pipelines_dir(),
@@ -116,7 +128,7 @@ def pipeline(
         dataset_name=dataset_name,
         import_schema_path=import_schema_path,
         export_schema_path=export_schema_path,
-        dev_mode=bool(dev_mode or full_refresh),
+        dev_mode=bool(dev_mode),
     )
     _active = created
     return created
@@ -131,11 +143,44 @@ def attach(
     progress: Any = None,
     dataset_name: str | None = None,
 ) -> Pipeline:
-    """Open an existing pipeline from its working folder.
+    """Open an existing pipeline, from its working folder or else from its dataset.
+
+    With a working folder that has a state, the pipeline is opened from it: its destination
+    (non-secret settings such as ``bucket_url``; credentials come from config) and dataset
+    come from the state unless given, and ``dev_mode`` is what the state says. Without one,
+    ``destination`` (or the configured ``bucket_url``) and ``dataset_name`` (default
+    ``<pipeline_name>_dataset``) say where to restore it from: the newest state of this
+    pipeline in the dataset and its schemas become the new working folder, so incremental
+    cursors continue where the last completed load left them. The attached pipeline becomes
+    the current one.
+
+    Args:
+        pipeline_name: The pipeline; default ``quiver_<script stem>``.
+        pipelines_dir: Where working folders live; default ``~/.quiver/pipelines``.
+        pipeline_salt: Not supported yet (raises unless ``None``).
+        destination: Replaces the stored destination, or says where to restore from.
+        staging: Not supported yet (raises unless ``None``).
+        progress: Not supported yet (raises unless ``None``).
+        dataset_name: Replaces the stored dataset, or says which dataset to restore from.
+
+    Returns:
+        The pipeline, which also becomes the active one.
 
     Raises:
         NotSupportedYet: ``pipeline_salt``, ``staging`` or ``progress`` is given.
-        CannotRestorePipelineException: there is no working folder with a state.
+        CannotRestorePipelineException: no working folder with a state, and no destination,
+            or a dataset without a state of this pipeline; the message names the folder,
+            destination and dataset tried. No working folder is left behind.
+        PipelineStepFailed: reading the destination failed (``step="sync"``).
+
+    Examples:
+        >>> import quiver, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> lake = quiver.destinations.filesystem(bucket_url=tempfile.mkdtemp())
+        >>> _ = quiver.pipeline("doc_attach", pipelines_dir=folder, destination=lake).run(
+        ...     [{"id": 1}], table_name="items")
+        >>> quiver.attach("doc_attach", pipelines_dir=folder).dataset_name
+        'doc_attach_dataset'
     """
     global _active
     refuse_unsupported(
@@ -143,9 +188,13 @@ def attach(
     )
     name = pipeline_name or default_pipeline_name()
     directory = pipelines_dir or default_pipelines_dir()
-    if read_state(Path(directory) / name) is None:
-        raise CannotRestorePipelineException(name, directory, "no working folder with a state")
-    attached = Pipeline(name, directory, destination=destination, dataset_name=dataset_name)
+    local = read_state(Path(directory) / name)
+    if local is None:
+        attached = sync.attach_from_destination(name, directory, destination, dataset_name)
+    else:
+        attached = Pipeline(name, directory, destination=destination, dataset_name=dataset_name)
+        attached.dev_mode = bool(local["_local"].get("_dev_mode"))
+        attached._save_state()
     _active = attached
     return attached
 

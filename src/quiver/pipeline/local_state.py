@@ -6,10 +6,13 @@ The file is typed JSON (dates, decimals and the like keep their types, see
 
 from __future__ import annotations
 
+import datetime
+import logging
 import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from quiver.package import typed_json
 from quiver.package.storage import STAGES, PackageStorage
@@ -27,10 +30,15 @@ __all__ = [
     "STATE_ENGINE_VERSION",
     "STATE_FILE",
     "adopt_newer_package_state",
+    "dev_mode_dataset_name",
     "new_state",
     "read_state",
+    "record_settings",
+    "reset_former_dev_folder",
     "write_state",
 ]
+
+logger = logging.getLogger("quiver.pipeline")
 
 
 def read_state(working_dir: Path) -> PipelineState | None:
@@ -83,3 +91,52 @@ def adopt_newer_package_state(state: PipelineState, storage: PackageStorage) -> 
     restored["_local"] = state["_local"]
     restored["_local"]["_last_extracted_hash"] = restored.get("_version_hash")
     return restored
+
+
+def record_settings(
+    state: PipelineState,
+    pipeline_name: str,
+    dataset_name: str,
+    destination: Any,
+    dev_mode: bool,
+) -> None:
+    """Put the pipeline's names, its destination's non-secret settings and the dev flag in
+    the state (credentials never go into ``state.json``: they come from config each time)."""
+    state["pipeline_name"] = pipeline_name
+    state["dataset_name"] = dataset_name
+    if destination is not None:
+        state["destination_type"] = destination.destination_type
+        state["destination_name"] = destination.destination_name
+        bucket_url = destination.resolved_bucket_url()
+        state["destination"] = {
+            **({"bucket_url": str(bucket_url)} if bucket_url is not None else {}),
+            "table_format": destination.table_format,
+            "destination_name": destination.destination_name,
+        }
+    state["_local"]["_dev_mode"] = dev_mode
+
+
+def dev_mode_dataset_name(dataset_name: str, now: datetime.datetime) -> str:
+    """``<dataset_name>_YYYYMMDDhhmmss`` in local time (a name ending in ``_`` gets no second
+    ``_``), as dlt names the dataset of a ``dev_mode`` pipeline — given names included."""
+    suffix = now.astimezone().strftime("%Y%m%d%H%M%S")
+    return f"{dataset_name}{suffix}" if dataset_name.endswith("_") else f"{dataset_name}_{suffix}"
+
+
+def reset_former_dev_folder(working_dir: Path) -> bool:
+    """Wipe a working folder that a ``dev_mode`` pipeline left, before a normal one opens it.
+
+    Its state belongs to a throw-away dataset; the normal pipeline syncs from its own dataset.
+
+    Returns:
+        Whether the folder was wiped.
+    """
+    state = read_state(working_dir)
+    if state is None or not state.get("_local", {}).get("_dev_mode"):
+        return False
+    logger.warning(
+        "pipeline folder %s was made with dev_mode=True; it is reset for dev_mode=False",
+        working_dir,
+    )
+    shutil.rmtree(working_dir)
+    return True

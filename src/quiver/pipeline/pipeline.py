@@ -28,17 +28,21 @@ from quiver.load.loader import Loader
 from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
 from quiver.package.storage import PackageStorage
-from quiver.pipeline import packages
+from quiver.pipeline import packages, sync
 from quiver.pipeline.data import data_to_sources
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.local_state import (
     adopt_newer_package_state,
+    dev_mode_dataset_name,
     new_state,
     read_state,
+    record_settings,
     write_state,
 )
+from quiver.pipeline.lock import FolderLock, locked_step
 from quiver.pipeline.state import as_pipeline_state, bump_version_if_modified, state_document
 from quiver.pipeline.unsupported import refuse_unsupported
+from quiver.pipeline.working_folder import WorkingFolder
 from quiver.schema.documents import PipelineState
 from quiver.schema.model import Schema
 from quiver.schema.naming import SnakeCaseNaming, default_schema_name
@@ -64,7 +68,7 @@ class _ExtractedPackage:
     metrics: ExtractMetrics
 
 
-class Pipeline:
+class Pipeline(WorkingFolder):
     """A named pipeline with a working folder, schemas, pending packages and a destination.
 
     Create it with :func:`quiver.pipeline`; see that function for the arguments.
@@ -91,6 +95,8 @@ class Pipeline:
         if dev_mode and self.working_dir.exists():
             shutil.rmtree(self.working_dir)
         self.working_dir.mkdir(parents=True, exist_ok=True)
+        self.folder_lock = FolderLock(self.working_dir)
+        self.synced = False  # run() syncs with the destination once per instance
         self._schemas = SchemaStore(
             self.working_dir / "schemas",
             import_schema_path=import_schema_path,
@@ -112,11 +118,8 @@ class Pipeline:
 
     # ----------------------------------------------------------------- naming
     def _make_dataset_name(self, dataset_name: str | None) -> str:
-        if dataset_name is None:
-            dataset_name = self.pipeline_name + "_dataset"
-            if self.dev_mode:
-                dataset_name += _now().astimezone().strftime("_%Y%m%d%H%M%S")
-        return dataset_name
+        name = dataset_name or self.pipeline_name + "_dataset"
+        return dev_mode_dataset_name(name, _now()) if self.dev_mode else name
 
     @property
     def default_schema_name(self) -> str:
@@ -140,28 +143,8 @@ class Pipeline:
         return self._state.copy()
 
     @property
-    def first_run(self) -> bool:
-        return bool(self._state["_local"].get("first_run", True))
-
-    @property
-    def has_pending_data(self) -> bool:
-        return bool(self._storage.load_ids("extracted") or self._storage.load_ids("normalized"))
-
-    @property
     def has_data(self) -> bool:
         return not self.first_run or bool(self.schema_names) or self.has_pending_data
-
-    def list_extracted_load_packages(self) -> list[str]:
-        return self._storage.load_ids("extracted")
-
-    def list_normalized_load_packages(self) -> list[str]:
-        return self._storage.load_ids("normalized")
-
-    def list_completed_load_packages(self) -> list[str]:
-        return self._storage.load_ids("loaded")
-
-    def drop_pending_packages(self) -> None:
-        self._storage.drop_pending()
 
     # ------------------------------------------------------------ persistence
     def _save_schema(self, schema: Schema) -> None:
@@ -174,20 +157,13 @@ class Pipeline:
             self._save_state()
 
     def _save_state(self) -> None:
-        self._state["pipeline_name"] = self.pipeline_name
-        self._state["dataset_name"] = self.dataset_name
-        if self.destination is not None:
-            self._state["destination_type"] = self.destination.destination_type
-            self._state["destination_name"] = self.destination.destination_name
-            self._state["destination"] = {
-                "bucket_url": str(self.destination.resolved_bucket_url()),
-                "table_format": self.destination.table_format,
-                "destination_name": self.destination.destination_name,
-            }
-        self._state["_local"]["_dev_mode"] = self.dev_mode
+        record_settings(
+            self._state, self.pipeline_name, self.dataset_name, self.destination, self.dev_mode
+        )
         write_state(self.working_dir, self._state)
 
     # ---------------------------------------------------------------- extract
+    @locked_step
     def extract(
         self,
         data: Any,
@@ -343,6 +319,7 @@ class Pipeline:
         self._save_state()
 
     # -------------------------------------------------------------- normalize
+    @locked_step
     def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
         """Normalize every extracted package into parquet; a failure keeps the package pending.
 
@@ -389,6 +366,7 @@ class Pipeline:
         info.add_package(metrics.row_counts, metrics.discarded_rows, metrics.discarded_values)
 
     # ------------------------------------------------------------------- load
+    @locked_step
     def load(
         self,
         destination: Any = None,
@@ -472,6 +450,7 @@ class Pipeline:
             self._save_state()
 
     # -------------------------------------------------------------------- run
+    @locked_step
     def run(
         self,
         data: Any = None,
@@ -494,7 +473,9 @@ class Pipeline:
 
         Unlike dlt, which loads pending packages and then returns without extracting the new
         data, quiver loads the pending packages first and then the new data in the same call
-        (see docs/decisions.md); the LoadInfo lists every package loaded.
+        (see docs/decisions.md); the LoadInfo lists every package loaded. The first ``run()``
+        of a pipeline instance syncs with the dataset first (``restore_from_destination``,
+        default true; skipped in ``dev_mode``): a newer state there replaces the local one.
 
         Raises:
             NotSupportedYet: ``staging``, ``schema`` or ``refresh`` is given.
@@ -507,6 +488,7 @@ class Pipeline:
             raise PipelineConfigMissing(
                 self.pipeline_name, "destination", "run", _NO_DESTINATION_HINT
             )
+        sync.sync_once(self)
         pending = self.has_pending_data
         if pending:
             self.normalize()

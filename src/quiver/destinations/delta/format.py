@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.destinations.base import MaintenanceResult, TableCommit
+from quiver.destinations.base import MaintenanceResult, RowFilter, TableCommit
 from quiver.destinations.delta.stats import delta_stats_json
 from quiver.destinations.engine_errors import translated
 from quiver.destinations.location import StorageLocation
@@ -86,7 +86,10 @@ class DeltaFormat:
             committed = table.transaction_version(self._app_id)
             return committed is not None and committed >= load_id_to_version(load_id)
 
-    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+    def read_table(
+        self, table_name: str, columns: Sequence[str], where: RowFilter | None = None
+    ) -> pa.Table | None:
+        """Read through DataFusion, which skips files whose statistics exclude ``where``."""
         from deltalake import QueryBuilder
 
         with translated(self.name, table_name):
@@ -94,7 +97,8 @@ class DeltaFormat:
             if table is None:
                 return None
             select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
-            result = QueryBuilder().register("t", table).execute(f"select {select} from t")
+            query = f"select {select} from t{_sql_where(where)}"
+            result = QueryBuilder().register("t", table).execute(query)
             data = pa.RecordBatchReader.from_stream(result).read_all()
         # DataFusion returns view types; plain strings are what the rest of quiver expects.
         return data.cast(pa.schema([pa.field(f.name, _without_views(f.type)) for f in data.schema]))
@@ -307,3 +311,15 @@ def _storable(kind: pa.DataType) -> pa.DataType:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         return pa.list_(_storable(kind.value_type))
     return kind
+
+def _sql_where(where: RowFilter | None) -> str:
+    """`` where "c" in ('v', ...) and ...`` for DataFusion, or ``""``."""
+    if not where:
+        return ""
+    conditions = []
+    for column, wanted in where.items():
+        values = [wanted] if isinstance(wanted, str) else list(wanted)
+        literals = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+        name = '"' + column.replace('"', '""') + '"'
+        conditions.append(f"{name} in ({literals})" if values else "false")
+    return " where " + " and ".join(conditions)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quiver.destinations.base import MaintenanceResult, TableCommit
+from quiver.destinations.base import MaintenanceResult, RowFilter, TableCommit
 from quiver.destinations.engine_errors import translated
 from quiver.destinations.iceberg.catalog import (
     catalog_from_env,
@@ -246,12 +246,22 @@ class IcebergFormat:
         with translated(self.name, table_name, load_id):
             self.transact(table_name, load_id, data.schema, [], write)
 
-    def read_table(self, table_name: str, columns: Sequence[str]) -> pa.Table | None:
+    def read_table(
+        self, table_name: str, columns: Sequence[str], where: RowFilter | None = None
+    ) -> pa.Table | None:
+        """Scan with ``where`` as the row filter: manifests and files are skipped by their
+        column bounds before any data file is opened."""
+        from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, In
+
+        row_filter: BooleanExpression = AlwaysTrue()
+        for column, wanted in (where or {}).items():
+            values = {wanted} if isinstance(wanted, str) else set(wanted)
+            row_filter = And(row_filter, In(column, values))
         with translated(self.name, table_name):
             table = self.load_table(table_name)
             if table is None:
                 return None
-            return table.scan(selected_fields=tuple(columns)).to_arrow()
+            return table.scan(row_filter=row_filter, selected_fields=tuple(columns)).to_arrow()
 
     def snapshot_properties(self, load_id: str) -> dict[str, str]:
         """The snapshot summary properties that tag a commit with the load id and app id."""
