@@ -367,34 +367,65 @@ def test_arrow_items_are_filtered(kind: str, pipelines_dir: str, bucket: Path) -
     assert _cursor_state(pipeline, "frames", "ts")["last_value"] == 5
 
 
-def test_python_rows_are_filtered_as_batches(
+def test_python_rows_are_filtered_per_page_and_converted_in_buffers(
     pipelines_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = {"rows": 0, "batches": 0}
-    filter_batch = CursorFilter.filter_batch
+    """The incremental looks at a page's cursor values when the page is yielded (one
+    vectorized pass), so its values are current after every page (dlt: "last_value ... updated
+    with each yielded item or page"); rows are still converted to Arrow once per buffer."""
+    from quiver.extract import extractor
 
-    def count_batches(self: CursorFilter, batch: Any) -> Any:
-        calls["batches"] += 1
-        return filter_batch(self, batch)
+    calls = {"filter_rows": 0, "rows_to_batch": 0}
+    filter_rows = CursorFilter.filter_rows
+    rows_to_batch = extractor.rows_to_batch
 
-    def no_rows(self: CursorFilter, rows: list[Any]) -> list[Any]:
-        calls["rows"] += 1
-        raise AssertionError("rows must be filtered after the batcher")
+    def count_pages(self: CursorFilter, rows: list[Any]) -> list[Any]:
+        calls["filter_rows"] += 1
+        return filter_rows(self, rows)
 
-    monkeypatch.setattr(CursorFilter, "filter_batch", count_batches)
-    monkeypatch.setattr(CursorFilter, "filter_rows", no_rows)
-    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "1000")
+    def count_conversions(rows: list[Any]) -> Any:
+        calls["rows_to_batch"] += 1
+        return rows_to_batch(rows)
+
+    monkeypatch.setattr(CursorFilter, "filter_rows", count_pages)
+    monkeypatch.setattr(extractor, "rows_to_batch", count_conversions)
+    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "5000")
+    seen_last_values = []
 
     @quiver.resource
     def many(ts=quiver.sources.incremental("ts", initial_value=2500)):
         for page in range(10):
             yield [{"ts": page * 1000 + i} for i in range(1000)]
+            seen_last_values.append(ts.last_value)
 
     pipeline = quiver.pipeline("batches", pipelines_dir=pipelines_dir)
     info = pipeline.extract(many())
     assert info.row_counts["many"] == 7500
-    # One vectorized filter per buffered batch of 1000 rows, none per row.
-    assert calls == {"rows": 0, "batches": 10}
+    assert calls == {"filter_rows": 10, "rows_to_batch": 2}
+    assert seen_last_values == [2500, 2500] + [page * 1000 + 999 for page in range(2, 10)]
+
+
+def test_rows_yielded_one_by_one_are_filtered_in_chunks(
+    pipelines_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"filter_rows": 0}
+    filter_rows = CursorFilter.filter_rows
+
+    def count_pages(self: CursorFilter, rows: list[Any]) -> list[Any]:
+        calls["filter_rows"] += 1
+        return filter_rows(self, rows)
+
+    monkeypatch.setattr(CursorFilter, "filter_rows", count_pages)
+
+    @quiver.resource
+    def one_by_one(ts=quiver.sources.incremental("ts", initial_value=2500)):
+        for i in range(5000):
+            yield {"ts": i}
+
+    pipeline = quiver.pipeline("one_by_one", pipelines_dir=pipelines_dir)
+    info = pipeline.extract(one_by_one())
+    assert info.row_counts["one_by_one"] == 2500
+    assert calls["filter_rows"] == 5  # chunks of 1000 rows, never one call per row
 
 
 # ----------------------------------------------------------------------- state and bounds

@@ -24,6 +24,7 @@ from quiver.errors.configuration import (
 from quiver.errors.extract import (
     InconsistentTableTemplate,
     IncrementalArgumentError,
+    IncrementalCursorInvalidCoercion,
     IncrementalCursorPathHasValueNone,
     IncrementalCursorPathMissing,
     IncrementalCursorTypeError,
@@ -93,6 +94,7 @@ __all__ = [
     "DestinationHasFailedJobs",
     "InconsistentTableTemplate",
     "IncrementalArgumentError",
+    "IncrementalCursorInvalidCoercion",
     "IncrementalCursorPathHasValueNone",
     "IncrementalCursorPathMissing",
     "IncrementalCursorTypeError",

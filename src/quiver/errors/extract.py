@@ -148,8 +148,8 @@ class IncrementalPrimaryKeyMissing(IncrementalError, KeyError):
         )
 
 
-class IncrementalCursorTypeError(IncrementalError, TypeError):
-    """A start/end/last value cannot be compared with the cursor column."""
+class IncrementalCursorInvalidCoercion(IncrementalError, TypeError):
+    """A start/end/last value cannot be compared with the cursor column (dlt's name)."""
 
     def __init__(
         self, resource_name: str | None, cursor_path: str, value: Any, column: Any
@@ -160,3 +160,7 @@ class IncrementalCursorTypeError(IncrementalError, TypeError):
             f"{column}. Hint: give initial_value/end_value in the cursor's type, or convert "
             "the cursor with add_map before the incremental sees it."
         )
+
+
+#: quiver's earlier name of :class:`IncrementalCursorInvalidCoercion` (the same class).
+IncrementalCursorTypeError = IncrementalCursorInvalidCoercion

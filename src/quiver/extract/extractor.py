@@ -1,7 +1,7 @@
 """Drive resources and write their items, as Arrow IPC files, into an extracted package.
 
 Rows are buffered per resource and table and converted once per buffer
-(:mod:`quiver.extract.batcher`); the incremental filter then runs on the record batch
+(:mod:`quiver.extract.batcher`); the incremental has filtered items in the pipe already
 (vectorized), and the batch is written. Arrow items stream through untouched (filtered the same
 way). Each table gets its own IPC stream file per item kind; a batch whose schema differs from
 the open file, or a file past ``file_max_items``/``file_max_bytes``, starts a new file (IPC
@@ -42,10 +42,6 @@ from quiver.schema.naming import SnakeCaseNaming
 from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS
 from quiver.settings import BufferConfig as BufferConfig
 from quiver.settings import buffer_config as buffer_config
-
-#: With ``row_order``, rows yielded one at a time are flushed (and filtered) this often.
-EAGER_FLUSH_ROWS = 1_000
-
 
 @dataclass
 class ExtractMetrics:
@@ -253,7 +249,10 @@ class Extractor:
         resolved.setdefault("write_disposition", "append")
         cursor = node.incremental.get_cursor_column_name() if node.incremental else None
         name = self._naming.normalize_table_identifier(raw_name)
-        table_hints = table_schema_hints(resolved, self._naming, cursor_column=cursor)
+        existing = self.schema.tables.get(name, {}).get("columns")
+        table_hints = table_schema_hints(
+            resolved, self._naming, cursor_column=cursor, existing_columns=existing
+        )
         self.schema.merge_hints(name, table_hints)
         if resolved["write_disposition"] == "replace":
             self.metrics.replaced_tables.add(name)
@@ -267,11 +266,7 @@ class Extractor:
         if buffer is None:
             buffer = self._buffers[key] = []
         buffer.extend(rows)
-        if len(buffer) >= self._buffer_max_items or (
-            # row_order: flush each page (or every few rows yielded one by one) so the
-            # incremental sees out-of-range rows soon and the generator can be closed.
-            node.eager_flush and (len(rows) > 1 or len(buffer) >= EAGER_FLUSH_ROWS)
-        ):
+        if len(buffer) >= self._buffer_max_items:
             self._flush(node, table)
 
     def _flush(self, node: PipeNode, table_name: str) -> None:
@@ -291,9 +286,7 @@ class Extractor:
             self._write(node, table, ARROW_EXT, batch)
 
     def _write(self, node: PipeNode, table_name: str, ext: str, batch: pa.RecordBatch) -> None:
-        incremental = node.incremental
-        if incremental is not None and not node.filter_in_pipe:
-            batch = incremental.filter_batch(batch)
+        # Items arrive filtered by the incremental (in the pipe, page by page).
         if batch.num_rows == 0:
             return
         key = (table_name, ext)

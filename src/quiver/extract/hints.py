@@ -337,11 +337,16 @@ def table_schema_hints(
     naming: SnakeCaseNaming,
     *,
     cursor_column: str | None = None,
+    existing_columns: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Resolved resource hints → schema table hints with normalized column names.
 
     ``primary_key``/``merge_key`` become column hints, ``additional_table_hints`` are merged
     in as they are, and ``cursor_column`` (the incremental cursor) gets ``incremental: true``.
+
+    A key given on the resource replaces the key (dlt's compound hints): the flag is set on
+    its columns and cleared (``False``) on every other column of ``columns=`` and of
+    ``existing_columns`` (the table in the schema); an empty key clears it everywhere.
     """
     skipped = (
         "table_name",
@@ -359,11 +364,17 @@ def table_schema_hints(
         name = naming.normalize_path(raw_name)
         columns[name] = {**column, "name": name}
     for key_hint in ("primary_key", "merge_key"):
-        value = hints.get(key_hint)
-        if not value:
+        if key_hint not in hints:
             continue
-        for raw_name in [value] if isinstance(value, str) else list(value):
-            name = naming.normalize_path(raw_name)
+        value = hints[key_hint]
+        keys = [naming.normalize_path(raw) for raw in key_columns(value)]
+        for name, column in columns.items():
+            if column.get(key_hint) and name not in keys:
+                column[key_hint] = False
+        for name, column in (existing_columns or {}).items():
+            if column.get(key_hint) and name not in keys:
+                columns.setdefault(name, {"name": name})[key_hint] = False
+        for name in keys:
             columns.setdefault(name, {"name": name})[key_hint] = True
     if cursor_column is not None:
         name = naming.normalize_path(cursor_column)

@@ -26,7 +26,12 @@ from quiver.errors import (
     NotSupportedYet,
     did_you_mean,
 )
-from quiver.extract.incremental_filter import CursorFilter, OnCursorValueMissing, _path_parts
+from quiver.extract.incremental_filter import (
+    WHOLE_ITEM,
+    CursorFilter,
+    OnCursorValueMissing,
+    _path_parts,
+)
 
 __all__ = ["Incremental"]
 
@@ -121,6 +126,9 @@ class Incremental(Generic[TCursorValue]):
         self._state: dict[str, Any] | None = None
         self._filter: CursorFilter | None = None
         self._bound_start_last_value: Any = None
+        #: Set by the extract while bound: filters rows the resource yielded one at a time
+        #: and that wait in a small buffer, so the values read below are current.
+        self._catch_up: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------------ configuration
     @property
@@ -133,7 +141,7 @@ class Incremental(Generic[TCursorValue]):
 
     def get_cursor_column_name(self) -> str | None:
         """The cursor's column when the path is a single field, else ``None``."""
-        if not self.cursor_path:
+        if not self.cursor_path or self.cursor_path == WHOLE_ITEM:
             return None
         parts = _path_parts(self.cursor_path)
         return parts[0] if len(parts) == 1 else None
@@ -289,7 +297,9 @@ class Incremental(Generic[TCursorValue]):
 
     @property
     def last_value(self) -> Any:
-        """The newest cursor value seen so far (at the start of a run: the stored one, lagged)."""
+        """The newest cursor value seen so far, current after every yielded item or page (at
+        the start of a run: the stored one, lagged)."""
+        self._current()
         if self._filter is None:
             return self.initial_value
         if self._filter.rows_kept == 0:
@@ -298,17 +308,33 @@ class Incremental(Generic[TCursorValue]):
 
     @property
     def start_out_of_range(self) -> bool:
+        """Whether an item before the start value was yielded (current after every yield)."""
+        self._current()
         return self._filter is not None and self._filter.start_out_of_range
 
     @property
     def end_out_of_range(self) -> bool:
+        """Whether an item at or past the end value was yielded (current after every yield)."""
+        self._current()
         return self._filter is not None and self._filter.end_out_of_range
 
     def can_close(self) -> bool:
         """With ``row_order`` known, whether every later row is out of range too."""
-        return (self.row_order == "asc" and self.end_out_of_range) or (
-            self.row_order == "desc" and self.start_out_of_range
+        self._current()
+        return self.closable()
+
+    def closable(self) -> bool:
+        """:meth:`can_close` on the items filtered so far (the extract's own check)."""
+        cursor = self._filter
+        if cursor is None:
+            return False
+        return (self.row_order == "asc" and cursor.end_out_of_range) or (
+            self.row_order == "desc" and cursor.start_out_of_range
         )
+
+    def _current(self) -> None:
+        if self._catch_up is not None:
+            self._catch_up()
 
     # ----------------------------------------------------------------------------- filtering
     def filter_batch(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch | pa.Table:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from quiver.errors import (
+    IncrementalArgumentError,
     IncrementalCursorPathHasValueNone,
     IncrementalCursorPathMissing,
     IncrementalCursorTypeError,
@@ -36,6 +37,8 @@ from quiver.errors import (
 
 logger = logging.getLogger("quiver.extract.incremental")
 
+#: The cursor path that makes each whole item its cursor value (dlt's JSONPath root).
+WHOLE_ITEM = "$"
 OnCursorValueMissing = Literal["raise", "include", "exclude"]
 RowsAt = Callable[[list[int]], list[dict[str, Any]]]
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError)
@@ -179,6 +182,8 @@ class CursorFilter:
         """
         from quiver.extract.batcher import as_row, rows_to_batch
 
+        if self.cursor_path == WHOLE_ITEM:
+            return self._filter_whole_items(rows)
         dicts = [row if isinstance(row, dict) else as_row(row) for row in rows]
         values, any_missing = _values_at(dicts, self.cursor_path)
         if any_missing and self.on_missing == "raise":
@@ -205,8 +210,46 @@ class CursorFilter:
             return rows
         return [row for row, keep in zip(rows, mask.to_pylist(), strict=True) if keep]
 
+    def _filter_whole_items(self, items: list[Any]) -> list[Any]:
+        """Cursor path ``"$"``: each item is its own cursor value (dlt's rule), in Python.
+
+        ``last_value_func`` is called as dlt calls it: with ``(item,)`` for the first value and
+        ``(item, last_value)`` after it, so a function that folds items (e.g. the newest
+        ``created_at`` per event type) works. There is no de-duplication on ``"$"``.
+        """
+        func, start, end = self.func, self.start_value, self.end_value
+        kept: list[Any] = []
+        for item in items:
+            if item is None:
+                if self.on_missing == "raise":
+                    raise IncrementalCursorPathHasValueNone(self.resource_name, self.cursor_path)
+                if self.on_missing == "include":
+                    kept.append(item)
+                continue
+            if end is not None and (
+                func((item, end)) != end or (self.range_end == "open" and item == end)
+            ):
+                self.end_out_of_range = True
+                continue
+            if start is not None and item != start and func((item, start)) == start:
+                self.start_out_of_range = True
+                continue
+            if start is not None and item == start and self.range_start == "open":
+                continue
+            kept.append(item)
+            last = self.last_value
+            self.last_value = func((item,)) if last is None else func((item, last))
+        self.rows_kept += len(kept)
+        return kept
+
     # -------------------------------------------------------------------------------- cursor
     def _cursor_column(self, batch: pa.RecordBatch | pa.Table) -> Any:
+        if self.cursor_path == WHOLE_ITEM:
+            raise IncrementalArgumentError(
+                f"The incremental on resource {self.resource_name!r} has cursor_path '$' (the "
+                "whole item), which works for Python items, not for Arrow tables or data "
+                "frames. Hint: name the cursor column instead."
+            )
         names = batch.schema.names
         if self.cursor_path in names:
             return batch.column(self.cursor_path)

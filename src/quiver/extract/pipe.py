@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import queue
 import threading
@@ -52,10 +53,11 @@ class PipeNode:
     children: list[PipeNode] = field(default_factory=list)
     is_root: bool = True
     incremental: Incremental[Any] | None = None
-    #: Filter with the incremental before emitting/forking (else the extractor filters batches).
-    filter_in_pipe: bool = False
-    #: The extractor flushes this node's rows after every item (``row_order`` closing).
-    eager_flush: bool = False
+    #: Filter every single row as it comes (transformers read them one by one); else rows
+    #: yielded one at a time wait in ``pending`` and are filtered in chunks (pages and Arrow
+    #: items are always filtered as they come, so the cursor is current after each page).
+    filter_each_row: bool = False
+    pending: list[Any] = field(default_factory=list)
     closed: bool = False
 
     @property
@@ -109,8 +111,7 @@ def bind_incrementals(
             section = resource_section(state, source_name, node.name)
             incremental.bind(node.name, section, resource_primary_key=node.resource.primary_key)
             node.incremental = incremental
-            node.filter_in_pipe = in_pipe or bool(node.children) or not node.emit
-            node.eager_flush = incremental.row_order is not None
+            node.filter_each_row = in_pipe or bool(node.children) or not node.emit
 
 
 def filter_item(incremental: Incremental[Any], item: Any) -> Any:
@@ -131,6 +132,17 @@ def filter_item(incremental: Incremental[Any], item: Any) -> Any:
         return table if table.num_rows else None
     rows = incremental.filter_rows([item])
     return rows[0] if rows else None
+
+
+#: Rows yielded one at a time wait in a node's ``pending`` list up to this many before the
+#: incremental filters them (one vectorized pass) and they go on, as one page.
+PENDING_ROWS = 1_000
+
+
+def _is_single_row(item: Any) -> bool:
+    return not (
+        isinstance(item, list | tuple) or type(item) is DataItemWithMeta or is_arrow_like(item)
+    )
 
 
 def _wrap(node: PipeNode, error: BaseException) -> BaseException:
@@ -184,9 +196,15 @@ class PipeRunner:
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._thread_id = threading.get_ident()
 
     def run(self) -> None:
         """Evaluate everything; the first error stops the run and is raised (wrapped)."""
+        self._thread_id = threading.get_ident()
+        nodes = [node for root in self._roots for node in root.walk()]
+        for node in nodes:
+            if node.incremental is not None and not node.filter_each_row:
+                node.incremental._catch_up = functools.partial(self._catch_up, node)
         try:
             plain = []
             for root in self._roots:
@@ -198,7 +216,12 @@ class PipeRunner:
                 self._drive(root)
             while self._pending:
                 self._handle(self._queue.get())
+            for node in nodes:
+                self._release_pending(node)
         finally:
+            for node in nodes:
+                if node.incremental is not None:
+                    node.incremental._catch_up = None
             self._shutdown()
 
     # ------------------------------------------------------------------ plain evaluation
@@ -231,10 +254,11 @@ class PipeRunner:
                 except Exception as error:
                     raise _wrap(root, error) from error
                 process(root, item)
-                if closes and incremental is not None and incremental.can_close():
+                if closes and incremental is not None and incremental.closable():
                     break
                 if self._pending:
                     self._drain()
+            self._release_pending(root)
         finally:
             reset_current_resource(token)
             _close(opened)
@@ -254,15 +278,45 @@ class PipeRunner:
                 raise _wrap(node, error) from error
         else:
             items = [item]
+        incremental = node.incremental
         for current in items:
-            if node.filter_in_pipe and node.incremental is not None:
-                current = filter_item(node.incremental, current)
+            if incremental is not None:
+                if not node.filter_each_row and _is_single_row(current):
+                    node.pending.append(current)
+                    if len(node.pending) >= PENDING_ROWS:
+                        self._release_pending(node)
+                    continue
+                if node.pending:
+                    self._release_pending(node)  # keeps the order of rows and pages
+                current = filter_item(incremental, current)
                 if current is None:
                     continue
-            if node.emit:
-                self._emit(node, current)
-            for child in node.children:
-                self._feed(child, current)
+            self._deliver(node, current)
+
+    def _deliver(self, node: PipeNode, item: Any) -> None:
+        if node.emit:
+            self._emit(node, item)
+        for child in node.children:
+            self._feed(child, item)
+
+    def _release_pending(self, node: PipeNode) -> None:
+        """Filter the rows waiting in ``node.pending`` (one pass) and pass them on as a page."""
+        rows = node.pending
+        if not rows or node.incremental is None:
+            return
+        node.pending = []
+        kept = node.incremental.filter_rows(rows)
+        if kept:
+            self._deliver(node, kept)
+
+    def _catch_up(self, node: PipeNode) -> None:
+        """A resource reads its incremental's values: filter its waiting rows first.
+
+        Only on the thread that drives the extract (a ``parallelized`` generator reads values
+        as of the rows filtered so far).
+        """
+        if threading.get_ident() == self._thread_id:
+            self._release_pending(node)
 
     def _feed(self, child: PipeNode, item: Any) -> None:
         """Call a transformer on one item of its parent."""
@@ -419,6 +473,7 @@ class PipeRunner:
         kind, node, payload = message
         if kind == "done":
             self._pending -= 1
+            self._release_pending(node)
             return
         if kind == "error":
             raise _wrap(node, payload) from payload
@@ -427,7 +482,7 @@ class PipeRunner:
             if kind == "item":
                 self._process(node, payload)
                 incremental = node.incremental
-                if node.is_root and incremental is not None and incremental.can_close():
+                if node.is_root and incremental is not None and incremental.closable():
                     node.closed = True
             elif kind == "items":
                 for out in payload:

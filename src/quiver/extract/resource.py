@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from quiver.configuration.accessors import inject_config
 from quiver.errors import ResourceTypeError, SourceExhausted, UnboundResourceError
 from quiver.extract.hints import reject_unknown
 from quiver.extract.incremental import Incremental
+from quiver.extract.incremental_config import apply_config
 from quiver.extract.items import DataItemWithMeta, TableNameMeta, as_item_iterator, is_arrow_like
 from quiver.extract.resource_hints import ResourceHints
 from quiver.extract.steps import FilterStep, Limit, MapStep, Step, YieldMapStep
@@ -54,6 +56,8 @@ class Resource(ResourceHints):
         function = data if _is_function(data) else None
         self._incremental_param = _incremental_param(function) if function else None
         self._bound = self._is_transformer or function is None or _takes_no_args(function)
+        #: ``bind``/``__call__`` ran: a second call is a ``TypeError``, as in dlt.
+        self._args_bound = False
 
     @property
     def is_transformer(self) -> bool:
@@ -134,7 +138,18 @@ class Resource(ResourceHints):
         return clone.bind(*args, **kwargs)
 
     def bind(self, *args: Any, **kwargs: Any) -> Resource:
-        """Bind arguments of the resource function in place; returns ``self``."""
+        """Bind arguments of the resource function in place; returns ``self``.
+
+        Raises:
+            ResourceTypeError: (a ``TypeError``, as dlt's) the arguments are already bound
+                (``my_resource(1)(2)``), or do not fit the function.
+        """
+        if self._args_bound:
+            raise ResourceTypeError(
+                f"resource {self.name!r} is already bound to its arguments and cannot be "
+                "called again. Hint: call the decorated function (the unbound resource) "
+                "instead, e.g. my_resource(...) once per set of arguments."
+            )
         function = self._data
         signature = inspect.signature(function)
         if self._is_transformer:
@@ -154,6 +169,7 @@ class Resource(ResourceHints):
             ) from error
         self._args, self._kwargs = args, kwargs
         self._bound = True
+        self._args_bound = True
         return self
 
     def _clone(self) -> Resource:
@@ -172,6 +188,7 @@ class Resource(ResourceHints):
             parameter = inspect.signature(self._data).parameters[param]
             if isinstance(parameter.default, Incremental):
                 template = parameter.default.copy()
+            template = apply_config(template, self.section, self.name, param)
             explicit = self._explicit_argument(param)
             if explicit is _NOT_GIVEN:
                 explicit = None
@@ -343,15 +360,23 @@ def _incremental_param(function: Callable[..., Any]) -> str | None:
     except (TypeError, ValueError):
         return None
     for parameter in parameters:
-        annotation = parameter.annotation
-        if isinstance(parameter.default, Incremental):
-            return parameter.name
-        if isinstance(annotation, str) and "incremental" in annotation.lower():
-            return parameter.name
-        origin = getattr(annotation, "__origin__", annotation)
-        if isinstance(origin, type) and issubclass(origin, Incremental):
+        if isinstance(parameter.default, Incremental) or _mentions_incremental(
+            parameter.annotation
+        ):
             return parameter.name
     return None
+
+
+def _mentions_incremental(annotation: Any) -> bool:
+    """Whether an annotation contains ``Incremental`` anywhere: ``incremental[int]``,
+    ``Optional[incremental[Any]]`` (dlt's ``sql_table``), ``Union``, ``Annotated``, or the
+    text of any of them under ``from __future__ import annotations``."""
+    if isinstance(annotation, str):
+        return "incremental" in annotation.lower()
+    origin = typing.get_origin(annotation) or annotation
+    if isinstance(origin, type) and issubclass(origin, Incremental):
+        return True
+    return any(_mentions_incremental(arg) for arg in typing.get_args(annotation))
 
 
 def __getattr__(name: str) -> Any:

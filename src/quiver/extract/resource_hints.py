@@ -89,11 +89,13 @@ class ResourceHints:
 
     @property
     def primary_key(self) -> Any:
-        return self._hints.get("primary_key")
+        """The primary key hint (``None`` when not given or cleared with ``""``)."""
+        return self._hints.get("primary_key") or None
 
     @property
     def merge_key(self) -> Any:
-        return self._hints.get("merge_key")
+        """The merge key hint (``None`` when not given or cleared with ``""``)."""
+        return self._hints.get("merge_key") or None
 
     @property
     def schema_contract(self) -> Any:
@@ -241,6 +243,10 @@ def _merge_into(target: dict[str, Any], given: Mapping[str, Any]) -> None:
             target.pop(extra, None)
     for key, value in given.items():
         if value is None:
+            continue
+        if key in ("primary_key", "merge_key") and value in ("", [], ()):
+            # dlt: an empty key clears the key, column flags included (kept as "no key").
+            target[key] = []
             continue
         if value in ("", [], ()) or (key == "columns" and value == {}):
             target.pop(key, None)

@@ -29,6 +29,22 @@ def copy_resources(resources: list[Resource]) -> list[Resource]:
 class ResourceDict(dict[str, Resource]):
     """The resources of a source by name, with the selection helpers dlt has."""
 
+    def __init__(self, source: Source | None = None) -> None:
+        super().__init__()
+        self._source = source
+
+    def add(self, *resources: Resource) -> None:
+        """Add resources to the source (dlt's ``source.resources.add``).
+
+        Raises:
+            InvalidSourceDefinition: a resource of that name is already in the source.
+        """
+        for resource in resources:
+            if self._source is None:
+                self[resource.name] = resource
+            else:
+                self._source._add(resource)
+
     @property
     def selected(self) -> dict[str, Resource]:
         """The resources that will be extracted."""
@@ -66,27 +82,37 @@ class Source:
         schema_contract: SchemaContractHint | None = None,
         schema: Any = None,
         parallelized: bool = False,
+        allow_instances: bool = False,
     ) -> None:
         self.name = name
+        # ``run([gen(10), gen(20)])``: several instances of one resource load into its table
+        # (dlt's rule for resources passed as data; a declared source keeps names unique).
+        self._allow_instances = allow_instances
         self.section = section
         self.max_table_nesting = max_table_nesting
         self.root_key = root_key
         self.schema_contract = schema_contract
         self._schema = schema
-        self._resources = ResourceDict()
+        self._resources = ResourceDict(self)
         for resource in resources:
             self._add(resource)
         if parallelized:
             self.parallelize()
 
     def _add(self, resource: Resource) -> None:
-        if resource.name in self._resources and self._resources[resource.name] is not resource:
-            raise InvalidSourceDefinition(
-                f"source {self.name!r} has two resources named {resource.name!r}. "
-                "Hint: rename one with .with_name(...)."
-            )
+        key = resource.name
+        if key in self._resources and self._resources[key] is not resource:
+            if not self._allow_instances:
+                raise InvalidSourceDefinition(
+                    f"source {self.name!r} has two resources named {resource.name!r}. "
+                    "Hint: rename one with .with_name(...)."
+                )
+            instance = 2
+            while f"{key}#{instance}" in self._resources:
+                instance += 1
+            key = f"{key}#{instance}"
         resource.source_name = self.name
-        self._resources[resource.name] = resource
+        self._resources[key] = resource
 
     # -------------------------------------------------------------------------- resources
     @property
@@ -131,7 +157,7 @@ class Source:
         """A copy with copied resources (transformers re-linked to the copied parents)."""
         clone = copy.copy(self)
         clone.name = with_name or self.name
-        clone._resources = ResourceDict()
+        clone._resources = ResourceDict(clone)
         for copied in copy_resources(list(self._resources.values())):
             clone._add(copied)
         return clone
@@ -197,6 +223,20 @@ class Source:
             f"source {self.__dict__.get('name')!r} has no resource {name!r}."
             f"{did_you_mean(name, resources)} Hint: pick from {list(resources)}."
         )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``source.<name> = resource`` adds or replaces a resource (dlt's rule)."""
+        if not isinstance(value, Resource):
+            super().__setattr__(name, value)
+            return
+        if value.name != name:
+            raise InvalidSourceDefinition(
+                f"source {self.name!r}: attribute {name!r} cannot hold resource "
+                f"{value.name!r}. Hint: name them alike, e.g. "
+                f"source.{value.name} = ... or resource.with_name({name!r})."
+            )
+        value.source_name = self.name
+        self._resources[name] = value
 
     def __repr__(self) -> str:
         return f"Source(name={self.name!r}, resources={list(self._resources)})"

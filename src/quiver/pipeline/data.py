@@ -34,7 +34,7 @@ def data_to_sources(data: Any, default_schema_name: str, table_name: str | None)
             loose.append(_data_to_resource(item, table_name))
     result = list(sources.values())
     if loose:
-        result.append(Source(default_schema_name, loose))
+        result.append(Source(default_schema_name, loose, allow_instances=True))
     return sorted(result, key=lambda s: s.name)
 
 

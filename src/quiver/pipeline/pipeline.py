@@ -296,6 +296,12 @@ class Pipeline(WorkingFolder):
         state_changed = self._state.get("_version_hash") != self._state["_local"].get(
             "_last_extracted_hash"
         )
+        if not state_changed:  # dlt drops a package with nothing to load (``is_empty`` runs)
+            empty = [e for e in extracted if not (e.metrics.row_counts or e.metrics.replaced_tables)]
+            for entry in empty:
+                self._storage.discard_temp(entry.path)
+                self._save_schema(entry.schema)
+            extracted = [e for e in extracted if e not in empty]
         for position, entry in enumerate(extracted):
             # The loader stores this in _dlt_pipeline_state, with the last package's data.
             carries_state = state_changed and position == len(extracted) - 1

@@ -1,0 +1,1 @@
+"""``quiver.common.libs``: open a pipeline's tables with the engines' own objects."""

@@ -1,0 +1,1 @@
+"""``quiver.sources.helpers``: dlt's ``dlt.sources.helpers`` import paths."""
