@@ -13,16 +13,34 @@ from tests.readers import Lake
 pytest_plugins = ["tests.s3_server"]
 
 
+_CONFIG_PREFIXES = (
+    "DESTINATION__",
+    "NORMALIZE__",
+    "DATA_WRITER__",
+    "LOAD__",
+    "EXTRACT__",
+    "SOURCES__",
+    "RUNTIME__",
+    "PIPELINES__",
+)
+_PROJECT_VARS = ("DLT_PROJECT_DIR", "QUIVER_PROJECT_DIR", "DLT_CONFIG_FOLDER", "XDG_DATA_HOME")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test reads the developer's config or writes to ~/.quiver, and no pipeline leaks."""
     for key in list(os.environ):
-        if key.startswith(("DESTINATION__", "NORMALIZE__", "DATA_WRITER__", "LOAD__", "EXTRACT__")):
+        if key.startswith(_CONFIG_PREFIXES) or key in _PROJECT_VARS:
             monkeypatch.delenv(key)
+    # No test reads the developer's ~/.dlt/*.toml or ./.dlt/*.toml (config providers).
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path / "project"))
     monkeypatch.setenv("QUIVER_DATA_DIR", str(tmp_path / "quiver_home"))
+    from quiver.configuration.lookup import set_pipeline_name
     from quiver.pipeline import factory
 
     monkeypatch.setattr(factory, "_active", None)
+    set_pipeline_name(None)  # no pipeline-scoped lookups left over from an earlier test
     yield
 
 

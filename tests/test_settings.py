@@ -162,7 +162,7 @@ def test_a_missing_config_value_is_a_key_error() -> None:
     with pytest.raises(ConfigValueMissing) as raised:
         quiver.config["sources.nowhere.api_key"]
     assert isinstance(raised.value, KeyError) and isinstance(raised.value, QuiverError)
-    assert str(raised.value).endswith("Hint: set the SOURCES__NOWHERE__API_KEY variable.")
+    assert "Hint: set the SOURCES__NOWHERE__API_KEY variable" in str(raised.value)
 
 
 # ------------------------------------------------------------------- through the pipeline steps

@@ -31,10 +31,12 @@ __all__ = [
     "SECTIONS",
     "BufferConfig",
     "ExtractConfig",
+    "FilesystemDestinationConfig",
     "LoadConfig",
     "NormalizeConfig",
     "ParquetOptions",
     "PipelineConfig",
+    "RuntimeConfig",
     "SettingInfo",
     "buffer_config",
     "describe",
@@ -216,6 +218,43 @@ class PipelineConfig:
     )
 
 
+@dataclass(frozen=True)
+class FilesystemDestinationConfig:
+    """Checks of the filesystem destination (config section ``destination.filesystem``; a named
+    destination reads ``destination.<name>`` instead)."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("destination", "filesystem")
+
+    validate_credentials: bool = setting(
+        True,
+        "Before any work, make one request to an ``s3://`` bucket (does it exist, are the "
+        "credentials accepted?); ``false`` skips it (e.g. a role that may write but not list).",
+    )
+
+
+#: dlt's default log line (``RUNTIME__LOG_FORMAT``).
+DEFAULT_LOG_FORMAT = (
+    "{asctime}|[{levelname}]|{process}|{thread}|{name}|{filename}|{funcName}:{lineno}|{message}"
+)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Logging (config section ``runtime``), as dlt's ``RUNTIME__LOG_LEVEL``."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("runtime",)
+
+    log_level: str = setting(
+        "WARNING",
+        "Level of the ``quiver`` loggers (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``); INFO "
+        "logs each step's start, end, row counts and time, DEBUG each file and table commit.",
+    )
+    log_format: str = setting(
+        DEFAULT_LOG_FORMAT,
+        "Format of quiver's log lines (``str.format`` style fields of ``logging.LogRecord``).",
+    )
+
+
 #: Every settings class, in the order of the pipeline's steps.
 SECTIONS: tuple[type[Any], ...] = (
     PipelineConfig,
@@ -224,17 +263,27 @@ SECTIONS: tuple[type[Any], ...] = (
     NormalizeConfig,
     ParquetOptions,
     LoadConfig,
+    FilesystemDestinationConfig,
+    RuntimeConfig,
 )
 
 
 # -------------------------------------------------------------------------------- resolution
-def resolve(cls: type[S], *, source_name: str | None = None, **explicit: Any) -> S:
+def resolve(
+    cls: type[S],
+    *,
+    source_name: str | None = None,
+    section: tuple[str, ...] | None = None,
+    **explicit: Any,
+) -> S:
     """Build the settings of a section: explicit argument > configuration > default, per field.
 
     Args:
         cls: a settings class (one of :data:`SECTIONS`).
         source_name: look each key up for this source first
             (``SOURCES__<SOURCE>__<SECTION>__<KEY>``, then ``SOURCES__<SECTION>__<KEY>``).
+        section: read the keys under this section instead of the class's ``SECTION`` (a
+            named destination: ``("destination", "my_lake")``).
         **explicit: values passed by the caller; ``None`` means "not passed".
 
     Returns:
@@ -253,7 +302,7 @@ def resolve(cls: type[S], *, source_name: str | None = None, **explicit: Any) ->
     unknown = set(explicit) - known
     if unknown:
         raise TypeError(f"{cls.__name__} has no settings {sorted(unknown)}")
-    section: tuple[str, ...] = getattr(cls, "SECTION", ())
+    section = section if section is not None else getattr(cls, "SECTION", ())
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):  # type: ignore[arg-type]
         kind = hints[item.name]
@@ -305,7 +354,7 @@ def _config_path(section: tuple[str, ...], item: dataclasses.Field[Any]) -> tupl
     return (*section, *(key or (item.name,)))
 
 
-def _find(path: tuple[str, ...], source_name: str | None) -> tuple[str, str] | None:
+def _find(path: tuple[str, ...], source_name: str | None) -> tuple[str, Any] | None:
     """``(dotted key, raw value)`` of the first configured spelling of ``path``."""
     *sections, key = path
     if source_name:
@@ -316,10 +365,10 @@ def _find(path: tuple[str, ...], source_name: str | None) -> tuple[str, str] | N
     return config.find(tuple(sections), key)
 
 
-def _cast(raw: str, kind: Any, where: str) -> Any:
+def _cast(raw: Any, kind: Any, where: str) -> Any:
     """The configured text as the field's type (``int | None`` takes ``none`` as ``None``)."""
     if _is_optional(kind):
-        if raw.strip().lower() in config.NONE_VALUES:
+        if isinstance(raw, str) and raw.strip().lower() in config.NONE_VALUES:
             return None
         kind = next(arg for arg in get_args(kind) if arg is not type(None))
     if kind not in (bool, int, float, str):

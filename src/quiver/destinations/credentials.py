@@ -1,7 +1,10 @@
 """Credentials for S3 and S3-compatible servers, resolved the way dlt resolves them.
 
-Explicit values (code or config) win; each missing field is read from
-``DESTINATION__FILESYSTEM__CREDENTIALS__<FIELD>``, then from the standard ``AWS_*`` variable.
+Explicit values (code) win; each missing field is read from configuration under
+``destination.filesystem.credentials`` (``DESTINATION__FILESYSTEM__CREDENTIALS__<FIELD>``, or
+``[destination.filesystem.credentials]`` in ``.dlt/secrets.toml``; the secret fields only from
+providers that may hold secrets), then from the standard ``AWS_*`` variable. Secrets are
+registered for masking and never shown by ``repr``.
 :mod:`quiver.destinations.location` turns them into what each engine wants (s3fs keyword
 arguments, deltalake ``storage_options``, pyiceberg FileIO properties).
 """
@@ -13,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from quiver.configuration import lookup as config
+from quiver.configuration import masking
 from quiver.errors import DestinationConfigError
 
 __all__ = ["CREDENTIALS_ENV_PREFIX", "DEFAULT_REGION", "AwsCredentials"]
@@ -29,6 +34,11 @@ _AWS_ENV_VARS: Final[Mapping[str, tuple[str, ...]]] = {
     "endpoint_url": ("AWS_ENDPOINT_URL",),
     "profile_name": (),
 }
+
+#: Fields that are secrets: only secret providers may hold them, and they are never printed.
+SECRET_FIELDS: Final = frozenset({"aws_secret_access_key", "aws_session_token"})
+#: Fields shown partly (their first characters) in reprs.
+_PARTLY_SHOWN: Final = frozenset({"aws_access_key_id"})
 
 #: Region used with a custom endpoint (moto, MinIO, ...) when none is configured; the
 #: object stores of deltalake and pyarrow insist on having one.
@@ -52,28 +62,56 @@ class AwsCredentials:
     """
 
     aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = field(default=None, repr=False)
-    aws_session_token: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, metadata={"secret": True})
+    aws_session_token: str | None = field(default=None, metadata={"secret": True})
     region_name: str | None = None
     endpoint_url: str | None = None
     profile_name: str | None = None
 
+    def __post_init__(self) -> None:
+        for name in SECRET_FIELDS:
+            masking.register_secret(getattr(self, name))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.masked_mapping(vars(self)).items())
+        return f"AwsCredentials({shown})"
+
+    @staticmethod
+    def masked_mapping(values: Mapping[str, Any]) -> dict[str, str]:
+        """``repr`` of each value, secrets as ``'***'`` and the key id cut to its start."""
+        shown: dict[str, str] = {}
+        for name, value in values.items():
+            if value is None:
+                shown[name] = "None"
+            elif name in SECRET_FIELDS or name not in _AWS_ENV_VARS:
+                shown[name] = repr(masking.MASK)
+            elif name in _PARTLY_SHOWN:
+                shown[name] = repr(str(value)[:4] + masking.MASK)
+            else:
+                shown[name] = repr(value)
+        return shown
+
     @classmethod
     def from_env_and_config(
-        cls, explicit: Mapping[str, str | None] | AwsCredentials | None = None
+        cls,
+        explicit: Mapping[str, str | None] | AwsCredentials | None = None,
+        *,
+        sections: tuple[str, ...] = ("destination", "filesystem"),
     ) -> AwsCredentials:
-        """Resolve credentials the way dlt does: explicit values first, then the environment.
+        """Resolve credentials the way dlt does: explicit values, then config, then ``AWS_*``.
 
-        Each field missing from ``explicit`` is read from
-        ``DESTINATION__FILESYSTEM__CREDENTIALS__<FIELD>`` (for example
-        ``DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID``), then from the standard AWS
+        Each field missing from ``explicit`` is looked up under ``<sections>.credentials``
+        (dlt's rules: ``DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID``,
+        ``[destination.filesystem.credentials]`` in ``.dlt/secrets.toml``, then
+        ``destination.credentials.*`` and ``credentials.*``), then in the standard AWS
         variable: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
         ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``. Empty strings count as
         missing.
 
         Args:
-            explicit: Values given in code or config, as an ``AwsCredentials`` or a mapping with
-                its field names.
+            explicit: Values given in code, as an ``AwsCredentials`` or a mapping with its field
+                names.
+            sections: the destination's configuration section (``("destination", name)``).
 
         Returns:
             The resolved credentials; fields found nowhere stay ``None``.
@@ -90,9 +128,7 @@ class AwsCredentials:
         given = _explicit_values(explicit)
         values: dict[str, str | None] = {}
         for name, aws_vars in _AWS_ENV_VARS.items():
-            values[name] = given.get(name) or _first_env(
-                CREDENTIALS_ENV_PREFIX + name.upper(), *aws_vars
-            )
+            values[name] = given.get(name) or _configured(sections, name) or _first_env(*aws_vars)
         return cls(**values)
 
     @property
@@ -180,6 +216,13 @@ def _explicit_values(explicit: Mapping[str, str | None] | AwsCredentials | None)
                 f"Hint: use {', '.join(_AWS_ENV_VARS)}."
             )
     return {name: value for name, value in pairs.items() if value}
+
+
+def _configured(sections: tuple[str, ...], name: str) -> str | None:
+    found = config.resolve(
+        sections, name, config_section="credentials", secret=name in SECRET_FIELDS
+    )
+    return None if found is None or found.value == "" else str(found.value)
 
 
 def _first_env(*names: str) -> str | None:

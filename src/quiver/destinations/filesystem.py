@@ -1,31 +1,56 @@
-"""The ``filesystem`` destination: a bucket URL, credentials and a default table format."""
+"""The ``filesystem`` destination: a bucket URL, credentials and a default table format.
+
+Configuration is read, as in dlt, under ``destination.<destination name>`` (``filesystem``
+unless named otherwise): ``DESTINATION__FILESYSTEM__BUCKET_URL`` or ``[destination.filesystem]``
+in ``.dlt/config.toml``; credentials under ``destination.<name>.credentials``. A *named
+destination* (``destination="my_lake"``) is a filesystem destination when
+``destination.my_lake.destination_type`` is ``filesystem``; its settings are then read under
+``destination.my_lake``.
+
+Credentials embedded in the URL (``s3://KEY:SECRET@bucket/prefix``) are taken out of it: they
+fill the credential fields not otherwise given, are masked in every printed form, and are never
+stored in the pipeline state.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from quiver.configuration import lookup as config
+from quiver.configuration import masking
 from quiver.destinations.credentials import AwsCredentials
 from quiver.destinations.location import StorageLocation, resolve_location
-from quiver.errors import DestinationConfigError, DestinationConfigTypeError
+from quiver.errors import (
+    ConfigFieldMissingException,
+    DestinationConfigError,
+    DestinationConfigTypeError,
+)
 
 TABLE_FORMATS = ("delta", "iceberg", "native", "none", "files")
 DEFAULT_TABLE_FORMAT = "delta"
-_SECTIONS = ("destination", "filesystem")
+DESTINATION_TYPE = "filesystem"
+_S3_SCHEMES = ("s3://", "s3a://", "s3n://")
+
+#: Locations whose access was checked in this process (one cheap request per bucket).
+_checked: set[tuple[str, Any]] = set()
+_checked_lock = threading.Lock()
 
 
-@dataclass
+@dataclass(repr=False)
 class FilesystemDestination:
     """Where and how a pipeline writes its tables.
 
     Args:
         bucket_url: a local path, ``file://``, ``s3://``, ``memory://`` or any fsspec URL. When
-            not given, ``DESTINATION__FILESYSTEM__BUCKET_URL`` is used.
+            not given, ``destination.<destination_name>.bucket_url`` is read from configuration
+            (``DESTINATION__FILESYSTEM__BUCKET_URL``).
         credentials: a dict or :class:`AwsCredentials` (for s3); missing fields come from
-            ``DESTINATION__FILESYSTEM__CREDENTIALS__*`` and the standard ``AWS_*`` variables.
+            ``destination.<destination_name>.credentials.*`` and the standard ``AWS_*``
+            variables.
         table_format: the default table format of tables that do not set one.
-        destination_name: a name for LoadInfo and the state.
+        destination_name: a name for LoadInfo and the state, and the configuration section.
     """
 
     bucket_url: str | None = None
@@ -35,28 +60,77 @@ class FilesystemDestination:
     layout: str = "{table_name}/{load_id}.{file_id}.{ext}"
     kwargs: dict[str, Any] = field(default_factory=dict)
 
-    destination_type = "filesystem"
+    destination_type = DESTINATION_TYPE
+
+    @property
+    def config_sections(self) -> tuple[str, ...]:
+        """Where this destination's settings are read: ``("destination", <destination_name>)``."""
+        return ("destination", self.destination_name)
+
+    def _raw_bucket_url(self) -> str | None:
+        if self.bucket_url:
+            return self.bucket_url
+        configured = config.lookup(self.config_sections, "bucket_url")
+        return None if configured is None else str(configured)
+
+    def _split_bucket_url(self) -> tuple[str | None, dict[str, str]]:
+        """The bucket URL without user and password, and the credentials they held."""
+        raw = self._raw_bucket_url()
+        if raw is None:
+            return None, {}
+        clean, user, password = masking.split_userinfo(raw)
+        embedded = {}
+        if user:
+            masking.register_secret(user)
+            embedded["aws_access_key_id"] = user
+        if password:
+            masking.register_secret(password)
+            embedded["aws_secret_access_key"] = password
+        return clean, embedded
 
     def resolved_bucket_url(self) -> str | None:
-        return self.bucket_url or config.lookup(_SECTIONS, "bucket_url")
+        """The bucket URL (given, else configured), without any user and password in it."""
+        return self._split_bucket_url()[0]
 
     def location(self) -> StorageLocation:
-        bucket_url = self.resolved_bucket_url()
-        if bucket_url is None:
-            raise DestinationConfigError(
-                "The filesystem destination needs bucket_url. Hint: pass "
-                "quiver.destinations.filesystem(bucket_url=...) or set "
-                "DESTINATION__FILESYSTEM__BUCKET_URL."
-            )
-        return resolve_location(bucket_url, self._credentials())
+        """The normalized location with its credentials.
 
-    def _credentials(self) -> Any:
-        if isinstance(self.credentials, AwsCredentials | dict) or self.credentials is None:
-            return self.credentials
-        raise DestinationConfigTypeError(
-            f"credentials of the filesystem destination must be a dict or AwsCredentials, not "
-            f"{type(self.credentials).__name__}. Hint: pass credentials={{'aws_access_key_id': "
-            "..., 'aws_secret_access_key': ...}} or set DESTINATION__FILESYSTEM__CREDENTIALS__*."
+        Raises:
+            ConfigFieldMissingException: no ``bucket_url`` is given or configured (the message
+                lists every key and file looked at).
+            DestinationConfigError: the URL or the credentials are not usable.
+        """
+        bucket_url, embedded = self._split_bucket_url()
+        if bucket_url is None:
+            raise self.missing_bucket_url()
+        return resolve_location(bucket_url, self._credentials(embedded))
+
+    def missing_bucket_url(self) -> ConfigFieldMissingException:
+        """The error for a destination without ``bucket_url``, with every key that was tried."""
+        trace = config.Trace()
+        config.resolve(self.config_sections, "bucket_url", trace=trace)
+        env = config.env_key(self.config_sections, "bucket_url")
+        return ConfigFieldMissingException(
+            f"{self.destination_name} destination",
+            {"bucket_url": trace.tried},
+            config.provider_locations(),
+            hint=f"pass quiver.destinations.filesystem(bucket_url=...), set {env}, or add "
+            f"bucket_url to [{'.'.join(self.config_sections)}] in .dlt/config.toml.",
+        )
+
+    def _credentials(self, embedded: dict[str, str] | None = None) -> Any:
+        given = self.credentials
+        if not (isinstance(given, AwsCredentials | dict) or given is None):
+            raise DestinationConfigTypeError(
+                f"credentials of the filesystem destination must be a dict or AwsCredentials, "
+                f"not {type(given).__name__}. Hint: pass credentials={{'aws_access_key_id': "
+                "..., 'aws_secret_access_key': ...}} or set DESTINATION__FILESYSTEM__CREDENTIALS__*."
+            )
+        bucket_url = self.resolved_bucket_url() or ""
+        if not bucket_url.lower().startswith(_S3_SCHEMES):
+            return given  # only s3 takes credentials; other schemes ignore them
+        return AwsCredentials.from_env_and_config(
+            {**(embedded or {}), **_as_dict(given)}, sections=self.config_sections
         )
 
     def table_format_options(self, table_format: str) -> dict[str, Any]:
@@ -78,22 +152,98 @@ class FilesystemDestination:
     def validate(self) -> None:
         """Fail early, with a clear error, if the default table format cannot use the bucket.
 
+        A missing ``bucket_url`` passes here (it may still be configured before the first
+        load); :meth:`check_usable` refuses it.
+
         Raises:
             UnsupportedStorageError: e.g. Delta on ``memory://`` (delta-rs has no such store).
         """
         if self.resolved_bucket_url() is None:
-            return  # may still come from config before the first load
+            return
         if self.table_format == "delta":
             self.location().deltalake_uri_and_options()
 
+    def check_usable(self, *, check_credentials: bool = True) -> None:
+        """Refuse a destination that cannot be loaded into, before any work is done.
+
+        Args:
+            check_credentials: for ``s3://``, make one cheap request (does the bucket exist?)
+                with the resolved credentials; done once per bucket and process.
+
+        Raises:
+            ConfigFieldMissingException: no ``bucket_url``.
+            DestinationConfigError: the URL is malformed, the credentials are missing or
+                refused, or the bucket does not exist.
+        """
+        self.validate()
+        location = self.location()
+        if check_credentials and location.scheme == "s3":
+            _check_s3_access(location, self.destination_name)
+
     def displayable_location(self) -> str:
+        """The location as shown in LoadInfo and logs: never with a user or password."""
         try:
             return self.location().url
         except ValueError:
-            return str(self.resolved_bucket_url())
+            return masking.mask_url(str(self._raw_bucket_url()))
 
     def __str__(self) -> str:
         return self.destination_name
+
+    def __repr__(self) -> str:
+        url = self._raw_bucket_url()
+        return (
+            f"FilesystemDestination(destination_name={self.destination_name!r}, "
+            f"bucket_url={None if url is None else masking.mask_url(url)!r}, "
+            f"table_format={self.table_format!r}, credentials={_masked_credentials(self.credentials)}, "
+            f"layout={self.layout!r}, kwargs={sorted(self.kwargs)!r})"
+        )
+
+
+def _as_dict(credentials: Any) -> dict[str, Any]:
+    if credentials is None:
+        return {}
+    if isinstance(credentials, AwsCredentials):
+        return {k: v for k, v in vars(credentials).items() if v is not None}
+    return dict(credentials)
+
+
+def _masked_credentials(credentials: Any) -> str:
+    if credentials is None or isinstance(credentials, AwsCredentials):
+        return repr(credentials)
+    if isinstance(credentials, dict):
+        return repr(AwsCredentials.masked_mapping(credentials))
+    return f"<{type(credentials).__name__}>"
+
+
+def _check_s3_access(location: StorageLocation, destination_name: str) -> None:
+    """One request to the bucket: are there credentials, and are they accepted?"""
+    bucket = location.path.split("/", 1)[0]
+    key = (bucket, location.credentials)
+    with _checked_lock:
+        if key in _checked:
+            return
+    hint = (
+        "set DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID and "
+        "..._AWS_SECRET_ACCESS_KEY (or [destination.filesystem.credentials] in "
+        ".dlt/secrets.toml), or skip this check with "
+        "DESTINATION__FILESYSTEM__VALIDATE_CREDENTIALS=false."
+    )
+    try:
+        exists = location.filesystem().exists(bucket)
+    except Exception as error:  # botocore/aiobotocore errors share no base
+        message = masking.mask_text(f"{type(error).__name__}: {error}")
+        raise DestinationConfigError(
+            f"The {destination_name} destination cannot reach s3://{bucket} ({message}). "
+            f"Hint: {hint}"
+        ) from None
+    if not exists:
+        raise DestinationConfigError(
+            f"The {destination_name} destination's bucket s3://{bucket} does not exist or "
+            f"the credentials cannot see it. Hint: create the bucket, or {hint}"
+        )
+    with _checked_lock:
+        _checked.add(key)
 
 
 def filesystem(
@@ -121,15 +271,25 @@ def filesystem(
 
 
 def resolve_destination(destination: Any) -> FilesystemDestination | None:
-    """Accept ``"filesystem"``, a destination object, or ``None``."""
+    """Accept ``"filesystem"``, a named destination, a destination object, or ``None``.
+
+    A name other than ``filesystem`` is a *named destination* when
+    ``destination.<name>.destination_type`` is configured as ``filesystem``
+    (``DESTINATION__MY_LAKE__DESTINATION_TYPE=filesystem``), as in dlt.
+    """
     if destination is None or isinstance(destination, FilesystemDestination):
         return destination
     if isinstance(destination, str):
         if destination == "filesystem" or destination.endswith(".filesystem"):
             return FilesystemDestination()
+        configured = config.lookup_exact(("destination", destination), "destination_type")
+        if configured is not None and str(configured).rsplit(".", 1)[-1] == DESTINATION_TYPE:
+            return FilesystemDestination(destination_name=destination)
+        env = config.env_key(("destination", destination), "destination_type")
         raise DestinationConfigError(
             f"Destination {destination!r} is not supported by quiver: it loads into Delta and "
-            "Iceberg tables on filesystems. Hint: use destination='filesystem' with a bucket_url."
+            "Iceberg tables on filesystems. Hint: use destination='filesystem' with a "
+            f"bucket_url, or name a filesystem destination by setting {env}=filesystem."
         )
     if callable(destination) and getattr(destination, "__name__", "") == "filesystem":
         return FilesystemDestination()

@@ -18,8 +18,11 @@ from quiver.errors.base import (
     did_you_mean,
 )
 from quiver.errors.configuration import (
+    ConfigFieldMissingException,
+    ConfigFileInvalid,
     ConfigValueInvalid,
     ConfigValueMissing,
+    ConfigValueNotSecret,
 )
 from quiver.errors.extract import (
     InconsistentTableTemplate,
@@ -85,8 +88,11 @@ __all__ = [
     "CannotCoerceNullError",
     "CannotRestorePipelineException",
     "CommitConflictError",
+    "ConfigFieldMissingException",
+    "ConfigFileInvalid",
     "ConfigValueInvalid",
     "ConfigValueMissing",
+    "ConfigValueNotSecret",
     "DataValidationError",
     "DestinationCapabilitiesError",
     "DestinationConfigError",

@@ -11,7 +11,7 @@ from typing import Any
 
 from quiver.errors import InvalidPipelineName
 from quiver.extract.state import register_pipeline_factory
-from quiver.pipeline import sync
+from quiver.pipeline import sync, validation
 from quiver.pipeline.local_state import read_state, reset_former_dev_folder
 from quiver.pipeline.pipeline import Pipeline
 from quiver.pipeline.unsupported import refuse_unsupported
@@ -119,6 +119,7 @@ def pipeline(
     name = pipeline_name or default_pipeline_name()
     if not _VALID_NAME.match(name) or name in (".", ".."):
         raise InvalidPipelineName(name, "it must be a valid folder name")
+    validation.activate(name)  # config keys under <name>.*, RUNTIME__LOG_LEVEL
     if not dev_mode:
         reset_former_dev_folder(Path(pipelines_dir or default_pipelines_dir()) / name)
     created = Pipeline(
@@ -188,6 +189,7 @@ def attach(
     )
     name = pipeline_name or default_pipeline_name()
     directory = pipelines_dir or default_pipelines_dir()
+    validation.activate(name)
     local = read_state(Path(directory) / name)
     if local is None:
         attached = sync.attach_from_destination(name, directory, destination, dataset_name)

@@ -28,7 +28,7 @@ from quiver.load.loader import Loader
 from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
 from quiver.package.storage import PackageStorage
-from quiver.pipeline import packages, sync
+from quiver.pipeline import packages, sync, validation
 from quiver.pipeline.data import data_to_sources
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.local_state import (
@@ -41,6 +41,7 @@ from quiver.pipeline.local_state import (
 )
 from quiver.pipeline.lock import FolderLock, locked_step
 from quiver.pipeline.state import as_pipeline_state, bump_version_if_modified, state_document
+from quiver.pipeline.step_logs import logged_step
 from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
 from quiver.schema.documents import PipelineState
@@ -164,6 +165,7 @@ class Pipeline(WorkingFolder):
 
     # ---------------------------------------------------------------- extract
     @locked_step
+    @logged_step("extract")
     def extract(
         self,
         data: Any,
@@ -202,7 +204,9 @@ class Pipeline(WorkingFolder):
             "schema_contract": schema_contract,
             "file_format": loader_file_format,
         }
+        validation.check_run_hints(self, "extract", hints)
         sources = list(self._resolve_sources(data, table_name, hints))
+        validation.check_sources(self, sources, self.destination)
         workers = resolve(ExtractConfig, workers=workers).workers
         # Resources write into this copy (as a plain dict); it is adopted only on success.
         working_state: dict[str, Any] = copy.deepcopy(dict(self._state))
@@ -326,6 +330,7 @@ class Pipeline(WorkingFolder):
 
     # -------------------------------------------------------------- normalize
     @locked_step
+    @logged_step("normalize")
     def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
         """Normalize every extracted package into parquet; a failure keeps the package pending.
 
@@ -373,6 +378,7 @@ class Pipeline(WorkingFolder):
 
     # ------------------------------------------------------------------- load
     @locked_step
+    @logged_step("load")
     def load(
         self,
         destination: Any = None,
@@ -399,6 +405,7 @@ class Pipeline(WorkingFolder):
             raise PipelineConfigMissing(
                 self.pipeline_name, "destination", "load", _NO_DESTINATION_HINT
             )
+        validation.check_destination(self, self.destination)
         info = self._new_load_info(self.destination)
         config = resolve(LoadConfig, workers=workers, raise_on_failed_jobs=raise_on_failed_jobs)
         loader = Loader(
@@ -494,6 +501,7 @@ class Pipeline(WorkingFolder):
             raise PipelineConfigMissing(
                 self.pipeline_name, "destination", "run", _NO_DESTINATION_HINT
             )
+        validation.check_run(self, write_disposition, table_format, schema_contract)
         sync.sync_once(self)
         pending = self.has_pending_data
         if pending:

@@ -13,7 +13,7 @@ Root tables, by strategy (the table's ``x-merge-strategy`` hint):
   Needs a primary key.
 * ``delete-insert``: target rows whose ``merge_key`` or ``primary_key`` value is in the load are
   deleted (either key matching is enough), then the load's rows are inserted. Without any key it
-  appends, as dlt does.
+  is refused (before extract, by ``run()``/``extract()``).
 * ``scd2``: every row is a version identified by ``_dlt_id`` (a hash of the row) or the
   ``row_version_column_name``. Versions not active in the target are inserted with
   ``valid_from = boundary`` and ``valid_to = active_record_timestamp`` (null by default); active
@@ -39,7 +39,6 @@ rows are written only for new root versions. Child rows are linked by ``_dlt_roo
 from __future__ import annotations
 
 import datetime
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -93,7 +92,6 @@ __all__ = [
     "to_utc_datetime",
 ]
 
-logger = logging.getLogger(__name__)
 
 VALIDITY_TYPE: Final = pa.timestamp("us", "UTC")
 #: A column the engines add to a merge source to tag rows as deletes, inserts or retirements.
@@ -201,8 +199,13 @@ def merge_spec(commit: TableCommit) -> MergeSpec:
             "merge_key."
         )
     if strategy == "delete-insert" and not primary_key and not merge_key:
-        logger.warning(
-            "Table %r merges without primary_key or merge_key: the load is appended", root_name
+        # run()/extract() refuse this before extracting (pipeline/validation.py); a table that
+        # gets here had its merge hints set per item (with_hints or a callable).
+        raise MergeConfigError(
+            f"Table {root_name!r} (load {commit.load_id}) merges with strategy 'delete-insert' "
+            "but has neither a primary_key nor a merge_key, so no row could be replaced. Hint: "
+            "give the resource primary_key=... or merge_key=..., or use write_disposition="
+            "'append'."
         )
     dedup_sort = next(
         (
