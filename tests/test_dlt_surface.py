@@ -237,3 +237,84 @@ def test_incremental_config_under_the_resource_section(
         yield [{"idAfter": i} for i in range(5)]
 
     assert [r["idAfter"] for r in records()] == [3, 4]
+
+
+# ------------------------------------------------------------------ resources and sources
+# general-usage/resource.md, general-usage/source.md
+
+
+def test_two_instances_of_one_resource_load_into_its_table(lake: Lake, pipelines_dir: str) -> None:
+    """dlt groups resources passed to run() so that same-named instances all load."""
+
+    @dlt.resource
+    def gen(n: int):  # type: ignore[no-untyped-def]
+        yield from ({"i": i} for i in range(n))
+
+    pipeline = lake.pipeline(pipelines_dir, "instances")
+    pipeline.run([gen(10), gen(20)])
+    assert len(lake.rows("ds", "gen", "i")) == 30
+
+
+def test_resources_added_to_a_source(pipelines_dir: str) -> None:
+    """source.md: ``source.resources.add(...)`` and ``source.<name> = source.<a> | transformer``."""
+
+    @dlt.source
+    def numbers_source():  # type: ignore[no-untyped-def]
+        return dlt.resource([{"n": 1}, {"n": 2}], name="numbers")
+
+    @dlt.transformer
+    def doubled(item):  # type: ignore[no-untyped-def]
+        yield {"n2": item["n"] * 2}
+
+    source = numbers_source()
+    source.resources.add(dlt.resource([{"x": 1}], name="extra"))
+    source.doubled = source.numbers | doubled
+    assert set(source.resources) == {"numbers", "extra", "doubled"}
+    pipeline = dlt.pipeline("added", pipelines_dir=pipelines_dir)
+    info = pipeline.extract(source)
+    assert info.row_counts == {"numbers": 2, "extra": 1, "doubled": 2}
+
+
+def test_calling_a_bound_resource_is_a_type_error() -> None:
+    """dlt raises TypeError when a resource bound to arguments is called again."""
+
+    @dlt.resource
+    def gen(n: int):  # type: ignore[no-untyped-def]
+        yield from range(n)
+
+    bound = gen(3).add_map(lambda x: x * 10)
+    with pytest.raises(TypeError):
+        bound(4)
+    assert list(bound) == [0, 10, 20]  # the map is still there
+
+
+def _table_schema(pipeline: Any, table: str) -> dict[str, Any]:
+    return pipeline.default_schema.tables[table]
+
+
+def test_primary_key_on_the_resource_replaces_column_flags(pipelines_dir: str) -> None:
+    """resource.md: primary_key/merge_key are compound hints: given on the resource (or in
+    apply_hints) they replace the key, ``""`` removes it."""
+
+    @dlt.resource(
+        columns={"a": {"primary_key": True}, "b": {"primary_key": True}},
+        primary_key="c",
+    )
+    def items():  # type: ignore[no-untyped-def]
+        yield {"a": 1, "b": 2, "c": 3, "d": 4}
+
+    pipeline = dlt.pipeline("compound", pipelines_dir=pipelines_dir)
+    pipeline.extract(items())
+    columns = _table_schema(pipeline, "items")["columns"]
+    assert [n for n, c in columns.items() if c.get("primary_key")] == ["c"]
+
+    replaced = items().apply_hints(primary_key=["a", "d"], merge_key="b")
+    pipeline.extract(replaced)
+    columns = _table_schema(pipeline, "items")["columns"]
+    assert sorted(n for n, c in columns.items() if c.get("primary_key")) == ["a", "d"]
+    assert [n for n, c in columns.items() if c.get("merge_key")] == ["b"]
+
+    pipeline.extract(items().apply_hints(primary_key="", merge_key="d"))
+    columns = _table_schema(pipeline, "items")["columns"]
+    assert [n for n, c in columns.items() if c.get("primary_key")] == []
+    assert [n for n, c in columns.items() if c.get("merge_key")] == ["d"]
