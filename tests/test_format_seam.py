@@ -68,6 +68,13 @@ class MemoryFormat:
             rows = rows.filter(base.row_filter_expression(where))
         return rows.select(list(columns))
 
+    def drop_table(self, table_name: str) -> None:
+        self.tables.pop((self._dataset, table_name), None)
+
+    def truncate_table(self, table_name: str, load_id: str) -> None:
+        if not any(committed == f"truncate:{load_id}" for committed, _ in self._parts(table_name)):
+            self._parts(table_name)[:] = [(f"truncate:{load_id}", pa.table({}))]
+
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
         parts = self._parts(table_name)
         merged = pa.concat_tables([part for _, part in parts], promote_options="default")

@@ -91,9 +91,7 @@ def test_import_and_export_schema_paths_are_kept(pipelines_dir: str) -> None:
 @pytest.mark.parametrize(
     ("argument", "value", "would"),
     [
-        ("pipeline_salt", "salt", "anonymize"),
         ("staging", "filesystem", "staging destination"),
-        ("refresh", "drop_sources", "drop sources"),
         ("progress", "log", "progress"),
     ],
 )
@@ -129,10 +127,8 @@ def test_unsupported_arguments_default_to_none_and_are_accepted(pipelines_dir: s
 @pytest.mark.parametrize(
     ("step", "argument", "value"),
     [
-        ("run", "refresh", "drop_data"),
         ("run", "staging", "filesystem"),
         ("run", "schema", "a_schema"),
-        ("extract", "refresh", "drop_resources"),
         ("extract", "schema", "a_schema"),
     ],
 )

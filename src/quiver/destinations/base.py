@@ -136,6 +136,23 @@ class TableFormat(Protocol):
         """
         ...
 
+    def drop_table(self, table_name: str) -> None:
+        """Delete the table with its data, metadata and history (a no-op if it does not exist).
+
+        Used by ``refresh="drop_sources"``/``"drop_resources"``; the loader calls it once per
+        package, before the package's data is loaded.
+        """
+        ...
+
+    def truncate_table(self, table_name: str, load_id: str) -> None:
+        """Delete every row but keep the table and its schema (``refresh="drop_data"``).
+
+        The truncation is tagged with ``load_id`` where the format can tag commits, and is a
+        no-op if that load id truncated the table already; the tag is kept apart from the one
+        :meth:`is_committed` looks for, so the package's own data still loads after it.
+        """
+        ...
+
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
         """Compact small files into larger ones."""
         ...

@@ -134,6 +134,18 @@ class FilesFormat:
             rows = rows.filter(row_filter_expression(where))
         return rows.select(list(columns))
 
+    # ---------------------------------------------------------------- refresh
+    def drop_table(self, table_name: str) -> None:
+        """Delete the table's folder."""
+        with translated(self.name, table_name):
+            if self.table_exists(table_name):
+                self._fs.rm(self._folder(table_name).path, recursive=True)
+
+    def truncate_table(self, table_name: str, load_id: str) -> None:
+        """Delete the table's folder: plain files have no schema to keep and no commit to tag
+        (the loader runs a package's truncations once; see ``quiver.load.refresh``)."""
+        self.drop_table(table_name)
+
     # ------------------------------------------------------------- maintenance
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
         return MaintenanceResult(table_name, self.name, "optimize", {"skipped": _NO_TABLE_FORMAT})

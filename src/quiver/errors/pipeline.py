@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quiver.errors.base import QuiverError
+from quiver.errors.base import QuiverError, did_you_mean, short_repr
 
 
 class PipelineException(QuiverError):
@@ -112,4 +112,18 @@ class DestinationHasFailedJobs(PipelineException):
             f"Destination has failed jobs in pipeline {pipeline_name!r}:\n{lines}\n"
             "Hint: the failed jobs' messages say what to fix; the packages were aborted, so "
             "run the pipeline again once fixed.",
+        )
+
+
+class InvalidRefreshMode(PipelineException, ValueError):
+    """``refresh`` is not one of dlt's modes (``drop_sources``, ``drop_resources``,
+    ``drop_data``)."""
+
+    def __init__(self, pipeline_name: str | None, where: str, mode: Any, modes: list[str]) -> None:
+        self.mode = mode
+        super().__init__(
+            pipeline_name,
+            f"{where}: refresh={short_repr(mode)} is not a refresh mode of pipeline "
+            f"{pipeline_name!r}.{did_you_mean(mode, modes)} Hint: pass one of {modes}, or None "
+            "for no refresh.",
         )

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.batcher import rows_to_batch
+from quiver.extract.contract_check import NewTableContract
 from quiver.extract.hints import resolve_hints, table_schema_hints
 from quiver.extract.items import (
     DataItemWithMeta,
@@ -88,6 +89,8 @@ class Extractor:
         self._tables: dict[tuple[int, str], str] = {}
         self._static: dict[PipeNode, str | None] = {}
         self.metrics = ExtractMetrics()
+        # The ``tables`` contract, checked against the schema as stored (before any hints).
+        self._new_tables = NewTableContract(schema, package.name)
         self._on_rows = on_rows
 
     # ------------------------------------------------------------------------------- run
@@ -129,6 +132,7 @@ class Extractor:
             finally:
                 for writer in self._writers.values():
                     writer.close()
+        self._new_tables.forget_discarded(self.metrics.replaced_tables)
         return self.metrics
 
     # --------------------------------------------------------------------------- routing
@@ -253,6 +257,7 @@ class Extractor:
         table_hints = table_schema_hints(
             resolved, self._naming, cursor_column=cursor, existing_columns=existing
         )
+        self._new_tables.register(name, resource.name, table_hints.get("schema_contract"))
         self.schema.merge_hints(name, table_hints)
         if resolved["write_disposition"] == "replace":
             self.metrics.replaced_tables.add(name)
@@ -289,6 +294,8 @@ class Extractor:
         # Items arrive filtered by the incremental (in the pipe, page by page).
         if batch.num_rows == 0:
             return
+        if not self._new_tables.admit(table_name, node.resource.name, batch):
+            return  # a new table that the contract discards
         key = (table_name, ext)
         writer = self._writers.get(key)
         if writer is None:

@@ -36,6 +36,7 @@ from quiver.destinations.base import (
 )
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
+from quiver.load.refresh import apply_refresh
 from quiver.load.retry import RetryPolicy, classify
 from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
 from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
@@ -121,6 +122,10 @@ class Loader:
         package = self._storage.path("normalized", load_id)
         schema = Schema.from_dict(self._storage.read_schema(package))
         state = self._storage.read_state(package)
+        # refresh: drop/truncate before any data of the package commits, once per package.
+        default_format = self._destination.table_format
+        if apply_refresh(state, self.table_format, default_format, load_id, self._retry):
+            self._storage.write_state(package, state)
         result = PackageLoadResult(load_id)
         new_files: dict[str, list[Path]] = defaultdict(list)
         for job in self._storage.jobs(package, "new"):

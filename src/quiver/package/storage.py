@@ -58,6 +58,12 @@ class PackageState(TypedDict, total=False):
     discarded_value_counts: dict[str, int]
     #: ISO 8601 (UTC), when load finished (or aborted) the package.
     completed_at: str
+    #: Tables (their schema documents) that ``refresh`` drops before the package loads.
+    dropped_tables: list[dict[str, Any]]
+    #: Tables (their schema documents) that ``refresh="drop_data"`` truncates before it loads.
+    truncated_tables: list[dict[str, Any]]
+    #: ISO 8601 (UTC), when the loader dropped and truncated them: never done twice.
+    refreshed_at: str
 
 
 @dataclass(frozen=True)

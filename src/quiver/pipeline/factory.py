@@ -57,7 +57,9 @@ def pipeline(
         pipeline_name: names the working folder; default ``quiver_<script stem>``.
         pipelines_dir: where working folders live; default ``~/.quiver/pipelines``
             (``$QUIVER_DATA_DIR/pipelines`` when set).
-        pipeline_salt: not supported yet (raises unless ``None``).
+        pipeline_salt: the salt of :meth:`Pipeline.anonymize` (deterministic pseudonyms, not
+            cryptography); default: config ``pipeline_salt``, else the base64 sha3-256 digest
+            of the pipeline name, as dlt.
         destination: ``"filesystem"`` or ``quiver.destinations.filesystem(bucket_url=...)``.
         staging: not supported yet (raises unless ``None``); filesystem destinations write
             their tables directly.
@@ -66,15 +68,16 @@ def pipeline(
         export_schema_path: folder to export schema YAML files to.
         full_refresh: deprecated alias of ``dev_mode``.
         dev_mode: wipe the working folder and load into a new, timestamped dataset.
-        refresh: not supported yet (raises unless ``None``); dlt's ``"drop_sources"``,
-            ``"drop_resources"`` or ``"drop_data"`` on every run.
+        refresh: ``"drop_sources"``, ``"drop_resources"`` or ``"drop_data"`` on every run
+            (see ``docs/refresh.md``); ``run(refresh=...)`` does it for one run.
         progress: not supported yet (raises unless ``None``); dlt's progress collector.
 
     Returns:
         The pipeline, which also becomes the active one.
 
     Raises:
-        NotSupportedYet: ``pipeline_salt``, ``staging``, ``refresh`` or ``progress`` is given.
+        NotSupportedYet: ``staging`` or ``progress`` is given.
+        InvalidRefreshMode: ``refresh`` is not a refresh mode.
         InvalidPipelineName: the name cannot be a folder name.
 
     Examples:
@@ -86,9 +89,7 @@ def pipeline(
     global _active
     refuse_unsupported(
         "quiver.pipeline()",
-        pipeline_salt=pipeline_salt,
         staging=staging,
-        refresh=refresh,
         progress=progress,
     )
     no_arguments = (
@@ -97,6 +98,8 @@ def pipeline(
             for v in (
                 pipeline_name,
                 pipelines_dir,
+                pipeline_salt,
+                refresh,
                 destination,
                 dataset_name,
                 import_schema_path,
@@ -130,6 +133,8 @@ def pipeline(
         import_schema_path=import_schema_path,
         export_schema_path=export_schema_path,
         dev_mode=bool(dev_mode),
+        refresh=refresh,
+        pipeline_salt=pipeline_salt,
     )
     _active = created
     return created

@@ -40,6 +40,8 @@ from quiver.pipeline.local_state import (
     write_state,
 )
 from quiver.pipeline.lock import FolderLock, locked_step
+from quiver.pipeline.refresh import RefreshMode, SourceRefresh, check_refresh_mode, prepare_refresh
+from quiver.pipeline.salt import anonymize, resolve_pipeline_salt
 from quiver.pipeline.state import as_pipeline_state, bump_version_if_modified, state_document
 from quiver.pipeline.step_logs import logged_step
 from quiver.pipeline.unsupported import refuse_unsupported
@@ -67,6 +69,8 @@ class _ExtractedPackage:
     path: Path
     schema: Schema
     metrics: ExtractMetrics
+    #: What ``refresh`` drops or truncates before this package loads (``None``: no refresh).
+    refresh: SourceRefresh | None = None
 
 
 class Pipeline(WorkingFolder):
@@ -85,8 +89,12 @@ class Pipeline(WorkingFolder):
         import_schema_path: str | None = None,
         export_schema_path: str | None = None,
         dev_mode: bool = False,
+        refresh: str | None = None,
+        pipeline_salt: str | None = None,
     ) -> None:
         self.pipeline_name = pipeline_name
+        self.refresh = check_refresh_mode(pipeline_name, "quiver.pipeline()", refresh)
+        self.pipeline_salt = resolve_pipeline_salt(pipeline_name, pipeline_salt)
         self.pipelines_dir = pipelines_dir
         self.import_schema_path = import_schema_path
         self.export_schema_path = export_schema_path
@@ -147,6 +155,11 @@ class Pipeline(WorkingFolder):
     def has_data(self) -> bool:
         return not self.first_run or bool(self.schema_names) or self.has_pending_data
 
+    def anonymize(self, value: Any) -> str | None:
+        """A deterministic pseudonym of ``value`` keyed with ``pipeline_salt`` (``None`` stays
+        ``None``); see :func:`quiver.pipeline.salt.anonymize`. Not for cryptography."""
+        return anonymize(value, self.pipeline_salt)
+
     # ------------------------------------------------------------ persistence
     def _save_schema(self, schema: Schema) -> None:
         """Save a live schema and list it in the state."""
@@ -189,10 +202,12 @@ class Pipeline(WorkingFolder):
         stay as they were.
 
         Raises:
-            NotSupportedYet: ``schema`` or ``refresh`` is given.
+            NotSupportedYet: ``schema`` is given.
+            InvalidRefreshMode: ``refresh`` is not a refresh mode.
             PipelineStepFailed: a source failed to extract (the cause is chained).
         """
-        refuse_unsupported("Pipeline.extract()", schema=schema, refresh=refresh)
+        refuse_unsupported("Pipeline.extract()", schema=schema)
+        mode = check_refresh_mode(self.pipeline_name, "extract()", refresh) or self.refresh
         self._storage.recover()
         info = ExtractInfo(self.pipeline_name, _now())
         hints = {
@@ -217,7 +232,9 @@ class Pipeline(WorkingFolder):
                 for source, resources in sources:
                     load_id = new_load_id()
                     extracted.append(
-                        self._extract_source(source, resources, load_id, working_state, workers)
+                        self._extract_source(
+                            source, resources, load_id, working_state, workers, mode
+                        )
                     )
         except Exception as error:
             for entry in extracted:
@@ -245,11 +262,15 @@ class Pipeline(WorkingFolder):
         load_id: str,
         working_state: dict[str, Any],
         workers: int,
+        refresh: RefreshMode | None = None,
     ) -> _ExtractedPackage:
         """Extract one source into a new temp package (the caller commits or discards it)."""
-        schema = self._source_schema(source)
+        refreshed = prepare_refresh(
+            refresh, self._schemas, self.schema_names, source.name, resources, working_state
+        )
+        schema = self._source_schema(source, None if refreshed is None else refreshed.schema)
         package = self._storage.new_temp_package(load_id)
-        extracted = _ExtractedPackage(load_id, package, schema, ExtractMetrics())
+        extracted = _ExtractedPackage(load_id, package, schema, ExtractMetrics(), refreshed)
         buffers = buffer_config(source.name)
         extractor = Extractor(
             package,
@@ -268,9 +289,9 @@ class Pipeline(WorkingFolder):
             raise
         return extracted
 
-    def _source_schema(self, source: Source) -> Schema:
-        """The live schema of a source with the source's own table hints and settings on it."""
-        schema = self._schemas.load(source.name)
+    def _source_schema(self, source: Source, base: Schema | None = None) -> Schema:
+        """The live schema of a source (or ``base``) with the source's own hints and settings."""
+        schema = self._schemas.load(source.name) if base is None else base
         if source.has_given_schema:
             for table in source.schema.data_tables():
                 schema.merge_hints(table["name"], table)
@@ -300,6 +321,8 @@ class Pipeline(WorkingFolder):
         state_changed = self._state.get("_version_hash") != self._state["_local"].get(
             "_last_extracted_hash"
         )
+        # Dropped tables take their state rows along: the new state must be stored again.
+        state_changed |= any(e.refresh and e.refresh.changes_destination for e in extracted)
         if not state_changed:  # dlt drops a package with nothing to load (``is_empty`` runs)
             empty = [e for e in extracted if not (e.metrics.row_counts or e.metrics.replaced_tables)]
             for entry in empty:
@@ -315,6 +338,8 @@ class Pipeline(WorkingFolder):
                 entry.metrics.row_counts,
                 state_document(self._state, _now()) if carries_state else None,
             )
+            if entry.refresh is not None:
+                package_state.update(entry.refresh.package_state())
             self._storage.write_state(entry.path, package_state)
             self._storage.write_schema(entry.path, entry.schema.to_dict())
         for entry in extracted:
@@ -491,11 +516,13 @@ class Pipeline(WorkingFolder):
         default true; skipped in ``dev_mode``): a newer state there replaces the local one.
 
         Raises:
-            NotSupportedYet: ``staging``, ``schema`` or ``refresh`` is given.
+            NotSupportedYet: ``staging`` or ``schema`` is given.
+            InvalidRefreshMode: ``refresh`` is not a refresh mode.
             PipelineConfigMissing: the pipeline has no destination.
             PipelineStepFailed: a step failed (the cause is chained).
         """
-        refuse_unsupported("Pipeline.run()", staging=staging, schema=schema, refresh=refresh)
+        refuse_unsupported("Pipeline.run()", staging=staging, schema=schema)
+        check_refresh_mode(self.pipeline_name, "run()", refresh)
         self._set_destination(destination, dataset_name, credentials)
         if self.destination is None:
             raise PipelineConfigMissing(
@@ -515,6 +542,7 @@ class Pipeline(WorkingFolder):
                 primary_key=primary_key,
                 table_format=table_format,
                 schema_contract=schema_contract,
+                refresh=refresh,
                 loader_file_format=loader_file_format,
             )
             self.normalize()

@@ -13,19 +13,9 @@ from quiver.errors import NotSupportedYet
 
 #: argument → (what it would do, what to do instead).
 _UNSUPPORTED: dict[str, tuple[str, str]] = {
-    "pipeline_salt": (
-        "seed the deterministic hashes used to anonymize data",
-        "leave it out; quiver does not anonymize data with a salt.",
-    ),
     "staging": (
         "load through a staging destination before the final one",
         "leave it out; Delta, Iceberg and plain files are written to the destination directly.",
-    ),
-    "refresh": (
-        "drop sources, resources or their data ('drop_sources', 'drop_resources', "
-        "'drop_data') before loading",
-        "to reload a table in full use write_disposition='replace', or dev_mode=True for a "
-        "fresh dataset and working folder.",
     ),
     "progress": (
         "report the progress of extract, normalize and load while they run",

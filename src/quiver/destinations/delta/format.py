@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from deltalake import CommitProperties, DeltaTable
 
 LOAD_ID_METADATA_KEY = "quiver.load_id"
+#: Commit info key of a ``truncate_table`` commit: the load id that truncated the table.
+TRUNCATED_BY_METADATA_KEY = "quiver.truncated_by"
+#: Suffix of the app id whose transaction version records truncations.
+TRUNCATE_APP_SUFFIX = "/truncate"
 
 
 class DeltaFormat:
@@ -234,6 +238,36 @@ class DeltaFormat:
                 commit_properties=self.commit_properties(load_id),
             )
 
+    # ---------------------------------------------------------------- refresh
+    def drop_table(self, table_name: str) -> None:
+        """Delete the table folder: data files, ``_delta_log`` and all."""
+        with translated(self.name, table_name):
+            _remove_folder(self._location(table_name))
+
+    def truncate_table(self, table_name: str, load_id: str) -> None:
+        """Delete every row in one commit tagged ``(<app_id>/truncate, load id)``.
+
+        The tag is a separate app transaction, so :meth:`is_committed` still answers for the
+        package's data commit; a second call for the same load id is a no-op.
+        """
+        from deltalake import CommitProperties, Transaction
+
+        app_id = self._app_id + TRUNCATE_APP_SUFFIX
+        version = load_id_to_version(load_id)
+        with translated(self.name, table_name, load_id):
+            table = self.open_table(table_name)
+            if table is None:
+                return
+            done = table.transaction_version(app_id)
+            if done is not None and done >= version:
+                return
+            table.delete(
+                commit_properties=CommitProperties(
+                    app_transactions=[Transaction(app_id, version)],
+                    custom_metadata={TRUNCATED_BY_METADATA_KEY: load_id},
+                )
+            )
+
     # ------------------------------------------------------------- maintenance
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
         """Compact small files (``optimize.compact``); the details are delta-rs' metrics."""
@@ -273,6 +307,12 @@ class DeltaFormat:
                 return _missing(table_name, "cleanup_metadata")
             table.cleanup_metadata()
         return MaintenanceResult(table_name, self.name, "cleanup_metadata")
+
+
+def _remove_folder(location: StorageLocation) -> None:
+    filesystem = location.filesystem()
+    if filesystem.exists(location.path):
+        filesystem.rm(location.path, recursive=True)
 
 
 def _missing(table_name: str, action: str) -> MaintenanceResult:

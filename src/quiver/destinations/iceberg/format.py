@@ -64,6 +64,8 @@ __all__ = ["APP_ID_PROPERTY", "LOAD_ID_PROPERTY", "TABLE_PROPERTIES", "IcebergFo
 LOAD_ID_PROPERTY: Final = "quiver.load_id"
 #: Snapshot summary property holding the pipeline's app id.
 APP_ID_PROPERTY: Final = "quiver.app_id"
+#: Snapshot summary property of a ``truncate_table`` snapshot: the load id that truncated.
+TRUNCATED_BY_PROPERTY: Final = "quiver.truncated_by"
 
 #: Properties of the tables quiver creates.
 TABLE_PROPERTIES: Final[Mapping[str, str]] = {"commit.retry.num-retries": "0"}
@@ -340,6 +342,52 @@ class IcebergFormat:
                     [p for p in partition_by if isinstance(p, dict)],
                 )
         return tx
+
+    # ---------------------------------------------------------------- refresh
+    def drop_table(self, table_name: str) -> None:
+        """Drop the table from the catalog (if one is configured) and delete its folder."""
+        with translated(self.name, table_name):
+            identifier = self.identifier(table_name)
+            if not self.catalog_less and self.catalog.table_exists(identifier):
+                self.catalog.drop_table(identifier)
+            location = self.location(table_name)
+            filesystem = location.filesystem()
+            if filesystem.exists(location.path):
+                filesystem.rm(location.path, recursive=True)
+
+    def truncate_table(self, table_name: str, load_id: str) -> None:
+        """Delete every row in one snapshot whose summary has ``quiver.truncated_by``.
+
+        That property, not ``quiver.load_id``, marks the snapshot, so :meth:`is_committed`
+        still answers for the package's data commit; a second call for the same load id is a
+        no-op.
+        """
+        properties = {TRUNCATED_BY_PROPERTY: load_id, APP_ID_PROPERTY: self._app_id}
+        with translated(self.name, table_name, load_id):
+            table = self.load_table(table_name)
+            if table is None or self._truncated_by(table, load_id):
+                return
+            tx = table.transaction()
+            _delete_all(tx, table, properties)
+            if tx.table_metadata.current_snapshot_id == table.metadata.current_snapshot_id:
+                with tx.update_snapshot(snapshot_properties=properties).fast_append():
+                    pass  # nothing to delete: an empty snapshot records the truncation
+            tx.commit_transaction()
+
+    def _truncated_by(self, table: Table, load_id: str) -> bool:
+        metadata = table.metadata
+        snapshots = {snapshot.snapshot_id: snapshot for snapshot in metadata.snapshots}
+        snapshot_id = metadata.current_snapshot_id
+        while snapshot_id is not None and (snapshot := snapshots.get(snapshot_id)) is not None:
+            summary = snapshot.summary
+            if (
+                summary is not None
+                and summary.get(TRUNCATED_BY_PROPERTY) == load_id
+                and summary.get(APP_ID_PROPERTY) == self._app_id
+            ):
+                return True
+            snapshot_id = snapshot.parent_snapshot_id
+        return False
 
     # ------------------------------------------------------------- maintenance
     def optimize(self, table_name: str, *, target_size: int | None = None) -> MaintenanceResult:
