@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "configuration": 1,
     "settings": 2,
+    "progress": 2,
     "schema": 3,
     "package": 4,
     "destinations": 5,

@@ -92,7 +92,6 @@ def test_import_and_export_schema_paths_are_kept(pipelines_dir: str) -> None:
     ("argument", "value", "would"),
     [
         ("staging", "filesystem", "staging destination"),
-        ("progress", "log", "progress"),
     ],
 )
 def test_pipeline_arguments_not_supported_yet_raise(
@@ -121,7 +120,7 @@ def test_unsupported_arguments_default_to_none_and_are_accepted(pipelines_dir: s
         pipeline.pipeline_name
     )
     with pytest.raises(NotSupportedYet, match="attach"):
-        quiver.attach("nones", pipelines_dir=pipelines_dir, progress="log")
+        quiver.attach("nones", pipelines_dir=pipelines_dir, staging="filesystem")
 
 
 @pytest.mark.parametrize(

@@ -178,9 +178,9 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     normalize = pipeline_module.normalize_package
 
-    def recording_normalize(*args: Any) -> Any:
+    def recording_normalize(*args: Any, **kwargs: Any) -> Any:
         recorded["normalize"] = args[-1]
-        return normalize(*args)
+        return normalize(*args, **kwargs)
 
     class RecordingLoader(Loader):
         def __init__(self, *args: Any, config: LoadConfig, **kwargs: Any) -> None:

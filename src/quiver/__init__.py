@@ -4,7 +4,7 @@ The public API has the shape of dlt's, so ``import quiver as dlt`` runs a dlt us
 filesystem/Delta/Iceberg script unchanged.
 """
 
-from quiver import current, destinations, mark, sources
+from quiver import current, destinations, mark, progress, sources
 from quiver.configuration.accessors import config, secrets
 from quiver.errors import (
     CannotRestorePipelineException,
@@ -39,6 +39,7 @@ __all__ = [
     "destinations",
     "mark",
     "pipeline",
+    "progress",
     "resource",
     "run",
     "secrets",

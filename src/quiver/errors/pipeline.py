@@ -127,3 +127,18 @@ class InvalidRefreshMode(PipelineException, ValueError):
             f"{pipeline_name!r}.{did_you_mean(mode, modes)} Hint: pass one of {modes}, or None "
             "for no refresh.",
         )
+
+
+class LoadPackageNotFound(PipelineException, LookupError):
+    """No package with this load id in the working folder (dlt's exception of that name)."""
+
+    def __init__(self, pipeline_name: str, load_id: str, known: list[str]) -> None:
+        self.load_id = load_id
+        listed = ", ".join(known[-5:]) if known else "none"
+        super().__init__(
+            pipeline_name,
+            f"Pipeline {pipeline_name!r} has no load package {load_id!r} (extracted, "
+            f"normalized or loaded).{did_you_mean(load_id, known)} Newest packages: {listed}. "
+            "Hint: list them with pipeline.list_completed_load_packages(), "
+            "list_normalized_load_packages() or list_extracted_load_packages().",
+        )

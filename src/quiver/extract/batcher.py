@@ -262,6 +262,10 @@ def _to_plain(value: Any) -> Any:
         return {k: _to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_to_plain(v) for v in value]
+    # dlt's order: an ``asdict()`` method (LoadInfo, the run trace) before the fields.
+    as_dict = getattr(value, "asdict", None)
+    if callable(as_dict) and not isinstance(value, type):
+        return _to_plain(as_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _to_plain(dataclasses.asdict(value))
     model_dump = getattr(value, "model_dump", None)

@@ -38,6 +38,7 @@ from quiver.extract.pipe import (
 from quiver.extract.resource import Resource
 from quiver.extract.state import in_source, reset_resource_state
 from quiver.package.formats import ARROW_EXT, ROWS_EXT, IpcTableWriter
+from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.model import Schema
 from quiver.schema.naming import SnakeCaseNaming
 from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS
@@ -65,6 +66,7 @@ class Extractor:
         file_max_items: rows per file before rotating (``None``: no limit).
         file_max_bytes: bytes per file before rotating (``None``: no limit).
         on_rows: called with ``(table, rows)`` after each written batch (progress).
+        progress: counts ``Resources`` (done/total) and rows per table, once per batch.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Extractor:
         file_max_items: int | None = None,
         file_max_bytes: int | None = None,
         on_rows: Callable[[str, int], None] | None = None,
+        progress: Collector = NULL_COLLECTOR,
     ) -> None:
         self._jobs_dir = package / "jobs" / "new"
         self.schema = schema
@@ -92,6 +95,7 @@ class Extractor:
         # The ``tables`` contract, checked against the schema as stored (before any hints).
         self._new_tables = NewTableContract(schema, package.name)
         self._on_rows = on_rows
+        self._progress = progress
 
     # ------------------------------------------------------------------------------- run
     def extract(
@@ -117,11 +121,12 @@ class Extractor:
             if not resource.is_dynamic() and resource.write_disposition == "replace":
                 # dlt: a replace starts from scratch, incremental cursors included.
                 reset_resource_state(state, source, resource.name)
-        with in_source(source):
+        with in_source(source), self._progress(f"Extract {source}"):
             roots = build_nodes(resources)
             bind_incrementals(roots, state, source, in_pipe=False)
             emitted = [node for root in roots for node in root.walk() if node.emit]
             self.metrics.resources = [node.name for node in emitted]
+            self._progress.update("Resources", 0, total=len(emitted))
             for node in emitted:
                 # A table with a fixed name exists (and is replaced) even if no rows come.
                 self._static_table(node)
@@ -129,6 +134,7 @@ class Extractor:
                 PipeRunner(roots, self._route, workers=workers).run()
                 for node, table_name in list(self._buffers):
                     self._flush(node, table_name)
+                self._progress.update("Resources", len(emitted))
             finally:
                 for writer in self._writers.values():
                     writer.close()
@@ -310,5 +316,6 @@ class Extractor:
         writer.write(batch)
         counts = self.metrics.row_counts
         counts[table_name] = counts.get(table_name, 0) + batch.num_rows
+        self._progress.update(table_name, batch.num_rows)
         if self._on_rows is not None:
             self._on_rows(table_name, batch.num_rows)

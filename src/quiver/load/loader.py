@@ -40,6 +40,7 @@ from quiver.load.refresh import apply_refresh
 from quiver.load.retry import RetryPolicy, classify
 from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
 from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
+from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
 from quiver.schema.model import Schema
 from quiver.schema.types import column_to_arrow
@@ -57,6 +58,9 @@ class LoadedTable:
     failed_message: str | None = None
     #: The original exception of a failed job (``failed_message`` is its text).
     exception: BaseException | None = None
+    #: When the table's commit started and ended (UTC): the job metrics of ``LoadInfo``.
+    started_at: datetime.datetime | None = None
+    finished_at: datetime.datetime | None = None
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Loader:
         app_id: str,
         config: LoadConfig = LoadConfig(),  # noqa: B008 (frozen settings)
         retry: RetryPolicy | None = None,
+        progress: Collector = NULL_COLLECTOR,
     ) -> None:
         """
         Args:
@@ -92,6 +97,8 @@ class Loader:
             config: Loader settings.
             retry: The retry policy of every table and sidecar commit; ``RetryPolicy()`` (its
                 defaults, written in :mod:`quiver.load.retry`) if not given.
+            progress: counts ``Jobs`` (job files) and ``Commits`` (tables), once per commit,
+                from the commit threads (give a thread-safe collector).
         """
         self._storage = storage
         self._destination = destination
@@ -100,6 +107,7 @@ class Loader:
         self._config = config
         self._retry = retry or RetryPolicy()
         self._formats: dict[str, TableFormat] = {}
+        self._progress = progress
 
     def table_format(self, name: str) -> TableFormat:
         """The table format registered under ``name`` (one instance per loader)."""
@@ -154,6 +162,8 @@ class Loader:
                     c["name"] for c in schema.child_tables(root) if c["name"] not in tables
                 )
 
+        self._progress.update("Jobs", 0, total=sum(len(new_files.get(t, [])) for t in tables))
+        self._progress.update("Commits", 0, total=len(tables))
         with ThreadPoolExecutor(max_workers=max(1, self._config.workers)) as pool:
             for level in _levels(schema, tables):
                 futures = [
@@ -206,6 +216,7 @@ class Loader:
             schema.table_hint(table_name, "table_format") or self._destination.table_format
         )
         started = [f.parent.parent / "started" / f.name for f in files]
+        started_at = datetime.datetime.now(datetime.UTC)
 
         def commit_once() -> bool:
             """Commit unless the load id is in the table already; whether it was."""
@@ -227,14 +238,29 @@ class Loader:
             if kind == "terminal":
                 self._fail(files, error)
                 message = f"{type(error).__name__}: {error}"
-                return LoadedTable(table_name, files, disposition, False, message, error)
+                self._progress.update(
+                    "Jobs", len(files), label="Failed", message="WARNING: Some of the jobs failed!"
+                )
+                finished_at = datetime.datetime.now(datetime.UTC)
+                return LoadedTable(
+                    table_name, files, disposition, False, message, error, started_at, finished_at
+                )
             self._move(files, "new")
             if kind == "bug":
                 where = f"committing table {table_name!r}"
                 raise InternalError("load", where, load_id, error) from error
             raise LoadError(table_name, load_id, error, retryable=True) from error
         self._move(files, "completed")
-        return LoadedTable(table_name, files, disposition, skipped_as_committed=skipped)
+        self._progress.update("Jobs", len(files))
+        self._progress.update("Commits")
+        return LoadedTable(
+            table_name,
+            files,
+            disposition,
+            skipped_as_committed=skipped,
+            started_at=started_at,
+            finished_at=datetime.datetime.now(datetime.UTC),
+        )
 
     def _commit(
         self,

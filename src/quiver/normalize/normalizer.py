@@ -30,6 +30,7 @@ from quiver.normalize.flatten import (
 )
 from quiver.package.formats import ROWS_EXT, iter_batches
 from quiver.package.storage import JobFile, PackageStorage
+from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.columns import C_DLT_ID
 from quiver.schema.hints import resolve_strategy, row_version_column
 from quiver.schema.model import EVOLVE_ONCE, Schema
@@ -233,8 +234,11 @@ def normalize_package(
     load_id: str,
     naming: SnakeCaseNaming,
     config: NormalizeConfig,
+    progress: Collector = NULL_COLLECTOR,
 ) -> NormalizeMetrics:
     """Normalize every job of ``extracted`` into ``target`` (a temp package), evolving ``schema``.
+
+    ``progress`` counts ``Files`` (done/total) and rows per table, once per extracted file.
 
     Raises:
         NormalizeJobFailed: with the table, the load id and the cause (as ``cause`` and
@@ -244,7 +248,7 @@ def normalize_package(
             that is not nullable), ...
     """
     try:
-        return _normalize_package(extracted, target, schema, load_id, naming, config)
+        return _normalize_package(extracted, target, schema, load_id, naming, config, progress)
     except NormalizeJobFailed:
         raise  # a job failed and said which
     except Exception as error:
@@ -258,18 +262,23 @@ def _normalize_package(
     load_id: str,
     naming: SnakeCaseNaming,
     config: NormalizeConfig,
+    progress: Collector,
 ) -> NormalizeMetrics:
     context = _PackageContext(schema, load_id, naming, config)
     check_type_hints(schema, context.violations)
     jobs = PackageStorage.jobs(extracted, "new")
     metrics = NormalizeMetrics()
+    progress.update("Files", 0, total=len(jobs))
     if config.workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(config.workers, thread_name_prefix="normalize") as pool:
             for job_metrics in pool.map(lambda job: _normalize_job(job, target, context), jobs):
                 metrics.merge(job_metrics)
+                _report(progress, job_metrics)
     else:
         for job in jobs:
-            metrics.merge(_normalize_job(job, target, context))
+            job_metrics = _normalize_job(job, target, context)
+            metrics.merge(job_metrics)
+            _report(progress, job_metrics)
     context.violations.raise_if_frozen(
         {v.table_name: resolve_contract(schema, v.table_name) for v in context.violations.records}
     )
@@ -278,6 +287,13 @@ def _normalize_package(
         if normalizer:
             normalizer.pop(EVOLVE_ONCE, None)
     return metrics
+
+
+def _report(progress: Collector, job_metrics: NormalizeMetrics) -> None:
+    """One extracted file is done: count it and the rows it wrote per table."""
+    progress.update("Files")
+    for table_name, rows in job_metrics.row_counts.items():
+        progress.update(table_name, rows)
 
 
 def _table_of(error: BaseException) -> str | None:

@@ -9,12 +9,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from quiver.configuration.lookup import lookup
 from quiver.errors import InvalidPipelineName
 from quiver.extract.state import register_pipeline_factory
 from quiver.pipeline import sync, validation
 from quiver.pipeline.local_state import read_state, reset_former_dev_folder
 from quiver.pipeline.pipeline import Pipeline
 from quiver.pipeline.unsupported import refuse_unsupported
+from quiver.progress import Collector, collector_from
 
 _active: Pipeline | None = None
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_\-.]+$")
@@ -70,13 +72,18 @@ def pipeline(
         dev_mode: wipe the working folder and load into a new, timestamped dataset.
         refresh: ``"drop_sources"``, ``"drop_resources"`` or ``"drop_data"`` on every run
             (see ``docs/refresh.md``); ``run(refresh=...)`` does it for one run.
-        progress: not supported yet (raises unless ``None``); dlt's progress collector.
+        progress: show progress while the steps run: ``"log"``, ``"tqdm"``, ``"enlighten"``,
+            ``"alive_progress"`` or a collector such as ``quiver.progress.log(log_period=10)``
+            (see ``docs/observability.md``); default: config ``progress``
+            (``PIPELINES__<NAME>__PROGRESS``, ``PROGRESS``), else none.
 
     Returns:
         The pipeline, which also becomes the active one.
 
     Raises:
-        NotSupportedYet: ``staging`` or ``progress`` is given.
+        NotSupportedYet: ``staging`` is given.
+        UnknownProgressCollector: ``progress`` names no collector ("did you mean" included).
+        MissingDependencyError: the progress library is not installed (``quiver[progress]``).
         InvalidRefreshMode: ``refresh`` is not a refresh mode.
         InvalidPipelineName: the name cannot be a folder name.
 
@@ -87,11 +94,7 @@ def pipeline(
         'doc_example_dataset'
     """
     global _active
-    refuse_unsupported(
-        "quiver.pipeline()",
-        staging=staging,
-        progress=progress,
-    )
+    refuse_unsupported("quiver.pipeline()", staging=staging)
     no_arguments = (
         all(
             v is None
@@ -105,6 +108,7 @@ def pipeline(
                 import_schema_path,
                 export_schema_path,
                 full_refresh,
+                progress,
             )
         )
         and not dev_mode
@@ -125,6 +129,7 @@ def pipeline(
     validation.activate(name)  # config keys under <name>.*, RUNTIME__LOG_LEVEL
     if not dev_mode:
         reset_former_dev_folder(Path(pipelines_dir or default_pipelines_dir()) / name)
+    collector = _collector(name, progress)
     created = Pipeline(
         name,
         pipelines_dir or default_pipelines_dir(),
@@ -135,6 +140,7 @@ def pipeline(
         dev_mode=bool(dev_mode),
         refresh=refresh,
         pipeline_salt=pipeline_salt,
+        progress=collector,
     )
     _active = created
     return created
@@ -163,17 +169,18 @@ def attach(
     Args:
         pipeline_name: The pipeline; default ``quiver_<script stem>``.
         pipelines_dir: Where working folders live; default ``~/.quiver/pipelines``.
-        pipeline_salt: Not supported yet (raises unless ``None``).
+        pipeline_salt: As for :func:`pipeline`.
         destination: Replaces the stored destination, or says where to restore from.
         staging: Not supported yet (raises unless ``None``).
-        progress: Not supported yet (raises unless ``None``).
+        progress: As for :func:`pipeline`.
         dataset_name: Replaces the stored dataset, or says which dataset to restore from.
 
     Returns:
         The pipeline, which also becomes the active one.
 
     Raises:
-        NotSupportedYet: ``pipeline_salt``, ``staging`` or ``progress`` is given.
+        NotSupportedYet: ``staging`` is given.
+        UnknownProgressCollector: ``progress`` names no collector.
         CannotRestorePipelineException: no working folder with a state, and no destination,
             or a dataset without a state of this pipeline; the message names the folder,
             destination and dataset tried. No working folder is left behind.
@@ -189,21 +196,41 @@ def attach(
         'doc_attach_dataset'
     """
     global _active
-    refuse_unsupported(
-        "quiver.attach()", pipeline_salt=pipeline_salt, staging=staging, progress=progress
-    )
+    refuse_unsupported("quiver.attach()", staging=staging)
     name = pipeline_name or default_pipeline_name()
     directory = pipelines_dir or default_pipelines_dir()
     validation.activate(name)
+    collector = _collector(name, progress)
     local = read_state(Path(directory) / name)
     if local is None:
-        attached = sync.attach_from_destination(name, directory, destination, dataset_name)
+        attached = sync.attach_from_destination(
+            name,
+            directory,
+            destination,
+            dataset_name,
+            pipeline_salt=pipeline_salt,
+            progress=collector,
+        )
     else:
-        attached = Pipeline(name, directory, destination=destination, dataset_name=dataset_name)
+        attached = Pipeline(
+            name,
+            directory,
+            destination=destination,
+            dataset_name=dataset_name,
+            pipeline_salt=pipeline_salt,
+            progress=collector,
+        )
         attached.dev_mode = bool(local["_local"].get("_dev_mode"))
         attached._save_state()
     _active = attached
     return attached
+
+
+def _collector(pipeline_name: str, progress: Any) -> Collector:
+    """The collector ``progress`` asks for; config ``progress`` when it is ``None`` (dlt)."""
+    if progress is None:
+        progress = lookup(("pipelines", pipeline_name), "progress")
+    return collector_from(progress)
 
 
 def current_pipeline() -> Pipeline | None:

@@ -2,16 +2,27 @@
 
 Each step hands facts to the next in the package's ``package_state.json``
 (:class:`~quiver.package.storage.PackageState`); the functions here build those documents and
-the :class:`~quiver.pipeline.infos.LoadPackageInfo` that ``LoadInfo`` lists.
+the :class:`~quiver.pipeline.infos.LoadPackageInfo` that ``LoadInfo`` lists and
+``Pipeline.get_load_package_info`` returns, and the load metrics of ``LoadInfo.metrics``.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from quiver.load.loader import PackageLoadResult
 from quiver.package.storage import JOB_STATES, PackageState, PackageStorage
-from quiver.pipeline.infos import LoadJobInfo, LoadPackageInfo
+from quiver.pipeline.infos import (
+    JobFileInfo,
+    LoadJobInfo,
+    LoadJobMetrics,
+    LoadMetrics,
+    LoadPackageInfo,
+)
 from quiver.schema.documents import StateRow
 
 #: Extracted job files that failed leave their traceback beside them in this file.
@@ -60,34 +71,121 @@ def normalized_state(
     return state
 
 
-def package_info(
-    storage: PackageStorage, load_id: str, completed_at: datetime.datetime | None
-) -> LoadPackageInfo:
-    """The info of a package in ``loaded/`` (loaded or aborted): its state and jobs by state."""
-    package = storage.path("loaded", load_id)
+def find_package(storage: PackageStorage, load_id: str) -> Path | None:
+    """The package's folder: loaded (or aborted), else normalized, else extracted."""
+    for stage in ("loaded", "normalized", "extracted"):
+        path = storage.path(stage, load_id)
+        if path.is_dir():
+            return path
+    return None
+
+
+def package_info(storage: PackageStorage, package: Path) -> LoadPackageInfo:
+    """The info of a package in any stage: its state, schema and jobs by state.
+
+    Args:
+        storage: the pipeline's package storage.
+        package: the package folder (from :func:`find_package`).
+    """
+    package_state = storage.read_package_state(package)
+    stage = package.parent.name
+    completed_at = _time(package_state.get("completed_at"))
+    # Job ages are measured to the package's completion, or to now while it is pending.
+    until = completed_at or datetime.datetime.now(datetime.UTC)
     jobs: dict[str, list[LoadJobInfo]] = {}
     for job_state in JOB_STATES:
         jobs[f"{job_state}_jobs"] = [
-            LoadJobInfo(
-                p.name.split(".")[0],
-                str(p),
-                p.stat().st_size,
-                job_state,
-                failure_message(p) if job_state == "failed" else None,
-            )
-            for p in storage.jobs(package, job_state)
-            if not p.name.endswith(EXCEPTION_SUFFIX)
+            _job_info(path, f"{job_state}_jobs", until)
+            for path in storage.jobs(package, job_state)
+            if not path.name.endswith(EXCEPTION_SUFFIX)
         ]
-    package_state = storage.read_package_state(package)
-    schema_name = str(storage.read_schema(package)["name"])
+    schema = storage.read_schema(package)
     return LoadPackageInfo(
-        load_id,
+        package.name,
         str(package),
-        package_state.get("state", "loaded"),
-        schema_name,
+        package_state.get("state", stage),
+        str(schema["name"]),
         completed_at,
         jobs,
+        str(schema.get("version_hash", "")),
     )
+
+
+def _job_info(path: Path, state: str, until: datetime.datetime) -> LoadJobInfo:
+    stat = path.stat()
+    created_at = datetime.datetime.fromtimestamp(stat.st_mtime, datetime.UTC)
+    return LoadJobInfo(
+        state,
+        str(path),
+        stat.st_size,
+        created_at,
+        max(0.0, (until - created_at).total_seconds()),
+        JobFileInfo.parse(path.name),
+        failure_message(path) if state == "failed_jobs" else None,
+    )
+
+
+def _time(value: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(value) if value else None
+
+
+def load_metrics(
+    result: PackageLoadResult,
+    package: LoadPackageInfo,
+    dataset_name: str,
+    table_url: Callable[[str], str | None],
+) -> LoadMetrics:
+    """The metrics of one loaded package: a :class:`LoadJobMetrics` per job file.
+
+    Args:
+        result: what the loader did with each table.
+        package: the package's info after the load (where its job files are now).
+        dataset_name: the dataset the package went to.
+        table_url: the location of a table (``remote_url``), by table name.
+    """
+    where = {
+        Path(job.file_path).name: job
+        for key in ("completed_jobs", "failed_jobs")
+        for job in package.jobs.get(key, [])
+    }
+    job_metrics: dict[str, LoadJobMetrics] = {}
+    for table in result.tables:
+        state = "failed" if table.failed_message is not None else "completed"
+        url = table_url(table.table_name)
+        for original in table.files:
+            job = where.get(original.name)
+            file_path = job.file_path if job else str(original)
+            parsed = JobFileInfo.parse(original.name)
+            job_metrics[parsed.job_id()] = LoadJobMetrics(
+                job_id=parsed.job_id(),
+                file_path=file_path,
+                table_name=table.table_name,
+                started_at=table.started_at,
+                finished_at=table.finished_at,
+                state=state,
+                remote_url=url,
+                retry_count=parsed.retry_count,
+                rows=_rows(Path(file_path)),
+            )
+    starts = [t.started_at for t in result.tables if t.started_at is not None]
+    return LoadMetrics(
+        started_at=min(starts) if starts else result.completed_at,
+        finished_at=result.completed_at,
+        job_metrics=job_metrics,
+        dataset_name=dataset_name,
+    )
+
+
+def _rows(path: Path) -> int | None:
+    """Rows in a parquet job file, from its footer (no data is read)."""
+    if path.suffix != ".parquet" or not path.exists():
+        return None
+    return int(pq.read_metadata(path).num_rows)
+
+
+def failed_jobs(storage: PackageStorage, package: Path) -> list[LoadJobInfo]:
+    """The failed jobs of a package, each with its error message."""
+    return package_info(storage, package).jobs.get("failed_jobs", [])
 
 
 def failure_message(job: Path) -> str | None:

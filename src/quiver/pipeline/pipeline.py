@@ -40,10 +40,12 @@ from quiver.pipeline.local_state import (
     write_state,
 )
 from quiver.pipeline.lock import FolderLock, locked_step
+from quiver.pipeline.observability import Observable
 from quiver.pipeline.refresh import RefreshMode, SourceRefresh, check_refresh_mode, prepare_refresh
 from quiver.pipeline.salt import anonymize, resolve_pipeline_salt
 from quiver.pipeline.state import as_pipeline_state, bump_version_if_modified, state_document
 from quiver.pipeline.step_logs import logged_step
+from quiver.pipeline.trace import traced
 from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
 from quiver.schema.documents import PipelineState
@@ -73,7 +75,7 @@ class _ExtractedPackage:
     refresh: SourceRefresh | None = None
 
 
-class Pipeline(WorkingFolder):
+class Pipeline(WorkingFolder, Observable):
     """A named pipeline with a working folder, schemas, pending packages and a destination.
 
     Create it with :func:`quiver.pipeline`; see that function for the arguments.
@@ -91,6 +93,7 @@ class Pipeline(WorkingFolder):
         dev_mode: bool = False,
         refresh: str | None = None,
         pipeline_salt: str | None = None,
+        progress: Any = None,
     ) -> None:
         self.pipeline_name = pipeline_name
         self.refresh = check_refresh_mode(pipeline_name, "quiver.pipeline()", refresh)
@@ -122,7 +125,7 @@ class Pipeline(WorkingFolder):
         if self.destination is not None:
             self.destination.validate()
         self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
-        self.last_trace: Any = None
+        self._init_observability(progress)
         self._save_state()
 
     # ----------------------------------------------------------------- naming
@@ -178,6 +181,7 @@ class Pipeline(WorkingFolder):
 
     # ---------------------------------------------------------------- extract
     @locked_step
+    @traced("extract")
     @logged_step("extract")
     def extract(
         self,
@@ -279,6 +283,7 @@ class Pipeline(WorkingFolder):
             buffer_max_items=buffers.buffer_max_items,
             file_max_items=buffers.file_max_items,
             file_max_bytes=buffers.file_max_bytes,
+            progress=self._progress,
         )
         try:
             extracted.metrics = extractor.extract(
@@ -355,6 +360,7 @@ class Pipeline(WorkingFolder):
 
     # -------------------------------------------------------------- normalize
     @locked_step
+    @traced("normalize")
     @logged_step("normalize")
     def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
         """Normalize every extracted package into parquet; a failure keeps the package pending.
@@ -381,7 +387,10 @@ class Pipeline(WorkingFolder):
             schema.merge_hints(table_schema["name"], table_schema)
         target = self._storage.new_temp_package(load_id)
         try:
-            metrics = normalize_package(extracted, target, schema, load_id, self.naming, config)
+            with self._progress(f"Normalize {schema.name} in {load_id}") as progress:
+                metrics = normalize_package(
+                    extracted, target, schema, load_id, self.naming, config, progress=progress
+                )
         except Exception as error:
             self._storage.discard_temp(target)
             raise PipelineStepFailed(
@@ -403,6 +412,7 @@ class Pipeline(WorkingFolder):
 
     # ------------------------------------------------------------------- load
     @locked_step
+    @traced("load")
     @logged_step("load")
     def load(
         self,
@@ -439,21 +449,18 @@ class Pipeline(WorkingFolder):
             self.dataset_name,
             app_id=f"quiver/{self.pipeline_name}",
             config=config,
+            progress=self._progress,
         )
         for load_id in self._storage.load_ids("normalized"):
             try:
-                result = loader.load_package(load_id)
+                with self._progress(self._step_title("Load", load_id)):
+                    result = loader.load_package(load_id)
             except QuiverError as error:
-                if self._storage.path("loaded", load_id).exists():  # aborted package
-                    info.loads_ids.append(load_id)
-                    info.load_packages.append(packages.package_info(self._storage, load_id, None))
+                self._record_package(info, load_id, None)  # an aborted package is listed
                 raise PipelineStepFailed(
                     self.pipeline_name, "load", load_id, error, info, self.has_pending_data
                 ) from error
-            info.loads_ids.append(load_id)
-            info.load_packages.append(
-                packages.package_info(self._storage, load_id, result.completed_at)
-            )
+            self._record_package(info, load_id, result)
         if info.loads_ids:
             self._state["_local"]["first_run"] = False
             self._save_state()
@@ -489,6 +496,7 @@ class Pipeline(WorkingFolder):
 
     # -------------------------------------------------------------------- run
     @locked_step
+    @traced("run")
     def run(
         self,
         data: Any = None,

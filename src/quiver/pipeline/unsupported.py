@@ -17,11 +17,6 @@ _UNSUPPORTED: dict[str, tuple[str, str]] = {
         "load through a staging destination before the final one",
         "leave it out; Delta, Iceberg and plain files are written to the destination directly.",
     ),
-    "progress": (
-        "report the progress of extract, normalize and load while they run",
-        "leave it out; the ExtractInfo, NormalizeInfo and LoadInfo each step returns say what "
-        "it did.",
-    ),
     "schema": (
         "put every table of the data into the given Schema",
         "give the source its schema with @quiver.source(schema=...), or leave it out to use the "
