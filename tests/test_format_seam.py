@@ -68,6 +68,20 @@ class MemoryFormat:
             rows = rows.filter(base.row_filter_expression(where))
         return rows.select(list(columns))
 
+    def scan(
+        self, table_name: str, columns: Sequence[str] | None = None
+    ) -> pa.RecordBatchReader | None:
+        if not self.table_exists(table_name):
+            return None
+        parts = [part for _, part in self._parts(table_name) if part.num_columns]
+        rows = pa.concat_tables(parts, promote_options="default")
+        return (rows if columns is None else rows.select(list(columns))).to_reader()
+
+    def row_count(self, table_name: str) -> int | None:
+        if not self.table_exists(table_name):
+            return None
+        return sum(part.num_rows for _, part in self._parts(table_name))
+
     def drop_table(self, table_name: str) -> None:
         self.tables.pop((self._dataset, table_name), None)
 

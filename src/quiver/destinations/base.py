@@ -134,6 +134,21 @@ class TableFormat(Protocol):
         values), all conditions together; formats skip files by their statistics, so reading
         the rows of one pipeline or one load id does not read the whole table.
         """
+    def scan(
+        self, table_name: str, columns: Sequence[str] | None = None
+    ) -> pa.RecordBatchReader | None:
+        """The table's current rows as a stream of record batches; ``None`` if it does not exist.
+
+        Only ``columns`` are read (all when ``None``); batches are read as the caller pulls
+        them, so memory is bounded by the batch, not the table.
+        """
+        ...
+
+    def row_count(self, table_name: str) -> int | None:
+        """The table's current number of rows, from its metadata where the format keeps it
+        (file statistics, snapshot summaries); ``None`` if the table does not exist."""
+        ...
+
         ...
 
     def drop_table(self, table_name: str) -> None:

@@ -13,6 +13,7 @@ import datetime
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -133,6 +134,56 @@ class FilesFormat:
         if where:
             rows = rows.filter(row_filter_expression(where))
         return rows.select(list(columns))
+
+    def scan(
+        self, table_name: str, columns: Sequence[str] | None = None
+    ) -> pa.RecordBatchReader | None:
+        """Stream every file of the table (parquet, jsonl or csv) through a pyarrow dataset;
+        files written before a column was added read it as nulls."""
+        with translated(self.name, table_name):
+            dataset = self._arrow_dataset(table_name)
+            if dataset is None:
+                return None
+            scanner = dataset.scanner(columns=None if columns is None else list(columns))
+            # Not scanner.to_reader(): it holds the GIL that the JSON reader's thread needs to
+            # call the (fsspec, Python) filesystem, and hangs.
+            return pa.RecordBatchReader.from_batches(scanner.projected_schema, scanner.to_batches())
+
+    def row_count(self, table_name: str) -> int | None:
+        """Rows from the parquet footers; jsonl and csv files are counted by reading them."""
+        with translated(self.name, table_name):
+            dataset = self._arrow_dataset(table_name)
+            return None if dataset is None else int(dataset.count_rows())
+
+    def _arrow_dataset(self, table_name: str) -> Any:
+        """A ``pyarrow.dataset.Dataset`` over the table's files, or ``None``."""
+        import pyarrow.dataset as ds
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        if not self.table_exists(table_name):
+            return None
+        found = sorted(str(p) for p in self._fs.find(self._folder(table_name).path))
+        by_format: dict[str, list[str]] = {}
+        for path in found:
+            extension = path.rsplit(".", 1)[-1]
+            if extension in FILE_FORMATS:
+                by_format.setdefault("json" if extension == "jsonl" else extension, []).append(path)
+        filesystem = PyFileSystem(FSSpecHandler(self._fs))
+        parts = [
+            ds.dataset(paths, format=file_format, filesystem=filesystem)
+            for file_format, paths in by_format.items()
+        ]
+        if not parts:
+            return None
+        # Each file's own schema, unified: a column added later is null in older files.
+        schemas = [fragment.physical_schema for part in parts for fragment in part.get_fragments()]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        return ds.dataset(
+            [
+                ds.dataset(part.files, schema=schema, format=part.format, filesystem=filesystem)
+                for part in parts
+            ]
+        )
 
     # ---------------------------------------------------------------- refresh
     def drop_table(self, table_name: str) -> None:

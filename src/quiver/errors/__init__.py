@@ -24,6 +24,12 @@ from quiver.errors.configuration import (
     ConfigValueMissing,
     ConfigValueNotSecret,
 )
+from quiver.errors.dataset import (
+    DatasetError,
+    DatasetQueryError,
+    SchemaNotFound,
+    TableNotFound,
+)
 from quiver.errors.extract import (
     InconsistentTableTemplate,
     IncrementalArgumentError,
@@ -97,6 +103,8 @@ __all__ = [
     "ConfigValueMissing",
     "ConfigValueNotSecret",
     "DataValidationError",
+    "DatasetError",
+    "DatasetQueryError",
     "DestinationCapabilitiesError",
     "DestinationConfigError",
     "DestinationConfigTypeError",
@@ -140,8 +148,10 @@ __all__ = [
     "ResourcesNotFound",
     "SchemaError",
     "SchemaMismatchError",
+    "SchemaNotFound",
     "SourceExhausted",
     "StateNotAvailable",
+    "TableNotFound",
     "TransientStorageError",
     "UnboundResourceError",
     "UnknownArgument",

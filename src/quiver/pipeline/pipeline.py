@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
 from quiver.errors import PipelineConfigMissing, PipelineStepFailed, QuiverError
@@ -53,6 +53,9 @@ from quiver.schema.model import Schema
 from quiver.schema.naming import SnakeCaseNaming, default_schema_name
 from quiver.schema.store import SchemaStore
 from quiver.settings import ExtractConfig, LoadConfig, NormalizeConfig, buffer_config, resolve
+
+if TYPE_CHECKING:
+    from quiver.pipeline.dataset import Dataset
 
 _NO_DESTINATION_HINT = (
     "pass destination='filesystem' (and a bucket_url) to quiver.pipeline() or run()."
@@ -557,6 +560,12 @@ class Pipeline(WorkingFolder, Observable):
         elif not pending:
             return None
         return self.load()
+
+    def dataset(self, schema: str | None = None) -> Dataset:
+        """The loaded tables, read back lazily (a :class:`quiver.pipeline.dataset.Dataset`)."""
+        from quiver.pipeline.dataset import open_dataset
+
+        return open_dataset(self, schema)
 
     def __repr__(self) -> str:
         return (

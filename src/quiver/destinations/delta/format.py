@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import MaintenanceResult, RowFilter, TableCommit
@@ -100,12 +101,44 @@ class DeltaFormat:
             table = self.open_table(table_name)
             if table is None:
                 return None
-            select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+            select = ", ".join(map(_quoted, columns))
             query = f"select {select} from t{_sql_where(where)}"
             result = QueryBuilder().register("t", table).execute(query)
             data = pa.RecordBatchReader.from_stream(result).read_all()
         # DataFusion returns view types; plain strings are what the rest of quiver expects.
         return data.cast(pa.schema([pa.field(f.name, _without_views(f.type)) for f in data.schema]))
+
+    def scan(
+        self, table_name: str, columns: Sequence[str] | None = None
+    ) -> pa.RecordBatchReader | None:
+        """Stream the table through delta-rs' query engine (partitions and deletes applied).
+
+        ``to_pyarrow_dataset`` is avoided: it can abort the interpreter at exit (delta-rs#2184).
+        """
+        from deltalake import QueryBuilder
+
+        with translated(self.name, table_name):
+            table = self.open_table(table_name)
+            if table is None:
+                return None
+            select = "*" if columns is None else ", ".join(map(_quoted, columns))
+            result = QueryBuilder().register("t", table).execute(f"select {select} from t")
+            reader = pa.RecordBatchReader.from_stream(result)
+        # DataFusion returns view types; plain strings are what Arrow consumers expect.
+        schema = pa.schema([pa.field(f.name, _without_views(f.type)) for f in reader.schema])
+        return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in reader))
+
+    def row_count(self, table_name: str) -> int | None:
+        """Rows from the add actions' statistics; a full scan only if a file has none."""
+        with translated(self.name, table_name):
+            table = self.open_table(table_name)
+            if table is None:
+                return None
+            records = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+            if records.null_count == 0:
+                return int(pc.sum(records).as_py() or 0)
+        reader = self.scan(table_name, [pa.schema(table.schema().to_arrow()).names[0]])
+        return sum(batch.num_rows for batch in reader) if reader is not None else None
 
     # ---------------------------------------------------------------- commits
     def commit_properties(self, load_id: str) -> CommitProperties:
@@ -317,6 +350,10 @@ def _remove_folder(location: StorageLocation) -> None:
 
 def _missing(table_name: str, action: str) -> MaintenanceResult:
     return MaintenanceResult(table_name, "delta", action, {"skipped": "the table does not exist"})
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def _without_views(kind: pa.DataType) -> pa.DataType:

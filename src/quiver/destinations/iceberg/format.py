@@ -73,6 +73,8 @@ TABLE_PROPERTIES: Final[Mapping[str, str]] = {"commit.retry.num-retries": "0"}
 #: Writes one commit into an open transaction (``table`` is ``None`` when it creates the table).
 Writer = Callable[["Transaction", "Table | None"], None]
 
+#: Snapshot summary totals of delete files; when non-zero, ``total-records`` overcounts.
+_DELETE_TOTALS: Final = ("total-position-deletes", "total-equality-deletes")
 _EMPTY_DELETE_WARNING: Final = "Delete operation did not match any records"
 _NO_DATA_FILE_REWRITE: Final = (
     "pyiceberg 0.12 cannot rewrite data files; compact with an engine that can (Spark, Trino)"
@@ -264,6 +266,35 @@ class IcebergFormat:
             if table is None:
                 return None
             return table.scan(row_filter=row_filter, selected_fields=tuple(columns)).to_arrow()
+
+    def scan(
+        self, table_name: str, columns: Sequence[str] | None = None
+    ) -> pa.RecordBatchReader | None:
+        """Stream the current snapshot, file by file (``to_arrow_batch_reader``)."""
+        with translated(self.name, table_name):
+            table = self.load_table(table_name)
+            if table is None:
+                return None
+            selected = ("*",) if columns is None else tuple(columns)
+            return table.scan(selected_fields=selected).to_arrow_batch_reader()
+
+    def row_count(self, table_name: str) -> int | None:
+        """``total-records`` of the current snapshot's summary; a scan if it has delete files
+        (written by other engines: quiver's merges rewrite files instead)."""
+        with translated(self.name, table_name):
+            table = self.load_table(table_name)
+            if table is None:
+                return None
+            snapshot = table.current_snapshot()
+            if snapshot is None:
+                return 0
+            summary = snapshot.summary
+            deletes = [summary.get(k) for k in _DELETE_TOTALS] if summary is not None else [None]
+            total = summary.get("total-records") if summary is not None else None
+            if total is not None and all(d in (None, "0") for d in deletes):
+                return int(total)
+            reader = table.scan(selected_fields=(table.schema().fields[0].name,))
+            return sum(int(batch.num_rows) for batch in reader.to_arrow_batch_reader())
 
     def snapshot_properties(self, load_id: str) -> dict[str, str]:
         """The snapshot summary properties that tag a commit with the load id and app id."""
