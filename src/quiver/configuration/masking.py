@@ -13,6 +13,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
+from quiver.errors.base import MESSAGE_FILTERS
+
 __all__ = ["MASK", "mask", "mask_text", "mask_url", "register_secret", "split_userinfo"]
 
 #: What a secret is replaced with.
@@ -49,6 +51,11 @@ def mask_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+# Messages of errors that quote other errors (PipelineStepFailed) are masked too.
+if mask_text not in MESSAGE_FILTERS:
+    MESSAGE_FILTERS.append(mask_text)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -52,16 +53,16 @@ CONFIG_TOML: Final = "config.toml"
 QUIVER_FOLDER: Final = ".quiver"
 
 
-class Provider:
+class Provider(ABC):
     """One source of configuration values (the environment, or one kind of TOML file)."""
 
     name: str = ""
     #: Whether the provider may hold secrets (``config.toml`` may not).
     supports_secrets: bool = True
 
+    @abstractmethod
     def get(self, path: tuple[str, ...]) -> Any:
         """The value at exactly ``path`` (sections, then the key), or ``None``."""
-        raise NotImplementedError
 
     def key_name(self, path: tuple[str, ...]) -> str:
         """How a user writes ``path`` for this provider (for error messages)."""

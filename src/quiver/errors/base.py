@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -12,6 +12,10 @@ class QuiverError(Exception):
 
     #: Whether retrying the same operation may succeed (transient I/O, commit conflicts).
     retryable: bool = False
+
+    def __str__(self) -> str:
+        # A message may quote a value or another error's text: known secrets become ***.
+        return filter_message(super().__str__())
 
 
 class NotSupportedYet(QuiverError, NotImplementedError):
@@ -29,6 +33,18 @@ class NotSupportedYet(QuiverError, NotImplementedError):
         super().__init__(
             f"{parameter} is not supported yet; it would {what_it_would_do}. Hint: {instead}"
         )
+
+
+#: Applied to messages that quote another error's text; quiver.configuration.masking adds the
+#: secret masking here (errors sit below configuration, so they cannot import it).
+MESSAGE_FILTERS: list[Callable[[str], str]] = []
+
+
+def filter_message(text: str) -> str:
+    """``text`` after every registered message filter (known secrets become ``***``)."""
+    for message_filter in MESSAGE_FILTERS:
+        text = message_filter(text)
+    return text
 
 
 def did_you_mean(given: Any, choices: Iterable[str]) -> str:

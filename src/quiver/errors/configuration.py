@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quiver.errors.base import QuiverError
+from quiver.errors.base import QuiverError, filter_message
 
 
 class ConfigValueMissing(QuiverError, KeyError, ValueError):
@@ -24,7 +24,7 @@ class ConfigValueMissing(QuiverError, KeyError, ValueError):
 
     def __str__(self) -> str:
         # KeyError.__str__ would quote the message.
-        return str(self.args[0]) if self.args else ""
+        return filter_message(str(self.args[0])) if self.args else ""
 
 
 class ConfigValueInvalid(QuiverError, ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quiver.errors.base import QuiverError, did_you_mean, short_repr
+from quiver.errors.base import QuiverError, did_you_mean, filter_message, short_repr
 
 
 class PipelineException(QuiverError):
@@ -85,7 +85,7 @@ class PipelineStepFailed(PipelineException):
         package = f" when processing package {load_id}" if load_id else ""
         message = (
             f"Pipeline execution failed at step={step}{package} "
-            f"with exception:\n\n{type(exception).__name__}: {exception}"
+            f"with exception:\n\n{type(exception).__name__}: {filter_message(str(exception))}"
         )
         if has_pending_data:
             message += (
