@@ -108,11 +108,14 @@ def record_settings(
         state["destination_type"] = destination.destination_type
         state["destination_name"] = destination.destination_name
         bucket_url = destination.resolved_bucket_url()
-        state["destination"] = {
-            **({"bucket_url": str(bucket_url)} if bucket_url is not None else {}),
-            "table_format": destination.table_format,
-            "destination_name": destination.destination_name,
-        }
+        if bucket_url is None:  # it will come from config: nothing to restore
+            state.pop("destination", None)
+        else:
+            state["destination"] = {
+                "bucket_url": str(bucket_url),
+                "table_format": destination.table_format,
+                "destination_name": destination.destination_name,
+            }
     state["_local"]["_dev_mode"] = dev_mode
 
 

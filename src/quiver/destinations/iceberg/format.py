@@ -38,7 +38,7 @@ import datetime
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -260,7 +260,7 @@ class IcebergFormat:
         row_filter: BooleanExpression = AlwaysTrue()
         for column, wanted in (where or {}).items():
             values = {wanted} if isinstance(wanted, str) else set(wanted)
-            row_filter = And(row_filter, In(column, values))
+            row_filter = And(row_filter, cast(Any, In)(column, values))  # pydantic __init__
         with translated(self.name, table_name):
             table = self.load_table(table_name)
             if table is None:
