@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -209,3 +210,17 @@ def test_mask_secrets() -> None:
     )
     assert mask_secrets(f"value {SECRET} leaked", [SECRET]) == "value *** leaked"
     assert mask_secrets("rows=10 tables=2") == "rows=10 tables=2"
+
+
+@pytest.mark.slow
+def test_observability_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of docs/observability.md, in order, as one script."""
+    page = Path(__file__).resolve().parents[1] / "docs" / "observability.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 6
+    script = tmp_path / "observability_page.py"
+    script.write_text("\n".join(blocks))
+    monkeypatch.chdir(tmp_path)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Run started at " in result.stdout
