@@ -318,3 +318,60 @@ def test_primary_key_on_the_resource_replaces_column_flags(pipelines_dir: str) -
     columns = _table_schema(pipeline, "items")["columns"]
     assert [n for n, c in columns.items() if c.get("primary_key")] == []
     assert [n for n, c in columns.items() if c.get("merge_key")] == ["d"]
+
+
+# ------------------------------------------------------------------ iceberg table properties
+# dlt-ecosystem/destinations/iceberg.md "Table properties" / "Per-table properties with
+# iceberg_adapter": properties are applied when the table is first created and are not updated
+# on subsequent loads; keys and values must be strings (ValueError otherwise).
+
+
+def _iceberg_properties(lake: Lake, table: str) -> dict[str, str]:
+    from pyiceberg.table import StaticTable
+
+    metadata = lake.newest_iceberg_metadata("ds", table)
+    return dict(StaticTable.from_metadata(metadata).metadata.properties)
+
+
+@pytest.mark.parametrize("disposition", ["append", "replace", "merge"])
+def test_iceberg_adapter_table_properties_are_set_on_the_new_table(
+    tmp_path: Path, pipelines_dir: str, disposition: str
+) -> None:
+    from quiver.destinations.adapters import iceberg_adapter, iceberg_partition
+
+    lake = Lake("iceberg", "local", f"file://{tmp_path / 'lake'}")
+
+    @dlt.resource(table_format="iceberg", write_disposition=disposition, primary_key="id")
+    def my_data(value: str = "a"):  # type: ignore[no-untyped-def]
+        yield [{"id": 1, "value": value, "created_at": "2024-03-01T00:00:00Z"}]
+
+    properties = {"write.format.default": "parquet", "write.target-file-size-bytes": "536870912"}
+    data = iceberg_adapter(
+        my_data(),
+        partition=[iceberg_partition.month("created_at")],
+        table_properties=properties,
+    )
+    pipeline = lake.pipeline(pipelines_dir, f"iceberg_props_{disposition}")
+    pipeline.run(data)
+    stored = _iceberg_properties(lake, "my_data")
+    assert {k: stored[k] for k in properties} == properties
+    assert lake.rows("ds", "my_data", "id")[0]["value"] == "a"
+
+    # "not updated on subsequent loads": new properties on an existing table are not applied
+    later = iceberg_adapter(my_data("b"), table_properties={"write.format.default": "orc"})
+    pipeline.run(later)
+    assert _iceberg_properties(lake, "my_data")["write.format.default"] == "parquet"
+
+
+def test_iceberg_adapter_table_properties_must_be_strings() -> None:
+    from quiver.destinations.adapters import iceberg_adapter
+
+    with pytest.raises(ValueError, match=r"write\.target-file-size-bytes"):
+        iceberg_adapter(
+            dlt.resource([{"id": 1}], name="r"),
+            table_properties={"write.target-file-size-bytes": 536870912},  # type: ignore[dict-item]
+        )
+    partitioned = iceberg_adapter(dlt.resource([{"id": 1}], name="r"), partition="id")
+    iceberg_adapter(partitioned, table_properties={"k": "v"})  # adds, keeps the partition
+    assert partitioned.hints["x-iceberg-partition"][0]["column"] == "id"
+    assert partitioned.hints["x-iceberg-table-properties"] == {"k": "v"}

@@ -259,9 +259,6 @@ UNSUPPORTED: dict[str, Callable[[], Any]] = {
     "make_hints incremental": lambda: make_hints(
         incremental=quiver.sources.incremental("id")  # type: ignore[arg-type]
     ),
-    "iceberg table_properties": lambda: iceberg_adapter(
-        quiver.resource([{"id": 1}], name="r"), table_properties={"format-version": "2"}
-    ),
     "external schedulers": lambda: quiver.sources.incremental("id", allow_external_schedulers=True),
 }
 

@@ -19,9 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from quiver.errors import InvalidHintValue, NotSupportedYet
+from quiver.errors import InvalidHintValue
 from quiver.extract.resource import Resource
-from quiver.schema.hints import ICEBERG_PARTITION_HINT, ICEBERG_TRANSFORMS
+from quiver.schema.hints import (
+    ICEBERG_PARTITION_HINT,
+    ICEBERG_TABLE_PROPERTIES_HINT,
+    ICEBERG_TRANSFORMS,
+)
 
 __all__ = ["iceberg_adapter", "iceberg_partition"]
 
@@ -63,29 +67,25 @@ def iceberg_adapter(
     partition: str | dict[str, Any] | Sequence[str | dict[str, Any]] | None = None,
     table_properties: dict[str, str] | None = None,
 ) -> Resource:
-    """Attach an Iceberg partition spec to a resource.
+    """Attach an Iceberg partition spec and/or table properties to a resource.
 
     Args:
         data: a resource (or data, which becomes a resource named by its ``__name__``).
         partition: column names (identity) and/or ``iceberg_partition.*`` fields.
-        table_properties: not supported yet (raises :class:`~quiver.errors.NotSupportedYet`).
+        table_properties: Iceberg table properties (string keys and values, e.g.
+            ``{"write.target-file-size-bytes": "536870912"}``), set when the table is created
+            and not updated by later loads, as in dlt. Stored as the table hint
+            ``x-iceberg-table-properties``. quiver keeps ``commit.retry.num-retries=0``.
 
     Returns:
         The resource, with the partition hint applied.
 
     Raises:
-        InvalidHintValue: for an unknown partition transform.
-        NotSupportedYet: for ``table_properties``.
+        InvalidHintValue: (a ``ValueError``, as dlt raises) for an unknown partition transform,
+            or table properties that are not a dict of strings.
     """
     from quiver.extract.decorators import resource as make_resource
 
-    if table_properties:
-        raise NotSupportedYet(
-            "iceberg_adapter(table_properties=...)",
-            "set Iceberg table properties when the table is created",
-            "remove table_properties=...; set them with pyiceberg after the first load "
-            "(table.transaction().set_properties(...)).",
-        )
     target = data if isinstance(data, Resource) else make_resource(data)
     fields = [partition] if isinstance(partition, str | dict) else list(partition or [])
     spec = [iceberg_partition.identity(f) if isinstance(f, str) else dict(f) for f in fields]
@@ -98,5 +98,26 @@ def iceberg_adapter(
                 field["transform"],
                 ICEBERG_TRANSFORMS,
             )
+    # As in dlt, an argument not given leaves its hint alone (a later call adds properties to
+    # an earlier partition spec).
+    hints: dict[str, Any] = {ICEBERG_PARTITION_HINT: spec} if partition is not None else {}
+    if table_properties is not None:
+        hints[ICEBERG_TABLE_PROPERTIES_HINT] = _checked_properties(table_properties, target.name)
     # Table hints that resources do not declare as keywords travel as ``x-`` hints.
-    return target.merge_hints({ICEBERG_PARTITION_HINT: spec})
+    return target.merge_hints(hints)
+
+
+def _checked_properties(properties: Any, resource_name: str) -> dict[str, str]:
+    where = f"iceberg_adapter() for resource {resource_name!r}"
+    if not isinstance(properties, dict):
+        raise InvalidHintValue(
+            f"{where}: table_properties must be a dict, got {type(properties).__name__}. "
+            "Hint: pass {'property.name': 'value', ...}."
+        )
+    for key, value in properties.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidHintValue(
+                f"{where}: table property {key!r} = {value!r} is not a pair of strings. "
+                f"Hint: Iceberg stores properties as strings; write {str(value)!r}."
+            )
+    return dict(properties)

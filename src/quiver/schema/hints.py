@@ -85,6 +85,8 @@ TABLE_HINT_NAMES: Final = tuple(TableHints.__annotations__)
 
 #: Table hint holding an Iceberg partition spec (``iceberg_adapter``).
 ICEBERG_PARTITION_HINT: Final = "x-iceberg-partition"
+#: Table hint holding Iceberg table properties set when the table is created (``iceberg_adapter``).
+ICEBERG_TABLE_PROPERTIES_HINT: Final = "x-iceberg-table-properties"
 ICEBERG_TRANSFORMS: Final = ("identity", "year", "month", "day", "hour", "bucket", "truncate")
 
 

@@ -53,6 +53,7 @@ from quiver.destinations.iceberg.catalog import (
 from quiver.destinations.iceberg.partitioning import PARTITION_HINT, apply_partition_spec
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
+from quiver.schema.hints import ICEBERG_TABLE_PROPERTIES_HINT
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -239,7 +240,14 @@ class IcebergFormat:
                 tx.append(pq.read_table(path), snapshot_properties=properties)
 
         partitioning = [*commit.partition_by, *commit.table_schema.get(PARTITION_HINT, [])]
-        self.transact(commit.table_name, commit.load_id, commit.arrow_schema, partitioning, write)
+        self.transact(
+            commit.table_name,
+            commit.load_id,
+            commit.arrow_schema,
+            partitioning,
+            write,
+            table_properties=creation_properties(commit.table_schema),
+        )
 
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:
         properties = self.snapshot_properties(load_id)
@@ -316,6 +324,8 @@ class IcebergFormat:
         arrow_schema: pa.Schema,
         partition_by: Sequence[str | dict[str, Any]],
         write: Writer,
+        *,
+        table_properties: Mapping[str, str] | None = None,
     ) -> None:
         """Run one transaction on the table's current version: create or evolve it, ``write``,
         and tag it with the load id. A no-op if the load id is already in the table.
@@ -329,12 +339,14 @@ class IcebergFormat:
             arrow_schema: The table's columns after the commit (added with ``union_by_name``).
             partition_by: Identity columns and ``x-iceberg-partition`` fields, for a new table.
             write: Adds the commit's changes to the transaction.
+            table_properties: Iceberg table properties of a new table (``iceberg_adapter``);
+                like dlt, they are set only when the table is created.
         """
         schema = _nullable_schema(arrow_schema)
         table = self.load_table(table_name)
         if table is not None and self.contains_load(table, load_id):
             return
-        tx = self._begin(table_name, table, schema, list(partition_by))
+        tx = self._begin(table_name, table, schema, list(partition_by), table_properties or {})
         write(tx, table)
         if tx.table_metadata.current_snapshot_id == (
             table.metadata.current_snapshot_id if table is not None else None
@@ -352,6 +364,7 @@ class IcebergFormat:
         table: Table | None,
         schema: pa.Schema,
         partition_by: list[str | dict[str, Any]],
+        table_properties: Mapping[str, str],
     ) -> Transaction:
         if table is not None:
             tx = table.transaction()
@@ -363,7 +376,8 @@ class IcebergFormat:
             self.identifier(table_name),
             schema=schema,
             location=self.location(table_name).url,
-            properties=dict(TABLE_PROPERTIES),
+            # quiver's own properties win: its commit retry must stay the only one.
+            properties={**table_properties, **TABLE_PROPERTIES},
         )
         if partition_by:
             with tx.update_spec() as spec:
@@ -455,6 +469,11 @@ def _without_pyiceberg_retries(table: Table) -> Table:
     properties = {**table.metadata.properties, **TABLE_PROPERTIES}
     table.metadata = table.metadata.model_copy(update={"properties": properties})
     return table
+
+
+def creation_properties(table_schema: Mapping[str, Any]) -> dict[str, str]:
+    """The Iceberg table properties ``iceberg_adapter(table_properties=...)`` put on a table."""
+    return dict(table_schema.get(ICEBERG_TABLE_PROPERTIES_HINT) or {})
 
 
 def _delete_all(tx: Transaction, table: Table, properties: dict[str, str]) -> None:

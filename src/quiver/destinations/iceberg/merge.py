@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
-from quiver.destinations.iceberg.format import Writer
+from quiver.destinations.iceberg.format import Writer, creation_properties
 from quiver.destinations.iceberg.partitioning import PARTITION_HINT
 from quiver.destinations.merge import children as children_plan
 from quiver.destinations.merge import plan, scd2
@@ -72,7 +72,14 @@ def merge(fmt: IcebergFormat, commit: TableCommit) -> None:
     else:
         write = _child_writer(fmt, commit, spec)
     partitioning = [*commit.partition_by, *commit.table_schema.get(PARTITION_HINT, [])]
-    fmt.transact(commit.table_name, commit.load_id, schema, partitioning, write)
+    fmt.transact(
+        commit.table_name,
+        commit.load_id,
+        schema,
+        partitioning,
+        write,
+        table_properties=creation_properties(commit.table_schema),
+    )
 
 
 # ------------------------------------------------------------------------------- root tables
