@@ -38,6 +38,9 @@ FACADES = {
     "quiver.sources",
     "quiver.maintenance",
     "quiver.destinations.adapters",
+    "quiver.__main__",
+    "quiver.cli",
+    "quiver.cli.pipeline_command",
 }
 
 #: Packages whose every module is a facade (dlt's import paths: ``quiver.common.json``, ...).

@@ -87,11 +87,13 @@ def _rechunk(batches: Iterator[pa.RecordBatch], schema: pa.Schema, size: int) ->
 def _limited(batches: Iterator[pa.RecordBatch], limit: int) -> Iterator[pa.RecordBatch]:
     """At most ``limit`` rows; stops pulling from the source once they are read."""
     left = limit
+    if left <= 0:
+        return
     for batch in batches:
-        if left <= 0:
-            return
         yield batch.slice(0, left)
         left -= batch.num_rows
+        if left <= 0:
+            return
 
 
 class Relation(ABC):

@@ -567,6 +567,13 @@ class Pipeline(WorkingFolder, Observable):
 
         return open_dataset(self, schema)
 
+    def show(self, path: str | None = None) -> str:
+        """Write a self-contained HTML page of the pipeline (tables, columns, row counts, last
+        loads and timings) to ``path`` (default ``<working_dir>/<name>.html``); returns it."""
+        from quiver.pipeline.show import write_html
+
+        return write_html(self, path)
+
     def __repr__(self) -> str:
         return (
             f"quiver.pipeline(pipeline_name={self.pipeline_name!r}, "
