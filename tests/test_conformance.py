@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import quiver
-from quiver.load import loader as loader_module
+from quiver.load import sidecars as sidecars_module
 from tests.readers import Lake, duckdb_rows
 
 UTC = datetime.UTC
@@ -101,7 +101,7 @@ def test_retry_after_failure_before_loads_row_is_exactly_once(
         raise ConnectionError(f"network down after table commits of {load_id}")
 
     with monkeypatch.context() as patch:  # every table committed, then the _dlt_loads row fails
-        patch.setattr(loader_module, "loads_row", crash)
+        patch.setattr(sidecars_module, "loads_row", crash)
         with pytest.raises(quiver.PipelineStepFailed):
             pipeline.run(_orders(0, 4), table_name="orders")
     assert pipeline.has_pending_data

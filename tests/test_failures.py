@@ -63,8 +63,8 @@ CHILD = textwrap.dedent(
     p.normalize()
     if stage == "after_normalize":
         kill()
-    import quiver.load.loader
-    quiver.load.loader.loads_row = kill   # after every table committed, before _dlt_loads
+    import quiver.load.sidecars
+    quiver.load.sidecars.loads_row = kill   # after every table committed, before _dlt_loads
     p.load()
     """
 )

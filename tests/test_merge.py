@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import quiver
-from quiver.load import loader as loader_module
+from quiver.load import sidecars as sidecars_module
 from tests.readers import Lake
 
 UTC = datetime.UTC
@@ -426,7 +426,7 @@ def test_crash_after_commits_then_rerun_merges_once(
 
     second = [{"id": i, "v": 1, "items": [{"n": 10 * i}, {"n": 10 * i + 1}]} for i in (1, 5)]
     with monkeypatch.context() as patch:  # every table committed, then the _dlt_loads row fails
-        patch.setattr(loader_module, "loads_row", boom)
+        patch.setattr(sidecars_module, "loads_row", boom)
         with pytest.raises(quiver.PipelineStepFailed):
             pipeline.run(second, table_name="t", write_disposition=disposition, primary_key="id")
     info = pipeline.run()

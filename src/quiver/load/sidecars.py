@@ -238,7 +238,7 @@ class DltFileSidecars:
         folder = self._dataset.join(table_name).path
         try:
             paths = self._fs.ls(folder, detail=False)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         return [str(p).rsplit("/", 1)[-1] for p in paths if str(p).endswith(".jsonl")]
 
@@ -329,7 +329,11 @@ def open_sidecars(dataset: StorageLocation, formats: Sequence[TableFormat]) -> S
     if files.is_dlt_form():
         return files
     for table_format in formats:
-        if table_format.table_exists(LOADS_TABLE):
+        try:
+            exists = table_format.table_exists(LOADS_TABLE)
+        except (FileNotFoundError, NotADirectoryError):
+            exists = False  # the dataset path is not a folder: it holds no sidecars
+        if exists:
             return TableSidecars(table_format)
     return None
 
