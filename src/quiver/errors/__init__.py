@@ -66,11 +66,13 @@ from quiver.errors.load import (
 from quiver.errors.normalize import (
     CannotCoerceColumnError,
     CannotCoerceNullError,
+    CannotCoerceRequiredColumn,
     DataValidationError,
     MissingPrimaryKeyColumn,
     NameCollisionError,
     NormalizeError,
     NormalizeJobFailed,
+    RequiredColumnMissing,
 )
 from quiver.errors.pipeline import (
     CannotRestorePipelineException,
@@ -95,6 +97,7 @@ from quiver.errors.schema import (
 __all__ = [
     "CannotCoerceColumnError",
     "CannotCoerceNullError",
+    "CannotCoerceRequiredColumn",
     "CannotRestorePipelineException",
     "CommitConflictError",
     "ConfigFieldMissingException",
@@ -141,6 +144,7 @@ __all__ = [
     "PipelineException",
     "PipelineStepFailed",
     "QuiverError",
+    "RequiredColumnMissing",
     "ResourceExtractionError",
     "ResourceNameMissing",
     "ResourceNotFound",

@@ -127,6 +127,52 @@ class CannotCoerceColumnError(NormalizeError, ValueError):
         )
 
 
+class RequiredColumnMissing(DataValidationError):
+    """Rows lack a column declared ``nullable: False`` (dlt: "a data validation error indicates
+    that a removed column is being passed as null", schema-evolution.md)."""
+
+    def __init__(
+        self, schema_name: str, table_name: str, column_name: str, row_count: int, load_id: str
+    ) -> None:
+        self.load_id = load_id
+        self.row_count = row_count
+        super().__init__(
+            schema_name,
+            table_name,
+            column_name,
+            "columns",
+            "nullable",
+            None,
+            f"Column `{column_name}` of table `{table_name}` is declared not nullable, but "
+            f"{row_count} row(s) of package {load_id} do not have it (was it removed from the "
+            f"source?). Hint: send the column, or drop the constraint with "
+            f"columns={{'{column_name}': {{'nullable': True}}}}.",
+        )
+
+
+class CannotCoerceRequiredColumn(CannotCoerceColumnError):
+    """A value does not fit a column that is not nullable: a variant column would leave NULL
+    in the column, so normalize fails instead."""
+
+    def __init__(
+        self,
+        table_name: str,
+        column_name: str,
+        from_type: str,
+        to_type: str,
+        example: Any,
+        load_id: str | None = None,
+    ) -> None:
+        super().__init__(table_name, column_name, from_type, to_type, example, load_id)
+        package = f" (package {load_id})" if load_id else ""
+        self.args = (
+            f"Cannot coerce {from_type} value {short_repr(example)} into column `{column_name}` "
+            f"of table `{table_name}`{package} with data type {to_type}; the column is not "
+            "nullable, so the value cannot go to a variant column and leave NULL behind. Hint: "
+            "fix the value at the source, or declare the column with a type that fits it.",
+        )
+
+
 class MissingPrimaryKeyColumn(NormalizeError, ValueError):
     """A merge table's primary key names a column that the data does not have."""
 

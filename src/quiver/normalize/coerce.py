@@ -25,7 +25,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quiver.errors import CannotCoerceColumnError, CannotCoerceNullError, UnsupportedDataType
+from quiver.errors import (
+    CannotCoerceColumnError,
+    CannotCoerceNullError,
+    CannotCoerceRequiredColumn,
+    RequiredColumnMissing,
+    UnsupportedDataType,
+)
 from quiver.normalize.coercions import coerce_values, dlt_type, looks_like_iso_timestamp
 from quiver.normalize.contracts import (
     SchemaContract,
@@ -192,11 +198,16 @@ class _TableCoercer:
         return self._finish([])
 
     # --------------------------------------------------------------- columns
-    def _column(self, name: str, array: pa.Array, *, variant: bool) -> list[_Out]:
+    def _column(
+        self, name: str, array: pa.Array, *, variant: bool, split: bool = False
+    ) -> list[_Out]:
+        """``split``: extract split values of this column off into variant columns, which fill
+        some of its nulls; its null check runs after they are merged back."""
         existing = self.columns.get(name)
         complete = existing is not None and "data_type" in existing
+        check_nulls = not variant and not split
         if pa.types.is_null(array.type):
-            if existing is not None and existing.get("nullable") is False and not variant:
+            if existing is not None and existing.get("nullable") is False and check_nulls:
                 self._check_nulls(name, array)
             if complete:
                 assert existing is not None
@@ -207,16 +218,18 @@ class _TableCoercer:
             column, new_column = existing, None
         else:
             column = new_column = self._new_column(name, array, existing, variant)
-        if not variant and column.get("nullable") is False and array.null_count:
+        if check_nulls and column.get("nullable") is False and array.null_count:
             self._check_nulls(name, array)
         target = self._target(column, array.type)
         coerced = coerce_values(array, column, target, from_rows=self.ctx.from_rows)
         outputs = [_Out(name, coerced.values, new_column, variant=variant)]
         if coerced.failed is not None:
             source_type = dlt_type(array.type) or "text"
-            if variant:
+            if variant or column.get("nullable") is False:
+                # A variant would leave NULL in a column that is not nullable: fail instead.
+                error = CannotCoerceColumnError if variant else CannotCoerceRequiredColumn
                 example = pc.filter(array, coerced.failed)[0].as_py()
-                raise CannotCoerceColumnError(
+                raise error(
                     self.name, name, source_type, column["data_type"], example, self.ctx.load_id
                 )
             variant_name = shorten_fragments(self.ctx.naming, name, f"v_{source_type}")
@@ -276,19 +289,47 @@ class _TableCoercer:
         """Coerce every column; variant columns the batcher split off at extract come last."""
         flat = self.flat
         held: dict[str, list[pa.Array]] = {}
-        outputs: list[_Out] = []
         for name, array in zip(flat.names, flat.arrays, strict=True):
             base_name = _variant_base(name)
             if base_name is not None and (base_name in flat.sources or base_name in self.columns):
                 held.setdefault(base_name, []).append(array)
+        outputs: list[_Out] = []
+        for name, array in zip(flat.names, flat.arrays, strict=True):
+            if _variant_base(name) in held:
                 continue
             with self._at_column(name):
-                outputs.extend(self._column(name, array, variant=False))
+                outputs.extend(self._column(name, array, variant=False, split=name in held))
         for base_name, arrays in held.items():
             for array in arrays:
                 with self._at_column(base_name):
                     outputs.extend(self._extract_variant(base_name, array, outputs))
+            self._check_merged_nulls(base_name, outputs)
+        outputs.extend(self._absent_columns({*flat.names, *held}))
         return _merge_same_names(outputs)
+
+    def _absent_columns(self, present: set[str]) -> list[_Out]:
+        """Typed columns of the table that no row of the batch has: NULL columns, so a column
+        declared in ``columns=`` exists in the table even when no row carries it (as in dlt);
+        a column declared ``nullable: False`` fails as the sign that it was removed."""
+        outputs: list[_Out] = []
+        for name, column in self.columns.items():
+            if (
+                name in present
+                or "data_type" not in column
+                or column.get("variant")
+                or name.startswith("_dlt")
+                # Arrow items keep their own nested types for json: a string NULL would clash.
+                or (column["data_type"] == "json" and not self.ctx.from_rows)
+            ):
+                continue
+            if column.get("nullable") is False:
+                raise RequiredColumnMissing(
+                    self.schema.name, self.name, name, self.num_rows, self.ctx.load_id
+                )
+            with self._at_column(name):
+                nulls = pa.nulls(self.num_rows, column_to_arrow(column))
+            outputs.append(_Out(name, nulls, None))
+        return outputs
 
     @contextmanager
     def _at_column(self, name: str) -> Iterator[None]:
@@ -316,8 +357,22 @@ class _TableCoercer:
                 base.values = pc.if_else(fits, coerced.values, base.values)
                 array = pc.if_else(fits, pa.nulls(len(array), array.type), array)
         actual = dlt_type(array.type) or "text"
+        if column is not None and column.get("nullable") is False and pc.any(pc.is_valid(array)):
+            example = pc.filter(array, pc.is_valid(array))[0].as_py()
+            raise CannotCoerceRequiredColumn(
+                self.name, base_name, actual, column["data_type"], example, self.ctx.load_id
+            )
         name = shorten_fragments(self.ctx.naming, base_name, f"v_{actual}")
         return self._column(name, array, variant=True)
+
+    def _check_merged_nulls(self, base_name: str, outputs: list[_Out]) -> None:
+        base = next((o for o in outputs if o.name == base_name), None)
+        column = base.new_column if base is not None and base.new_column else None
+        column = column or self.columns.get(base_name)
+        if column is not None and column.get("nullable") is False:
+            self._check_nulls(
+                base_name, base.values if base is not None else pa.nulls(self.num_rows)
+            )
 
     # -------------------------------------------------------------- contracts
     def _apply_contract(
