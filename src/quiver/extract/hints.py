@@ -30,7 +30,7 @@ from quiver.schema.hints import (
     check_hint_values,
     check_write_disposition,
 )
-from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.naming import NamingConvention
 
 #: Table hints the write disposition dict expands to (removed when the disposition changes).
 DISPOSITION_EXTRAS: Final = (
@@ -334,7 +334,7 @@ def resolve_hints(
 
 def table_schema_hints(
     hints: Mapping[str, Any],
-    naming: SnakeCaseNaming,
+    naming: NamingConvention,
     *,
     cursor_column: str | None = None,
     existing_columns: Mapping[str, Mapping[str, Any]] | None = None,

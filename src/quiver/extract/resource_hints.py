@@ -23,9 +23,11 @@ from quiver.extract.hints import (
     reject_unknown,
     reject_unsupported,
     resolve_hints,
+    table_schema_hints,
     validate_dynamic_hints,
 )
 from quiver.schema.hints import TABLE_HINT_NAMES, ItemCallable, TableHints
+from quiver.schema.naming import VERBATIM_NAMING
 
 if TYPE_CHECKING:
     from quiver.extract.incremental import Incremental
@@ -215,12 +217,54 @@ class ResourceHints:
             return self._table_variants[table_name]
         return self._hints
 
-    def compute_table_schema(self, item: Any = None) -> dict[str, Any]:
-        """The resolved hints for ``item`` (callables applied), as the extractor sees them."""
-        resolved = resolve_hints(self._hints, item, f"resource {self.name!r}")
-        resolved.setdefault("table_name", self.name)
-        resolved.setdefault("write_disposition", "append")
-        return resolved
+    def compute_table_schema(self, item: Any = None, meta: Any = None) -> dict[str, Any]:
+        """The table schema the resource's hints make for ``item``, as dlt's method returns it.
+
+        Names are as given (the pipeline's naming convention normalizes them when the schema
+        is updated). Key hints become column flags (key columns not declared nullable get
+        ``nullable: False``), the write disposition dict becomes ``write_disposition`` and
+        ``x-`` hints, the incremental's cursor column gets ``incremental: True``.
+
+        Args:
+            item: a data item, to resolve hints that are callables of the item.
+            meta: ``TableNameMeta`` (from ``quiver.mark.with_table_name``) picks the hints of
+                that table variant and names the table.
+
+        Returns:
+            ``{"name", "columns", "write_disposition", "resource", ...}``.
+
+        Raises:
+            InvalidHintValue: if a hint is a callable of the item and ``item`` is ``None``.
+
+        Examples:
+            >>> import quiver
+            >>> r = quiver.resource([{"id": 1}], name="user", columns={"tags": {"data_type": "json"}})
+            >>> r.compute_table_schema()["columns"]
+            {'tags': {'name': 'tags', 'data_type': 'json'}}
+        """
+        from quiver.extract.items import TableNameMeta
+
+        variant = meta.table_name if isinstance(meta, TableNameMeta) else None
+        template = self.hints_for_table(variant)
+        where = f"compute_table_schema() of resource {self.name!r}"
+        if item is None and is_dynamic(template):
+            raise InvalidHintValue(
+                f"{where}: hints are functions of the data item, but no item was given. "
+                "Hint: pass a data item, e.g. compute_table_schema({'type': 'event'})."
+            )
+        resolved = resolve_hints(template, item, where) if item is not None else dict(template)
+        name = resolved.get("table_name") or variant or self.name
+        cursor = self._incremental.get_cursor_column_name() if self._incremental else None
+        table = table_schema_hints(resolved, VERBATIM_NAMING, cursor_column=cursor)
+        columns = table.setdefault("columns", {})
+        for column in columns.values():
+            if column.get("primary_key") or column.get("merge_key"):
+                column.setdefault("nullable", False)
+        schema: dict[str, Any] = {"name": name, **table}
+        if "parent" not in schema:
+            schema.setdefault("write_disposition", "append")
+            schema["resource"] = self.name
+        return schema
 
     def static_primary_key(self) -> list[str]:
         """The primary key columns when the hint is not a callable."""

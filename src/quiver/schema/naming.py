@@ -26,7 +26,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from quiver.errors import InvalidIdentifier
 
@@ -34,6 +34,8 @@ __all__ = [
     "MAX_SCHEMA_NAME_LENGTH",
     "PATH_SEPARATOR",
     "TAG_LENGTH",
+    "VERBATIM_NAMING",
+    "NamingConvention",
     "SnakeCaseNaming",
     "default_schema_name",
     "shorten_identifier",
@@ -306,6 +308,54 @@ class SnakeCaseNaming:
                 cannot hold the tag.
         """
         return shorten_identifier(normalized, original, max_length)
+
+
+class NamingConvention(Protocol):
+    """What quiver needs of a naming convention (dlt's ``NamingConvention`` methods)."""
+
+    @property
+    def max_length(self) -> int | None: ...
+
+    def normalize_identifier(self, name: str) -> str: ...
+
+    def normalize_table_identifier(self, name: str) -> str: ...
+
+    def normalize_path(self, path: str) -> str: ...
+
+    def make_path(self, *components: str) -> str: ...
+
+    def break_path(self, path: str) -> list[str]: ...
+
+    def shorten_identifier(self, normalized: str, original: str, max_length: int | None) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _VerbatimNaming:
+    """Keeps names as given; for views of hints before the pipeline normalizes them."""
+
+    max_length: int | None = None
+
+    def normalize_identifier(self, name: str) -> str:
+        return name
+
+    def normalize_table_identifier(self, name: str) -> str:
+        return name
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def make_path(self, *components: str) -> str:
+        return _make_path(components)
+
+    def break_path(self, path: str) -> list[str]:
+        return _break_path(path)
+
+    def shorten_identifier(self, normalized: str, original: str, max_length: int | None) -> str:
+        return normalized
+
+
+#: Names as given (``Resource.compute_table_schema`` shows hints before normalization).
+VERBATIM_NAMING: Final[NamingConvention] = _VerbatimNaming()
 
 
 def default_schema_name(pipeline_name: str) -> str:
