@@ -9,6 +9,7 @@ it. :func:`mask_url` hides the user and password of a URL such as ``s3://KEY:SEC
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -44,12 +45,16 @@ def mask(value: Any) -> str:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with every registered secret (and URL userinfo) replaced by ``***``."""
+    """``text`` with every registered secret replaced by ``***``.
+
+    A secret is replaced where it stands alone (not inside a longer word or name), so that a
+    short secret such as ``testing`` does not garble ``aws_testing_key`` or ``pytest-testing``.
+    """
     with _lock:
         known = sorted(_secrets, key=len, reverse=True)
     for secret in known:
         if secret in text:
-            text = text.replace(secret, MASK)
+            text = re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", MASK, text)
     return text
 
 

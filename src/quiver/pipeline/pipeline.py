@@ -228,7 +228,7 @@ class Pipeline(WorkingFolder, Observable):
         }
         validation.check_run_hints(self, "extract", hints)
         sources = list(self._resolve_sources(data, table_name, hints))
-        validation.check_sources(self, sources, self.destination)
+        validation.check_sources(self, sources)
         workers = resolve(ExtractConfig, workers=workers).workers
         # Resources write into this copy (as a plain dict); it is adopted only on success.
         working_state: dict[str, Any] = copy.deepcopy(dict(self._state))

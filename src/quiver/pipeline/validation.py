@@ -29,7 +29,7 @@ from quiver.destinations.filesystem import FilesystemDestination
 from quiver.errors import MergeConfigError, PipelineStepFailed, QuiverError
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source
-from quiver.schema.hints import TABLE_FORMAT_ALIASES, check_hint_values
+from quiver.schema.hints import check_hint_values
 from quiver.settings import FilesystemDestinationConfig, RuntimeConfig, resolve
 
 if TYPE_CHECKING:
@@ -98,24 +98,20 @@ def check_destination(pipeline: Pipeline, destination: FilesystemDestination) ->
     destination.check_usable(check_credentials=checks.validate_credentials)
 
 
-def check_sources(
-    pipeline: Pipeline,
-    sources: Iterable[tuple[Source, list[Resource]]],
-    destination: FilesystemDestination | None,
-) -> None:
+def check_sources(pipeline: Pipeline, sources: Iterable[tuple[Source, list[Resource]]]) -> None:
     """Refuse a merge without keys in any selected resource, before anything is extracted.
 
     Only static hints are checked (a table name or disposition computed per item is checked
-    when the package is loaded).
+    when the package is loaded). Plain files (``table_format="native"``) refuse merge at load
+    whatever the keys.
 
     Raises:
         PipelineStepFailed: (step ``extract``) wrapping ``MergeConfigError`` with dlt's wording.
     """
-    default_format = destination.table_format if destination is not None else "delta"
     for source, resources in sources:
         known_tables = _stored_tables(pipeline, source.name)
         for resource in resources:
-            problem = _merge_problem(resource, known_tables, default_format)
+            problem = _merge_problem(resource, known_tables)
             if problem is not None:
                 error = MergeConfigError(problem)
                 raise PipelineStepFailed(pipeline.pipeline_name, "extract", None, error) from error
@@ -126,16 +122,13 @@ def _stored_tables(pipeline: Pipeline, schema_name: str) -> Mapping[str, Any]:
     return {} if schema is None else schema.tables
 
 
-def _merge_problem(
-    resource: Resource, known_tables: Mapping[str, Any], default_format: str
-) -> str | None:
+def _merge_problem(resource: Resource, known_tables: Mapping[str, Any]) -> str | None:
     """What is wrong with the resource's merge, in dlt's words and with the fix, or ``None``."""
     if resource.write_disposition != "merge":
         return None  # not a merge, or decided per item
     strategy = resource.hints.get("x-merge-strategy")
-    table_format = resource.table_format or default_format
-    if strategy == "scd2" or TABLE_FORMAT_ALIASES.get(table_format, table_format) == "native":
-        return None  # scd2 needs no keys; plain files refuse merge on their own
+    if strategy == "scd2":
+        return None  # scd2 identifies versions by row hash: no keys needed
     table = resource.table_name
     if not isinstance(table, str):
         return None
