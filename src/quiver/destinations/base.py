@@ -21,8 +21,6 @@ from quiver.errors import DestinationConfigError
 from quiver.schema.model import Schema
 
 Disposition = Literal["append", "replace", "merge"]
-
-
 #: ``{column: value}`` or ``{column: [values]}``: rows :meth:`TableFormat.read_table` keeps.
 RowFilter = Mapping[str, "str | Sequence[str]"]
 
@@ -134,6 +132,8 @@ class TableFormat(Protocol):
         values), all conditions together; formats skip files by their statistics, so reading
         the rows of one pipeline or one load id does not read the whole table.
         """
+        ...
+
     def scan(
         self, table_name: str, columns: Sequence[str] | None = None
     ) -> pa.RecordBatchReader | None:
@@ -147,8 +147,6 @@ class TableFormat(Protocol):
     def row_count(self, table_name: str) -> int | None:
         """The table's current number of rows, from its metadata where the format keeps it
         (file statistics, snapshot summaries); ``None`` if the table does not exist."""
-        ...
-
         ...
 
     def drop_table(self, table_name: str) -> None:

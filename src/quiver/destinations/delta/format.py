@@ -389,6 +389,7 @@ def _storable(kind: pa.DataType) -> pa.DataType:
         return pa.list_(_storable(kind.value_type))
     return kind
 
+
 def _sql_where(where: RowFilter | None) -> str:
     """`` where "c" in ('v', ...) and ...`` for DataFusion, or ``""``."""
     if not where:
