@@ -28,8 +28,8 @@ test-fast: install ## The test suite without tests marked slow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install ## Lint and check formatting with ruff
-	$(VENV)/bin/ruff check src tests benches examples
-	$(VENV)/bin/ruff format --check src tests benches examples
+	$(VENV)/bin/ruff check src tests benches examples scripts
+	$(VENV)/bin/ruff format --check src tests benches examples scripts
 
 format: install ## Format the code with ruff
 	$(VENV)/bin/ruff format src tests benches examples

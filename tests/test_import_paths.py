@@ -53,7 +53,7 @@ def test_json_encodes_what_dlt_encodes() -> None:
 
 def test_pendulum_says_it_is_not_a_dependency() -> None:
     try:
-        import pendulum  # noqa: F401
+        import pendulum
     except ImportError:
         with pytest.raises(ImportError, match="pendulum"):
             from quiver.common import pendulum  # noqa: F401

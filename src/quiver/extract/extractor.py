@@ -45,6 +45,7 @@ from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS
 from quiver.settings import BufferConfig as BufferConfig
 from quiver.settings import buffer_config as buffer_config
 
+
 @dataclass
 class ExtractMetrics:
     """What one extract wrote: rows per table and the files."""

@@ -332,7 +332,9 @@ class Pipeline(WorkingFolder, Observable):
         # Dropped tables take their state rows along: the new state must be stored again.
         state_changed |= any(e.refresh and e.refresh.changes_destination for e in extracted)
         if not state_changed:  # dlt drops a package with nothing to load (``is_empty`` runs)
-            empty = [e for e in extracted if not (e.metrics.row_counts or e.metrics.replaced_tables)]
+            empty = [
+                e for e in extracted if not (e.metrics.row_counts or e.metrics.replaced_tables)
+            ]
             for entry in empty:
                 self._storage.discard_temp(entry.path)
                 self._save_schema(entry.schema)
