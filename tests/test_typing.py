@@ -46,7 +46,10 @@ quiver.resource([{"id": 1}], name="rows", primary_keys="id")  # TYPO
 quiver.resource([{"id": 1}], name="rows", write_disposition="mege")  # BAD_VALUE
 users(5).apply_hints(table_format="icebreg")  # BAD_FORMAT
 shop("three")  # BAD_SOURCE_ARG
-info = quiver.pipeline("typed", destination="filesystem").run(users(5))
+typed = quiver.pipeline("typed", destination="filesystem")
+typed.run(users(5), write_disposition="mege")  # RUN_BAD_VALUE
+typed.run(users(5), table_format="icebreg", primary_key=["id"])  # RUN_BAD_FORMAT
+info = typed.run(users(5), write_disposition={"disposition": "merge", "strategy": "scd2"})
 assert info is not None
 reveal_type(info.loads_ids)  # LOADS_IDS
 """
@@ -116,6 +119,8 @@ def test_typo_and_values_outside_the_vocabulary_are_reported(
     assert any("error:" in m for m in mypy_report.get(_line_of("BAD_VALUE"), []))
     bad_format = " ".join(mypy_report.get(_line_of("BAD_FORMAT"), []))
     assert "table_format" in bad_format and "icebreg" in bad_format
+    for marker in ("RUN_BAD_VALUE", "RUN_BAD_FORMAT"):  # Pipeline.run speaks the same vocabulary
+        assert any("error:" in m for m in mypy_report.get(_line_of(marker), [])), marker
     bad_source = " ".join(mypy_report.get(_line_of("BAD_SOURCE_ARG"), []))
     assert 'incompatible type "str"; expected "int"' in bad_source
 
@@ -124,5 +129,13 @@ def test_load_info_ids_are_a_list_of_str(mypy_report: dict[int, list[str]]) -> N
     assert _revealed(mypy_report, "LOADS_IDS") == "list[str]"
     # Nothing else in the script is an error: the reported lines are exactly the marked ones.
     error_lines = {line for line, ms in mypy_report.items() if any("error:" in m for m in ms)}
-    expected = {_line_of(m) for m in ("TYPO", "BAD_VALUE", "BAD_FORMAT", "BAD_SOURCE_ARG")}
+    markers = (
+        "TYPO",
+        "BAD_VALUE",
+        "BAD_FORMAT",
+        "BAD_SOURCE_ARG",
+        "RUN_BAD_VALUE",
+        "RUN_BAD_FORMAT",
+    )
+    expected = {_line_of(m) for m in markers}
     assert error_lines == expected

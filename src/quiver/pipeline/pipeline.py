@@ -49,6 +49,14 @@ from quiver.pipeline.trace import traced
 from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
 from quiver.schema.documents import PipelineState
+from quiver.schema.hints import (
+    FileFormat,
+    RunColumns,
+    RunKey,
+    RunSchemaContract,
+    RunWriteDisposition,
+    TableFormatName,
+)
 from quiver.schema.model import Schema
 from quiver.schema.naming import SnakeCaseNaming, default_schema_name
 from quiver.schema.store import SchemaStore
@@ -191,14 +199,14 @@ class Pipeline(WorkingFolder, Observable):
         data: Any,
         *,
         table_name: str | None = None,
-        write_disposition: Any = None,
-        columns: Any = None,
-        primary_key: Any = None,
+        write_disposition: RunWriteDisposition | None = None,
+        columns: RunColumns | None = None,
+        primary_key: RunKey | None = None,
         schema: Any = None,
-        table_format: str | None = None,
-        schema_contract: Any = None,
+        table_format: TableFormatName | None = None,
+        schema_contract: RunSchemaContract | None = None,
         refresh: str | None = None,
-        loader_file_format: str | None = None,
+        loader_file_format: FileFormat | None = None,
         workers: int | None = None,
     ) -> ExtractInfo:
         """Extract data into one package per source; nothing is committed if anything fails.
@@ -511,13 +519,13 @@ class Pipeline(WorkingFolder, Observable):
         dataset_name: str | None = None,
         credentials: Any = None,
         table_name: str | None = None,
-        write_disposition: Any = None,
-        columns: Any = None,
-        primary_key: Any = None,
+        write_disposition: RunWriteDisposition | None = None,
+        columns: RunColumns | None = None,
+        primary_key: RunKey | None = None,
         schema: Any = None,
-        loader_file_format: str | None = None,
-        table_format: str | None = None,
-        schema_contract: Any = None,
+        loader_file_format: FileFormat | None = None,
+        table_format: TableFormatName | None = None,
+        schema_contract: RunSchemaContract | None = None,
         refresh: str | None = None,
     ) -> LoadInfo | None:
         """Finish pending packages, then extract, normalize and load ``data``.
