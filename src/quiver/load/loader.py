@@ -75,6 +75,20 @@ class PackageLoadResult:
         return [t for t in self.tables if t.failed_message is not None]
 
 
+@dataclass(frozen=True)
+class _PackagePlan:
+    """The tables of a package to commit, parents before children, and their files."""
+
+    tables: list[str]
+    #: Files still to commit, by table.
+    new_files: dict[str, list[Path]]
+    #: Every file of the package by table, whatever its job state (a child merge needs its
+    #: root's files even when the root committed in an earlier attempt).
+    all_files: dict[str, list[Path]]
+    #: Tables whose content the package replaces (roots with their children).
+    replaced: set[str]
+
+
 class Loader:
     """Commits packages of one pipeline into one dataset."""
 
@@ -134,7 +148,19 @@ class Loader:
         default_format = self._destination.table_format
         if apply_refresh(state, self.table_format, default_format, load_id, self._retry):
             self._storage.write_state(package, state)
+        plan = self._plan(package, schema, state)
         result = PackageLoadResult(load_id)
+        self._commit_tables(package, schema, state, plan, result)
+        self._write_sidecars(schema, state, load_id)
+        result.completed_at = datetime.datetime.now(datetime.UTC)
+        result.state = "loaded"
+        state.update(state="loaded", completed_at=result.completed_at.isoformat())
+        self._storage.write_state(package, state)
+        self._storage.move(load_id, "normalized", "loaded")
+        return result
+
+    def _plan(self, package: Path, schema: Schema, state: dict[str, Any]) -> _PackagePlan:
+        """Which tables of the package commit, with which files; skip-tables complete at once."""
         new_files: dict[str, list[Path]] = defaultdict(list)
         for job in self._storage.jobs(package, "new"):
             new_files[JobFile.parse(job.name).table_name].append(job)
@@ -161,20 +187,33 @@ class Loader:
                 tables.extend(
                     c["name"] for c in schema.child_tables(root) if c["name"] not in tables
                 )
+        return _PackagePlan(tables, dict(new_files), dict(all_files), replaced)
 
-        self._progress.update("Jobs", 0, total=sum(len(new_files.get(t, [])) for t in tables))
-        self._progress.update("Commits", 0, total=len(tables))
+    def _commit_tables(
+        self,
+        package: Path,
+        schema: Schema,
+        state: dict[str, Any],
+        plan: _PackagePlan,
+        result: PackageLoadResult,
+    ) -> None:
+        """Commit the planned tables level by level (parents before children), in parallel."""
+        load_id = result.load_id
+        self._progress.update(
+            "Jobs", 0, total=sum(len(plan.new_files.get(t, [])) for t in plan.tables)
+        )
+        self._progress.update("Commits", 0, total=len(plan.tables))
         with ThreadPoolExecutor(max_workers=max(1, self._config.workers)) as pool:
-            for level in _levels(schema, tables):
+            for level in _levels(schema, plan.tables):
                 futures = [
                     pool.submit(
                         self._load_table,
                         schema,
                         name,
-                        new_files.get(name, []),
-                        "replace" if name in replaced else None,
+                        plan.new_files.get(name, []),
+                        "replace" if name in plan.replaced else None,
                         load_id,
-                        dict(all_files),
+                        dict(plan.all_files),
                     )
                     for name in level
                 ]
@@ -185,14 +224,6 @@ class Loader:
                     self._abort(package, state, load_id)
                     table_name, error = failed[0]
                     raise LoadError(table_name, load_id, error, retryable=False) from error
-
-        self._write_sidecars(schema, state, load_id)
-        result.completed_at = datetime.datetime.now(datetime.UTC)
-        result.state = "loaded"
-        state.update(state="loaded", completed_at=result.completed_at.isoformat())
-        self._storage.write_state(package, state)
-        self._storage.move(load_id, "normalized", "loaded")
-        return result
 
     def _abort(self, package: Path, state: dict[str, Any], load_id: str) -> None:
         state.update(state="aborted", completed_at=datetime.datetime.now(datetime.UTC).isoformat())
