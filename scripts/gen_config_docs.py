@@ -63,8 +63,15 @@ An argument passed in code always wins over configuration (`load(workers=8)` ove
   takes a table or one key per field (`SOURCES__DB__CREDENTIALS__PASSWORD`).
 - **Missing values**: `ConfigFieldMissingException` (a `KeyError`, dlt's name) lists every
   missing field, every `(provider, key)` tried and every file read or looked for. It is raised
-  when a source is created (the decorated function is called), when a resource is evaluated
-  (extract, as in dlt), and by `run()`/`load()` for a destination without `bucket_url`.
+  when the decorated function is called: a source call reports, in one error named after the
+  source, its resources' missing fields too (`contacts.token`: resources called in the source
+  function and those it returns uncalled); a standalone resource call reports its own. A
+  resource passed to `run()` uncalled is checked when extract starts it (its temp package is
+  discarded, nothing is left pending); `run()`/`load()` check a destination without
+  `bucket_url`. dlt checks a resource only when extract runs it; quiver checks at the call and,
+  like dlt, still reads the resource's values when extract runs it (so the running pipeline's
+  name scopes them). A source's arguments must be found before its function can run, so a
+  source missing its own values reports only those.
 - **Secrets** (`quiver.secrets.value`, `quiver.secrets[...]`, credential fields, a user and
   password in `bucket_url`) are masked as `***` in logs, `LoadInfo`, reprs of destinations and
   credentials and quiver's error messages, and never written to the pipeline state.

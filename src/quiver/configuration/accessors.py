@@ -20,6 +20,8 @@ in one :class:`~quiver.errors.ConfigFieldMissingException`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import inspect
 import json
@@ -27,7 +29,7 @@ import os
 import re
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from quiver.configuration import lookup as config_lookup
@@ -43,8 +45,11 @@ from quiver.errors import (
 __all__ = [
     "ConfigFieldMissingException",
     "ConfigValueMissing",
+    "check_config",
+    "collecting_missing_config",
     "config",
     "inject_config",
+    "missing_config_error",
     "secrets",
 ]
 
@@ -149,10 +154,93 @@ def inject_config(
         ConfigFieldMissingException: one or more values are configured nowhere (all listed).
         ConfigValueInvalid: a configured value is not of the parameter's type.
     """
+    injected, missing = _inject(function, args, kwargs, sections)
+    if missing:
+        raise missing_config_error(getattr(function, "__name__", str(function)), missing)
+    return injected
+
+
+def check_config(
+    spec_name: str,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    sections: tuple[str, ...],
+) -> None:
+    """Fail now if a ``config.value``/``secrets.value`` parameter of the call is configured nowhere.
+
+    The values themselves are looked up again when the function runs (at extract, as dlt
+    does, so the running pipeline's name scopes them); this check only moves the error to the
+    call. Inside :func:`collecting_missing_config` (a source being created) the missing fields
+    are added to the source's one error instead of raised here.
+
+    Raises:
+        ConfigFieldMissingException: one or more values are configured nowhere (all listed).
+        ConfigValueInvalid: a configured value is not of the parameter's type.
+    """
+    _, missing = _inject(function, args, kwargs, sections)
+    if not missing:
+        return
+    collector = _missing_collector.get()
+    if collector is None:
+        raise missing_config_error(spec_name, missing)
+    collector.update({f"{spec_name}.{field}": tried for field, tried in missing.items()})
+
+
+#: The missing fields of the source being created (``None`` outside a source call).
+_missing_collector: contextvars.ContextVar[dict[str, list[tuple[str, str]]] | None] = (
+    contextvars.ContextVar("quiver_missing_config", default=None)
+)
+
+
+@contextlib.contextmanager
+def collecting_missing_config(
+    spec_name: str, missing: dict[str, list[tuple[str, str]]] | None = None
+) -> Iterator[dict[str, list[tuple[str, str]]]]:
+    """Collect the missing fields of every :func:`check_config` in the block into one error.
+
+    Args:
+        spec_name: what the error names (the source).
+        missing: fields already known to be missing (the source function's own).
+
+    Raises:
+        ConfigFieldMissingException: at the end of the block, if any field is missing.
+    """
+    collected = dict(missing or {})
+    token = _missing_collector.set(collected)
+    try:
+        yield collected
+    finally:
+        _missing_collector.reset(token)
+    if collected:
+        raise missing_config_error(spec_name, collected)
+
+
+def missing_config_error(
+    spec_name: str, missing: dict[str, list[tuple[str, str]]]
+) -> ConfigFieldMissingException:
+    """One error for every missing field of ``spec_name``, with every key and file looked at."""
+    return ConfigFieldMissingException(
+        spec_name,
+        missing,
+        config_lookup.provider_locations(),
+        hint=f"pass the argument(s) to {spec_name}(), or set one of the keys above "
+        "(secrets in .dlt/secrets.toml, other values in .dlt/config.toml).",
+    )
+
+
+def _inject(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    sections: tuple[str, ...],
+) -> tuple[dict[str, Any], dict[str, list[tuple[str, str]]]]:
+    """``kwargs`` with the values found, and the ``(provider, key)`` pairs tried for each missing."""
+    missing: dict[str, list[tuple[str, str]]] = {}
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
-        return kwargs
+        return kwargs, missing
     try:
         hints = get_type_hints(function)
     except Exception:  # unresolvable annotations: the raw ones
@@ -160,7 +248,6 @@ def inject_config(
     given = signature.bind_partial(*args, **kwargs).arguments
     sections = _section_names(sections)
     injected = dict(kwargs)
-    missing: dict[str, list[tuple[str, str]]] = {}
     for parameter in signature.parameters.values():
         default = parameter.default
         if not isinstance(default, _Sentinel) or parameter.name in given:
@@ -169,16 +256,7 @@ def inject_config(
         value = _inject_one(parameter.name, kind, sections, default.secret, missing)
         if value is not None:
             injected[parameter.name] = value
-    if missing:
-        name = getattr(function, "__name__", str(function))
-        raise ConfigFieldMissingException(
-            name,
-            missing,
-            config_lookup.provider_locations(),
-            hint=f"pass the argument(s) to {name}(), or set one of the keys above "
-            "(secrets in .dlt/secrets.toml, other values in .dlt/config.toml).",
-        )
-    return injected
+    return injected, missing
 
 
 def _inject_one(

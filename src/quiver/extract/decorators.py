@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, Unpack, cast, overload
 
-from quiver.configuration.accessors import inject_config
+from quiver.configuration.accessors import collecting_missing_config, inject_config
 from quiver.errors import (
     InvalidSourceDefinition,
     ResourceNameMissing,
@@ -342,13 +342,17 @@ class SourceFactory(Generic[P]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Source:
         sections = tuple(s for s in ("sources", self.section, self.name) if s)
         injected = inject_config(self._function, args, kwargs, sections)
-        with in_source(self.name):
+        # Resources called in the source function, and those it returns uncalled, report their
+        # missing config values in one error with the source's name.
+        with collecting_missing_config(self.name), in_source(self.name):
             produced = self._function(*args, **injected)
             if produced is None:
                 raise InvalidSourceDefinition(
                     f"source {self.name!r} returned None. Hint: return or yield its resources."
                 )
             resources = list(_as_resources(produced, self.name))
+            for uncalled in (r for r in resources if not r._args_bound):
+                uncalled.check_config()
         return Source(
             self.name,
             copy_resources(resources),

@@ -8,7 +8,7 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from quiver.configuration.accessors import inject_config
+from quiver.configuration.accessors import check_config, inject_config
 from quiver.errors import ResourceTypeError, SourceExhausted, UnboundResourceError
 from quiver.extract.hints import reject_unknown
 from quiver.extract.incremental import Incremental
@@ -170,7 +170,30 @@ class Resource(ResourceHints):
         self._args, self._kwargs = args, kwargs
         self._bound = True
         self._args_bound = True
+        self.check_config()
         return self
+
+    def check_config(self) -> None:
+        """Fail now if a ``config.value``/``secrets.value`` argument is configured nowhere.
+
+        Runs when the resource is called (and, for resources a source returns uncalled, when
+        the source is created); the values are read again when the resource runs.
+
+        Raises:
+            ConfigFieldMissingException: every missing field, key and file in one error.
+        """
+        if _is_function(self._data) and self._bound:
+            check_config(
+                self.name, self._data, self._signature_args(), self._kwargs, self._sections()
+            )
+
+    def _sections(self) -> tuple[str, ...]:
+        return tuple(s for s in ("sources", self.section or "", self.name) if s)
+
+    def _signature_args(self) -> tuple[Any, ...]:
+        """The bound positional arguments as the function's signature sees them: a transformer's
+        first parameter (the item) is not among them."""
+        return (None, *self._args) if self._is_transformer else self._args
 
     def _clone(self) -> Resource:
         clone = copy.copy(self)
@@ -219,8 +242,7 @@ class Resource(ResourceHints):
             position = self._explicit_argument(param)
             if param in kwargs or position is _NOT_GIVEN:
                 kwargs[param] = incremental
-        sections = ("sources", self.section or "", self.name)
-        return inject_config(self._data, self._args, kwargs, tuple(s for s in sections if s))
+        return inject_config(self._data, self._signature_args(), kwargs, self._sections())
 
     def _call_args(self, incremental: Incremental[Any] | None) -> tuple[Any, ...]:
         param = self._incremental_param
