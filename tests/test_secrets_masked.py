@@ -8,6 +8,8 @@ every file of the working folder; then grep for the secret.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +87,6 @@ def test_a_run_never_shows_its_secrets(
     assert "the API refused token *** and password ***" in str(failed.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline/trace.py keeps the text of the chained user exception (a ValueError that "
-    "quotes the token) unmasked; quiver's own errors are masked (QuiverError.__str__)",
-)
 def test_the_trace_never_shows_secrets(project: Path, bucket: Path, pipelines_dir: str) -> None:
     destination = quiver.destinations.filesystem(bucket_url=str(bucket))
     pipeline = quiver.pipeline("traced", pipelines_dir=pipelines_dir, destination=destination)
@@ -97,6 +94,22 @@ def test_the_trace_never_shows_secrets(project: Path, bucket: Path, pipelines_di
         pipeline.run(api().with_resources("failing"))
     assert ENV_SECRET not in printed(pipeline.last_trace)
     assert ENV_SECRET not in working_folder_text(pipeline, with_trace=True)
+    # The chained user exception is in the trace, its secrets masked.
+    last = pipeline.last_trace.steps[-1]
+    assert any("the API refused token ***" in t["message"] for t in last.exception_traces or [])
+    # `quiver pipeline <name> trace -vv` prints the stored trace with its exception chain.
+    cli = ("pipeline", "--pipelines-dir", pipelines_dir, "traced", "trace", "-vv")
+    shown = subprocess.run(
+        [sys.executable, "-m", "quiver", *cli],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Failed due to" in shown.stdout
+    for secret in (ENV_SECRET, TOML_SECRET):
+        assert secret not in shown.stdout + shown.stderr
 
 
 def test_key_and_secret_in_bucket_url_are_never_shown(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from quiver.configuration import masking
 from quiver.errors import PipelineStepFailed
 from quiver.package.storage import write_json
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo, combine_normalize_infos
@@ -77,6 +78,8 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     """
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, MASK)
+    # Every secret resolved from configuration, also where a user's exception quotes it.
+    text = masking.mask_text(text)
     text = _URL_PASSWORD.sub(lambda m: m.group("keep") + MASK + "@", text)
     return _SECRET_ASSIGNMENT.sub(lambda m: m.group("keep") + MASK, text)
 
