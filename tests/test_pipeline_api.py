@@ -88,25 +88,6 @@ def test_import_and_export_schema_paths_are_kept(pipelines_dir: str) -> None:
     assert pipeline.export_schema_path == "schemas/export"
 
 
-@pytest.mark.parametrize(
-    ("argument", "value", "would"),
-    [
-        ("staging", "filesystem", "staging destination"),
-    ],
-)
-def test_pipeline_arguments_not_supported_yet_raise(
-    pipelines_dir: str, argument: str, value: str, would: str
-) -> None:
-    with pytest.raises(NotSupportedYet) as raised:
-        quiver.pipeline("later", pipelines_dir=pipelines_dir, **{argument: value})
-    message = str(raised.value)
-    assert f"{argument}={value!r} is not supported yet" in message
-    assert would in message and "Hint: " in message
-    assert isinstance(raised.value, NotImplementedError)
-    assert isinstance(raised.value, quiver.QuiverError)
-    assert not (Path(pipelines_dir) / "later").exists()  # refused before anything is created
-
-
 def test_unsupported_arguments_default_to_none_and_are_accepted(pipelines_dir: str) -> None:
     pipeline = quiver.pipeline(
         "nones",
@@ -119,14 +100,11 @@ def test_unsupported_arguments_default_to_none_and_are_accepted(pipelines_dir: s
     assert quiver.attach("nones", pipelines_dir=pipelines_dir, staging=None).pipeline_name == (
         pipeline.pipeline_name
     )
-    with pytest.raises(NotSupportedYet, match="attach"):
-        quiver.attach("nones", pipelines_dir=pipelines_dir, staging="filesystem")
 
 
 @pytest.mark.parametrize(
     ("step", "argument", "value"),
     [
-        ("run", "staging", "filesystem"),
         ("run", "schema", "a_schema"),
         ("extract", "schema", "a_schema"),
     ],

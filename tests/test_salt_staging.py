@@ -1,4 +1,4 @@
-"""``pipeline_salt`` and its anonymization helper; ``staging`` (not supported yet).
+"""``pipeline_salt`` and its anonymization helper; ``staging`` is tested in test_staging.py.
 
 From dlt: ``pipeline_salt`` is "a random value used for deterministic hashing during data
 anonymization. Defaults to a value derived from the pipeline name. Default value should not be
@@ -21,7 +21,6 @@ import polars as pl
 import pytest
 
 import quiver
-from quiver.errors import NotSupportedYet
 
 
 def test_default_salt_is_dlts_digest_of_the_pipeline_name(pipelines_dir: str) -> None:
@@ -75,10 +74,3 @@ def test_anonymize_in_a_resource_map_during_a_run(pipelines_dir: str, bucket: Pa
 
     emails = pl.read_delta(str(bucket / "ds" / "people")).sort("id")["email"].to_list()
     assert emails == [hmac.new(b"s3cret", b"alice@example.com", hashlib.sha256).hexdigest(), None]
-
-
-def test_staging_is_not_supported_yet_and_says_what_to_do(pipelines_dir: str) -> None:
-    with pytest.raises(NotSupportedYet) as raised:
-        quiver.pipeline("staged", pipelines_dir=pipelines_dir, staging="filesystem")
-    assert "Hint: " in str(raised.value)
-    assert not (Path(pipelines_dir) / "staged").exists()

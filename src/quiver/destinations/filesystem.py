@@ -31,6 +31,8 @@ from quiver.errors import (
 TABLE_FORMATS = ("delta", "iceberg", "native", "none", "files")
 DEFAULT_TABLE_FORMAT = "delta"
 DESTINATION_TYPE = "filesystem"
+#: dlt's default file layout below ``<bucket_url>/<dataset_name>``.
+DEFAULT_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 _S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 
 #: Locations whose access was checked in this process (one cheap request per bucket).
@@ -57,7 +59,7 @@ class FilesystemDestination:
     credentials: Any = None
     table_format: str = DEFAULT_TABLE_FORMAT
     destination_name: str = "filesystem"
-    layout: str = "{table_name}/{load_id}.{file_id}.{ext}"
+    layout: str = DEFAULT_LAYOUT
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     destination_type = DESTINATION_TYPE
@@ -249,7 +251,7 @@ def _check_s3_access(location: StorageLocation, destination_name: str) -> None:
 def filesystem(
     bucket_url: str | None = None,
     credentials: Any = None,
-    layout: str = "{table_name}/{load_id}.{file_id}.{ext}",
+    layout: str = DEFAULT_LAYOUT,
     destination_name: str | None = None,
     table_format: str = DEFAULT_TABLE_FORMAT,
     **kwargs: Any,
@@ -268,6 +270,33 @@ def filesystem(
         layout=layout,
         kwargs=kwargs,
     )
+
+
+def resolve_staging(staging: Any) -> FilesystemDestination | None:
+    """Resolve ``staging`` (``pipeline(staging=...)``, ``run(staging=...)``) as dlt does.
+
+    It takes the forms of ``destination``: ``"filesystem"`` (bucket from
+    ``DESTINATION__FILESYSTEM__BUCKET_URL``), a named filesystem destination (bucket from
+    ``DESTINATION__<NAME>__BUCKET_URL``) or ``quiver.destinations.filesystem(bucket_url=...)``.
+
+    Raises:
+        ConfigFieldMissingException: the staging location has no ``bucket_url``.
+        DestinationConfigError: ``staging`` names no filesystem destination, or its ``layout``
+            is not the default (files are staged as ``<dataset>/<table>/<load_id>.<file_id>
+            .parquet``).
+    """
+    resolved = resolve_destination(staging)
+    if resolved is None:
+        return None
+    if resolved.layout != DEFAULT_LAYOUT:
+        raise DestinationConfigError(
+            f"staging {resolved.destination_name!r} has layout={resolved.layout!r}; quiver "
+            f"stages files only as {DEFAULT_LAYOUT!r} below <bucket_url>/<dataset_name>. "
+            "Hint: leave layout out of the staging destination."
+        )
+    if resolved.resolved_bucket_url() is None:
+        raise resolved.missing_bucket_url()
+    return resolved
 
 
 def resolve_destination(destination: Any) -> FilesystemDestination | None:

@@ -77,14 +77,11 @@ from quiver.errors.normalize import (
 from quiver.errors.pipeline import (
     CannotRestorePipelineException,
     DestinationHasFailedJobs,
-    InvalidDropArgument,
     InvalidPipelineName,
     InvalidRefreshMode,
     LoadPackageNotFound,
     PipelineConfigMissing,
     PipelineException,
-    PipelineHasPendingDataException,
-    PipelineNeverRan,
     PipelineStepFailed,
 )
 from quiver.errors.progress import InvalidProgressOption, UnknownProgressCollector
@@ -127,7 +124,6 @@ __all__ = [
     "InternalError",
     "InvalidHintValue",
     "InvalidIdentifier",
-    "InvalidDropArgument",
     "InvalidPipelineName",
     "InvalidProgressOption",
     "InvalidRefreshMode",
@@ -146,8 +142,6 @@ __all__ = [
     "NotSupportedYet",
     "PipelineConfigMissing",
     "PipelineException",
-    "PipelineHasPendingDataException",
-    "PipelineNeverRan",
     "PipelineStepFailed",
     "QuiverError",
     "RequiredColumnMissing",

@@ -10,7 +10,8 @@ unsupported operations) fail the job and abort the package; bugs in quiver raise
 :class:`~quiver.errors.InternalError` and, like errors that outlast the retries, leave the
 package pending (:func:`quiver.load.retry.classify` decides). A failed job keeps its original
 exception object (``LoadError.exception``, chained as ``__cause__``). The ``_dlt_loads`` row is
-written only after every table committed: its presence means the package is complete.
+written only after every table committed: its presence means the package is complete. With a
+staging location, each table's files are placed there before its commit (:mod:`quiver.load.staging`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
 from quiver.load.refresh import apply_refresh
 from quiver.load.retry import RetryPolicy, classify
 from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
+from quiver.load.staging import StagingArea
 from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
@@ -101,6 +103,7 @@ class Loader:
         config: LoadConfig = LoadConfig(),  # noqa: B008 (frozen settings)
         retry: RetryPolicy | None = None,
         progress: Collector = NULL_COLLECTOR,
+        staging: FilesystemDestination | None = None,
     ) -> None:
         """
         Args:
@@ -113,6 +116,11 @@ class Loader:
                 defaults, written in :mod:`quiver.load.retry`) if not given.
             progress: counts ``Jobs`` (job files) and ``Commits`` (tables), once per commit,
                 from the commit threads (give a thread-safe collector).
+            staging: where each table's files are placed before its commit
+                (:mod:`quiver.load.staging`); ``None``: no staging.
+
+        Raises:
+            DestinationConfigError: the staging folder overlaps the dataset folder.
         """
         self._storage = storage
         self._destination = destination
@@ -122,6 +130,7 @@ class Loader:
         self._retry = retry or RetryPolicy()
         self._formats: dict[str, TableFormat] = {}
         self._progress = progress
+        self._staging = None if staging is None else StagingArea(staging, destination, dataset_name)
 
     def table_format(self, name: str) -> TableFormat:
         """The table format registered under ``name`` (one instance per loader)."""
@@ -254,6 +263,8 @@ class Loader:
             if table_format.is_committed(table_name, load_id):
                 return True
             self._move(files, "started")
+            if self._staging is not None:
+                self._staging.stage(table_name, load_id, started)
             self._commit(
                 schema, table_format, table_name, started, disposition, load_id, package_files
             )

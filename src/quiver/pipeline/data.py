@@ -54,3 +54,10 @@ def _name_of(data: Any) -> str | None:
         return None
     name = getattr(data, "__name__", None)
     return name if isinstance(name, str) else None
+
+
+def with_run_hints(resource: Resource, hints: dict[str, Any]) -> Resource:
+    """A copy of the resource with the run's hints applied (the resource itself is unchanged)."""
+    clone = resource.with_name(resource.name)
+    clone.apply_hints(**hints)
+    return clone

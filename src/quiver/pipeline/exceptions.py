@@ -7,25 +7,19 @@ Defined in :mod:`quiver.errors`; re-exported here so that
 from quiver.errors import (
     CannotRestorePipelineException,
     DestinationHasFailedJobs,
-    InvalidDropArgument,
     InvalidPipelineName,
     NotSupportedYet,
     PipelineConfigMissing,
     PipelineException,
-    PipelineHasPendingDataException,
-    PipelineNeverRan,
     PipelineStepFailed,
 )
 
 __all__ = [
     "CannotRestorePipelineException",
     "DestinationHasFailedJobs",
-    "InvalidDropArgument",
     "InvalidPipelineName",
     "NotSupportedYet",
     "PipelineConfigMissing",
     "PipelineException",
-    "PipelineHasPendingDataException",
-    "PipelineNeverRan",
     "PipelineStepFailed",
 ]

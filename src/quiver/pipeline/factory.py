@@ -12,10 +12,10 @@ from typing import Any
 from quiver.configuration.lookup import lookup
 from quiver.errors import InvalidPipelineName
 from quiver.extract.state import register_pipeline_factory
+from quiver.load.staging import record_staging
 from quiver.pipeline import sync, validation
 from quiver.pipeline.local_state import read_state, reset_former_dev_folder
 from quiver.pipeline.pipeline import Pipeline
-from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.progress import Collector, collector_from
 
 _active: Pipeline | None = None
@@ -63,8 +63,9 @@ def pipeline(
             cryptography); default: config ``pipeline_salt``, else the base64 sha3-256 digest
             of the pipeline name, as dlt.
         destination: ``"filesystem"`` or ``quiver.destinations.filesystem(bucket_url=...)``.
-        staging: not supported yet (raises unless ``None``); filesystem destinations write
-            their tables directly.
+        staging: a filesystem location (``"filesystem"``, a named filesystem destination or
+            ``quiver.destinations.filesystem(bucket_url=...)``) where the normalized files are
+            placed before each table commit, kept in the state (see ``docs/staging.md``).
         dataset_name: the dataset folder under the bucket; default ``<pipeline_name>_dataset``.
         import_schema_path: folder of schema YAML files to import.
         export_schema_path: folder to export schema YAML files to.
@@ -81,7 +82,7 @@ def pipeline(
         The pipeline, which also becomes the active one.
 
     Raises:
-        NotSupportedYet: ``staging`` is given.
+        DestinationConfigError: ``staging`` is not a filesystem location.
         UnknownProgressCollector: ``progress`` names no collector ("did you mean" included).
         MissingDependencyError: the progress library is not installed (``quiver[progress]``).
         InvalidRefreshMode: ``refresh`` is not a refresh mode.
@@ -94,7 +95,6 @@ def pipeline(
         'doc_example_dataset'
     """
     global _active
-    refuse_unsupported("quiver.pipeline()", staging=staging)
     no_arguments = (
         all(
             v is None
@@ -104,6 +104,7 @@ def pipeline(
                 pipeline_salt,
                 refresh,
                 destination,
+                staging,
                 dataset_name,
                 import_schema_path,
                 export_schema_path,
@@ -142,6 +143,8 @@ def pipeline(
         pipeline_salt=pipeline_salt,
         progress=collector,
     )
+    if record_staging(created._state, staging):
+        created._save_state()
     _active = created
     return created
 
@@ -171,7 +174,7 @@ def attach(
         pipelines_dir: Where working folders live; default ``~/.quiver/pipelines``.
         pipeline_salt: As for :func:`pipeline`.
         destination: Replaces the stored destination, or says where to restore from.
-        staging: Not supported yet (raises unless ``None``).
+        staging: the staging location (see :func:`pipeline`); default: the stored one.
         progress: As for :func:`pipeline`.
         dataset_name: Replaces the stored dataset, or says which dataset to restore from.
 
@@ -179,7 +182,7 @@ def attach(
         The pipeline, which also becomes the active one.
 
     Raises:
-        NotSupportedYet: ``staging`` is given.
+        DestinationConfigError: ``staging`` is not a filesystem location.
         UnknownProgressCollector: ``progress`` names no collector.
         CannotRestorePipelineException: no working folder with a state, and no destination,
             or a dataset without a state of this pipeline; the message names the folder,
@@ -196,7 +199,6 @@ def attach(
         'doc_attach_dataset'
     """
     global _active
-    refuse_unsupported("quiver.attach()", staging=staging)
     name = pipeline_name or default_pipeline_name()
     directory = pipelines_dir or default_pipelines_dir()
     validation.activate(name)
@@ -221,6 +223,8 @@ def attach(
             progress=collector,
         )
         attached.dev_mode = bool(local["_local"].get("_dev_mode"))
+        attached._save_state()
+    if record_staging(attached._state, staging):
         attached._save_state()
     _active = attached
     return attached

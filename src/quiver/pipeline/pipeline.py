@@ -25,11 +25,12 @@ from quiver.extract.resource import Resource
 from quiver.extract.source import Source
 from quiver.extract.state import managed_state
 from quiver.load.loader import Loader
+from quiver.load.staging import record_staging, staging_from_state
 from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
 from quiver.package.storage import PackageStorage
 from quiver.pipeline import packages, sync, validation
-from quiver.pipeline.data import data_to_sources
+from quiver.pipeline.data import data_to_sources, with_run_hints
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.local_state import (
     adopt_newer_package_state,
@@ -268,7 +269,7 @@ class Pipeline(WorkingFolder, Observable):
         given = {k: v for k, v in hints.items() if v is not None}
         for source in data_to_sources(data, self.default_schema_name, table_name):
             resources = list(source.selected_resources.values())
-            yield source, [_with_hints(r, given) for r in resources] if given else resources
+            yield source, [with_run_hints(r, given) for r in resources] if given else resources
 
     def _extract_source(
         self,
@@ -463,6 +464,7 @@ class Pipeline(WorkingFolder, Observable):
             app_id=f"quiver/{self.pipeline_name}",
             config=config,
             progress=self._progress,
+            staging=staging_from_state(self._state),
         )
         for load_id in self._storage.load_ids("normalized"):
             try:
@@ -537,12 +539,14 @@ class Pipeline(WorkingFolder, Observable):
         default true; skipped in ``dev_mode``): a newer state there replaces the local one.
 
         Raises:
-            NotSupportedYet: ``staging`` or ``schema`` is given.
+            NotSupportedYet: ``schema`` is given.
             InvalidRefreshMode: ``refresh`` is not a refresh mode.
             PipelineConfigMissing: the pipeline has no destination.
             PipelineStepFailed: a step failed (the cause is chained).
         """
-        refuse_unsupported("Pipeline.run()", staging=staging, schema=schema)
+        refuse_unsupported("Pipeline.run()", schema=schema)
+        if record_staging(self._state, staging):  # files go there before each table commit
+            self._save_state()
         check_refresh_mode(self.pipeline_name, "run()", refresh)
         self._set_destination(destination, dataset_name, credentials)
         if self.destination is None:
@@ -590,10 +594,3 @@ class Pipeline(WorkingFolder, Observable):
             f"destination={self.destination!s}, dataset_name={self.dataset_name!r}, "
             f"working_dir={str(self.working_dir)!r})"
         )
-
-
-def _with_hints(resource: Resource, hints: dict[str, Any]) -> Resource:
-    """A copy of the resource with the run's hints applied (the resource itself is unchanged)."""
-    clone = resource.with_name(resource.name)
-    clone.apply_hints(**hints)
-    return clone

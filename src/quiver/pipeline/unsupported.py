@@ -13,10 +13,6 @@ from quiver.errors import NotSupportedYet
 
 #: argument → (what it would do, what to do instead).
 _UNSUPPORTED: dict[str, tuple[str, str]] = {
-    "staging": (
-        "load through a staging destination before the final one",
-        "leave it out; Delta, Iceberg and plain files are written to the destination directly.",
-    ),
     "schema": (
         "put every table of the data into the given Schema",
         "give the source its schema with @quiver.source(schema=...), or leave it out to use the "

@@ -180,6 +180,7 @@ class PipelineState(TypedDict):
     destination_type: NotRequired[str]
     destination_name: NotRequired[str]
     destination: NotRequired[StoredDestination]
+    staging: NotRequired[StoredDestination]
     sources: dict[str, Any]
     _local: LocalState
 
