@@ -417,12 +417,13 @@ def drop(
 
 
 def _drop_helper() -> Callable[..., Any] | None:
-    """dlt's ``pipeline.helpers.drop`` if quiver has it (another part of quiver provides it)."""
+    """dlt's ``DropCommand`` (``quiver.pipeline.helpers``): a plan with ``.info``, applied when
+    called (``helpers.drop`` itself applies at once, as dlt's does, so it cannot ask first)."""
     try:
         module = importlib.import_module("quiver.pipeline.helpers")
     except ImportError:
         return None
-    found = getattr(module, "drop", None)
+    found = getattr(module, "DropCommand", None)
     return found if callable(found) else None
 
 

@@ -77,11 +77,14 @@ from quiver.errors.normalize import (
 from quiver.errors.pipeline import (
     CannotRestorePipelineException,
     DestinationHasFailedJobs,
+    InvalidDropArgument,
     InvalidPipelineName,
     InvalidRefreshMode,
     LoadPackageNotFound,
     PipelineConfigMissing,
     PipelineException,
+    PipelineHasPendingDataException,
+    PipelineNeverRan,
     PipelineStepFailed,
 )
 from quiver.errors.progress import InvalidProgressOption, UnknownProgressCollector
@@ -124,6 +127,7 @@ __all__ = [
     "InternalError",
     "InvalidHintValue",
     "InvalidIdentifier",
+    "InvalidDropArgument",
     "InvalidPipelineName",
     "InvalidProgressOption",
     "InvalidRefreshMode",
@@ -142,6 +146,8 @@ __all__ = [
     "NotSupportedYet",
     "PipelineConfigMissing",
     "PipelineException",
+    "PipelineHasPendingDataException",
+    "PipelineNeverRan",
     "PipelineStepFailed",
     "QuiverError",
     "RequiredColumnMissing",

@@ -142,3 +142,45 @@ class LoadPackageNotFound(PipelineException, LookupError):
             "Hint: list them with pipeline.list_completed_load_packages(), "
             "list_normalized_load_packages() or list_extracted_load_packages().",
         )
+
+
+class PipelineHasPendingDataException(PipelineException):
+    """A drop was asked while packages wait to be normalized or loaded (dlt's exception)."""
+
+    def __init__(self, pipeline_name: str, pipelines_dir: str, pending: list[str]) -> None:
+        self.pipelines_dir = pipelines_dir
+        self.pending = pending
+        super().__init__(
+            pipeline_name,
+            f"Pipeline {pipeline_name!r} (in {pipelines_dir}) has pending load packages "
+            f"{pending}: dropping now could lose or mix their data. Hint: load them with "
+            "pipeline.load(), or discard them with pipeline.drop_pending_packages() (`quiver "
+            "pipeline <name> drop-pending-packages`), then drop again.",
+        )
+
+
+class PipelineNeverRan(PipelineException):
+    """The pipeline has no schema yet, so there is nothing it could drop (dlt's exception)."""
+
+    def __init__(self, pipeline_name: str, pipelines_dir: str) -> None:
+        self.pipelines_dir = pipelines_dir
+        super().__init__(
+            pipeline_name,
+            f"Pipeline {pipeline_name!r} (in {pipelines_dir}) never ran: it has no schema and "
+            "no state to drop from. Hint: run it first, or attach with the dataset's "
+            "destination and dataset_name so that its state is restored.",
+        )
+
+
+class InvalidDropArgument(PipelineException, ValueError):
+    """A resource pattern or state path given to the drop helper cannot be used."""
+
+    def __init__(self, pipeline_name: str, argument: str, value: Any, reason: str) -> None:
+        self.argument = argument
+        self.value = value
+        super().__init__(
+            pipeline_name,
+            f"drop on pipeline {pipeline_name!r}: {argument}={short_repr(value)} is invalid: "
+            f"{reason}. Hint: resources are names or 're:<regex>'; state paths are dotted "
+            "keys into a source's state such as 'archives', '$.a.b', 'items[0]' or 'a.*'.",
+        )

@@ -7,19 +7,25 @@ Defined in :mod:`quiver.errors`; re-exported here so that
 from quiver.errors import (
     CannotRestorePipelineException,
     DestinationHasFailedJobs,
+    InvalidDropArgument,
     InvalidPipelineName,
     NotSupportedYet,
     PipelineConfigMissing,
     PipelineException,
+    PipelineHasPendingDataException,
+    PipelineNeverRan,
     PipelineStepFailed,
 )
 
 __all__ = [
     "CannotRestorePipelineException",
     "DestinationHasFailedJobs",
+    "InvalidDropArgument",
     "InvalidPipelineName",
     "NotSupportedYet",
     "PipelineConfigMissing",
     "PipelineException",
+    "PipelineHasPendingDataException",
+    "PipelineNeverRan",
     "PipelineStepFailed",
 ]

@@ -139,17 +139,17 @@ def refresh_source(
     if mode == "drop_sources":
         reset_source_state(state, source_name)
         tables = [t["name"] for t in stored.data_tables()]
-        return SourceRefresh(_fresh_schema(stored), dropped_tables=_with_data(stored, tables))
+        return SourceRefresh(_fresh_schema(stored), dropped_tables=tables_with_data(stored, tables))
     names = extracted_resource_names(resources)
     for name in names:
         reset_resource_state(state, source_name, name)
-    tables = _tables_of_resources(stored, names)
+    tables = tables_of_resources(stored, names)
     if mode == "drop_data":
-        return SourceRefresh(stored.clone(), truncated_tables=_with_data(stored, tables))
+        return SourceRefresh(stored.clone(), truncated_tables=tables_with_data(stored, tables))
     schema = stored.clone()
     for name in tables:
         schema.tables.pop(name, None)
-    return SourceRefresh(schema, dropped_tables=_with_data(stored, tables))
+    return SourceRefresh(schema, dropped_tables=tables_with_data(stored, tables))
 
 
 def extracted_resource_names(resources: Sequence[Resource]) -> list[str]:
@@ -164,7 +164,7 @@ def extracted_resource_names(resources: Sequence[Resource]) -> list[str]:
     return names
 
 
-def _tables_of_resources(schema: Schema, resource_names: list[str]) -> list[str]:
+def tables_of_resources(schema: Schema, resource_names: list[str]) -> list[str]:
     """Root tables made by the resources, each followed by its nested tables."""
     tables: list[str] = []
     for table in schema.data_tables():
@@ -174,7 +174,7 @@ def _tables_of_resources(schema: Schema, resource_names: list[str]) -> list[str]
     return tables
 
 
-def _with_data(schema: Schema, names: list[str]) -> list[dict[str, Any]]:
+def tables_with_data(schema: Schema, names: list[str]) -> list[dict[str, Any]]:
     """Schema documents of the tables that exist in the destination, with their format."""
     documents: list[dict[str, Any]] = []
     for name in names:
