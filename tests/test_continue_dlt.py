@@ -134,12 +134,6 @@ def test_run_continues_dlts_cursor_without_reloading(dlt_lake: Lake, tmp_path: P
     assert cursor["last_value"] == 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dlt >= 1.29 stores 12-character de-duplication hashes (9-byte digests, datetimes "
-    "as timestamps); quiver computes dlt's older 20-character form, so the row AT dlt's "
-    "cursor value is not recognized as loaded and is loaded again (extract area)",
-)
 def test_rows_at_dlts_cursor_value_are_not_loaded_again(dlt_lake: Lake, tmp_path: Path) -> None:
     name = f"dlt_{dlt_lake.table_format}"
     pipeline = quiver.attach(

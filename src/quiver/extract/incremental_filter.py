@@ -15,11 +15,7 @@ the boundary: duplicates become possible, loss is not (a merge on a primary key 
 
 from __future__ import annotations
 
-import base64
 import datetime
-import decimal
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -34,6 +30,13 @@ from quiver.errors import (
     IncrementalCursorTypeError,
     IncrementalPrimaryKeyMissing,
 )
+from quiver.extract.incremental_hashes import (
+    Digest,
+    dedup_digest,
+    digests_matching,
+    is_legacy,
+    legacy_dedup_digest,
+)
 
 logger = logging.getLogger("quiver.extract.incremental")
 
@@ -42,36 +45,6 @@ WHOLE_ITEM = "$"
 OnCursorValueMissing = Literal["raise", "include", "exclude"]
 RowsAt = Callable[[list[int]], list[dict[str, Any]]]
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError)
-
-
-def digest_value(value: Any) -> str:
-    """dlt's dedup digest: base64 shake-128 (15 bytes, 20 chars) of sorted-key JSON."""
-    text = json.dumps(_canonical(value), sort_keys=True, default=_json_default)
-    digest = hashlib.shake_128(text.encode("utf-8")).digest(15)
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _canonical(value: Any) -> Any:
-    """The same row hashes the same whether it went through the batcher or not."""
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, datetime.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=datetime.UTC)
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.UTC).isoformat()
-    if isinstance(value, datetime.date | datetime.time | decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    return str(value)
 
 
 def cursor_scalar(value: Any, arrow_type: pa.DataType) -> pa.Scalar:
@@ -139,8 +112,16 @@ class CursorFilter:
         self.unique_key = None if unique_key is None else list(unique_key)
         self.dedup = dedup and (unique_key is None or len(unique_key) > 0)
         self.start_hashes = set(start_hashes)
+        # Stored hashes may be in dlt's current or legacy form: rows at the start value are
+        # hashed in each form present (see incremental_hashes).
+        self._start_digests = digests_matching(self.start_hashes)
         # The hashes of rows at last_value: the previous run's while last_value has not moved.
-        self.boundary_hashes: set[str] = set(start_hashes) if last_value == start_value else set()
+        carried = last_value == start_value
+        self.boundary_hashes: set[str] = set(start_hashes) if carried else set()
+        # A carried legacy set grows in its own form (as dlt does); a rebuilt one is current.
+        self._boundary_digest = (
+            legacy_dedup_digest if carried and is_legacy(start_hashes) else dedup_digest
+        )
         self.overflow = False
         self.start_out_of_range = False
         self.end_out_of_range = False
@@ -367,19 +348,25 @@ class CursorFilter:
         indices = _true_indices(at_start)
         if not indices:
             return keep
-        hashes = [self._row_hash(row) for row in rows_at(indices)]
-        seen = [i for i, h in zip(indices, hashes, strict=True) if h in self.start_hashes]
+        rows = rows_at(indices)
+        seen = [
+            i
+            for i, row in zip(indices, rows, strict=True)
+            if any(
+                self._row_hash(row, digest) in self.start_hashes for digest in self._start_digests
+            )
+        ]
         if not seen:
             return keep
         drop = pc.is_in(_positions(len(at_start)), value_set=pa.array(seen, pa.int64()))
         return pc.and_(keep, pc.invert(drop))
 
-    def _row_hash(self, row: dict[str, Any]) -> str:
+    def _row_hash(self, row: dict[str, Any], digest: Digest) -> str:
         if self.unique_key is not None and len(self.unique_key) == 1:
-            return digest_value(row[self.unique_key[0]])
+            return digest(row[self.unique_key[0]])
         if self.unique_key is not None:
-            return digest_value([row[k] for k in self.unique_key])
-        return digest_value(row)
+            return digest([row[k] for k in self.unique_key])
+        return digest(row)
 
     # ------------------------------------------------------------------------------- advance
     def _advance(self, kept: Any, cursor: Any, keep: Any, rows_at: RowsAt) -> None:
@@ -409,6 +396,7 @@ class CursorFilter:
         if moved:
             self.last_value = newest
             self.boundary_hashes = set()
+            self._boundary_digest = dedup_digest
             self.overflow = False
         if not self.dedup or self.overflow:
             return
@@ -429,7 +417,8 @@ class CursorFilter:
                 self.cursor_path,
             )
             return
-        self.boundary_hashes.update(self._row_hash(row) for row in rows_at(indices))
+        digest = self._boundary_digest
+        self.boundary_hashes.update(self._row_hash(row, digest) for row in rows_at(indices))
 
 
 def _constant_mask(length: int, value: bool) -> pa.Array:
