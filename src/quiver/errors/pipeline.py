@@ -144,7 +144,7 @@ class LoadPackageNotFound(PipelineException, LookupError):
         )
 
 
-class PipelineHasPendingDataException(PipelineException):
+class PipelineHasPendingDataException(PipelineException, RuntimeError):
     """A drop was asked while packages wait to be normalized or loaded (dlt's exception)."""
 
     def __init__(self, pipeline_name: str, pipelines_dir: str, pending: list[str]) -> None:
@@ -159,7 +159,7 @@ class PipelineHasPendingDataException(PipelineException):
         )
 
 
-class PipelineNeverRan(PipelineException):
+class PipelineNeverRan(PipelineException, RuntimeError):
     """The pipeline has no schema yet, so there is nothing it could drop (dlt's exception)."""
 
     def __init__(self, pipeline_name: str, pipelines_dir: str) -> None:
