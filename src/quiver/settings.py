@@ -483,6 +483,14 @@ OTHER_KEYS: tuple[OtherKey, ...] = (
         '``filesystem`` makes ``destination="<name>"`` a named filesystem destination whose '
         "settings are read under ``destination.<name>``.",
     ),
+    OtherKey(
+        "destination.<name>.truncate_tables_on_staging_destination_before_load",
+        "DESTINATION__FILESYSTEM__TRUNCATE_TABLES_ON_STAGING_DESTINATION_BEFORE_LOAD",
+        "``true``",
+        "quiver.load.staging",
+        "With ``staging``: delete a table's staged files of earlier loads before staging it "
+        "again (dlt's setting; see docs/staging.md).",
+    ),
     *(
         OtherKey(
             f"{_CREDENTIALS}.{field_name}",

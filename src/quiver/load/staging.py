@@ -25,7 +25,7 @@ from quiver.configuration import lookup as config
 from quiver.destinations.filesystem import FilesystemDestination, resolve_staging
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
-from quiver.errors import DestinationConfigError
+from quiver.errors import DestinationConfigError, TransientStorageError
 from quiver.schema.documents import PipelineState
 
 #: dlt's setting of the final destination: delete a table's staged files of earlier loads
@@ -120,8 +120,9 @@ class StagingArea:
         table's staged files of other loads are deleted first.
 
         Raises:
-            OSError: the upload failed, or a staged file's size differs from the local one
-                (transient: the loader retries the table).
+            OSError: the upload failed.
+            TransientStorageError: a staged file's size differs from the local one (the loader
+                retries the table).
         """
         folder = self.location.join(table_name)
         if self.truncate_before_load:
@@ -132,10 +133,8 @@ class StagingArea:
             place_file(path, target)
             size = target.filesystem().size(target.path)
             if size != path.stat().st_size:
-                raise OSError(
-                    f"Staged file {target} of table {table_name!r}, load {load_id} has "
-                    f"{size} bytes, the normalized file {path.stat().st_size}."
-                )
+                short = OSError(f"staged {target} has {size} of {path.stat().st_size} bytes")
+                raise TransientStorageError(table_name, load_id, short)
             placed.append(target)
         return placed
 
