@@ -234,6 +234,22 @@ class FilesystemDestinationConfig:
     )
 
 
+@dataclass(frozen=True)
+class SchemaConfig:
+    """Schema settings (config section ``schema``; ``sources.<schema name>.schema`` first, as
+    dlt's ``SCHEMA__NAMING``)."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("schema",)
+
+    naming: str | None = setting(
+        None,
+        "Naming convention of table and column names and of the dataset: ``snake_case``, "
+        "``direct``, ``sql_cs_v1``, ``sql_ci_v1``, ``duck_case`` or the dotted path of a module "
+        "with a ``NamingConvention`` class. Unset: ``snake_case`` for a new schema, the stored "
+        "schema's own otherwise; changing it on a schema whose tables hold data is refused.",
+    )
+
+
 #: dlt's default log line (``RUNTIME__LOG_FORMAT``).
 DEFAULT_LOG_FORMAT = (
     "{asctime}|[{levelname}]|{process}|{thread}|{name}|{filename}|{funcName}:{lineno}|{message}"
@@ -266,6 +282,7 @@ SECTIONS: tuple[type[Any], ...] = (
     ParquetOptions,
     LoadConfig,
     FilesystemDestinationConfig,
+    SchemaConfig,
     RuntimeConfig,
 )
 

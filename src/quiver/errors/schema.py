@@ -198,3 +198,30 @@ class UnserializableValue(QuiverError, TypeError):
             "dicts, datetimes, dates, times, Decimals, UUIDs, bytes, enums, dataclasses or "
             "pydantic models; convert other values first (e.g. str(value))."
         )
+
+
+class TableIdentifiersFrozen(SchemaError, ValueError):
+    """The naming convention of a schema whose tables hold data was changed (dlt's name).
+
+    Renaming would leave the loaded tables and columns behind under their old names, so the
+    change is refused, as dlt refuses it.
+
+    Attributes:
+        schema_name: the schema.
+        table_name: a table that holds data.
+        from_naming: the schema's stored convention.
+        to_naming: the configured one.
+    """
+
+    def __init__(self, schema_name: str, table_name: str, from_naming: str, to_naming: str) -> None:
+        self.schema_name = schema_name
+        self.table_name = table_name
+        self.from_naming = from_naming
+        self.to_naming = to_naming
+        super().__init__(
+            f"Schema {schema_name!r} uses naming convention {from_naming!r}, and its table "
+            f"{table_name!r} already holds data; the configured naming {to_naming!r} would "
+            "rename its tables and columns. Hint: keep SCHEMA__NAMING (or "
+            f"SOURCES__{schema_name.upper()}__SCHEMA__NAMING) at {from_naming!r}, or load into "
+            "a new pipeline and dataset."
+        )

@@ -40,7 +40,7 @@ from quiver.extract.state import in_source, reset_resource_state
 from quiver.package.formats import ARROW_EXT, ROWS_EXT, IpcTableWriter
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.model import Schema
-from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.naming import NamingConvention
 from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS
 from quiver.settings import BufferConfig as BufferConfig
 from quiver.settings import buffer_config as buffer_config
@@ -75,7 +75,7 @@ class Extractor:
         package: Path,
         schema: Schema,
         *,
-        naming: SnakeCaseNaming,
+        naming: NamingConvention,
         buffer_max_items: int = DEFAULT_BUFFER_MAX_ITEMS,
         file_max_items: int | None = None,
         file_max_bytes: int | None = None,

@@ -16,6 +16,7 @@ Everything works on whole arrays.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +52,7 @@ from quiver.normalize.flatten import (
     shorten_fragments,
 )
 from quiver.schema.model import Schema, TTableSchema
-from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.naming import NamingConvention
 from quiver.schema.types import TColumnSchema, arrow_to_column, column_to_arrow, is_nested
 
 _LINEAGE_HINTS: dict[str, TColumnSchema] = {
@@ -61,9 +62,7 @@ _LINEAGE_HINTS: dict[str, TColumnSchema] = {
     C_DLT_LIST_IDX: {"data_type": "bigint", "nullable": False},
     C_DLT_ROOT_ID: {"data_type": "text", "nullable": False, "root_key": True},
 }
-_VARIANT_NAME = re.compile(
-    r"^(?P<base>.+)__v_(?P<type>text|double|bool|timestamp|bigint|binary|json|decimal|wei|date|time)$"
-)
+_VARIANT_TYPES = "text|double|bool|timestamp|bigint|binary|json|decimal|wei|date|time"
 _ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
 #: dlt's ``timestamp`` detection: numbers within five years of now are UNIX timestamps.
 _TIMESTAMP_RANGE_SECONDS = 5 * 31_536_000.0
@@ -77,7 +76,7 @@ class CoerceContext:
 
     schema: Schema
     load_id: str
-    naming: SnakeCaseNaming
+    naming: NamingConvention
     from_rows: bool
     #: Tables that existed with typed columns when the package started and were not flagged
     #: to evolve once: only their new columns fall under the ``columns`` contract.
@@ -290,12 +289,12 @@ class _TableCoercer:
         flat = self.flat
         held: dict[str, list[pa.Array]] = {}
         for name, array in zip(flat.names, flat.arrays, strict=True):
-            base_name = _variant_base(name)
+            base_name = _variant_base(name, self.ctx.naming)
             if base_name is not None and (base_name in flat.sources or base_name in self.columns):
                 held.setdefault(base_name, []).append(array)
         outputs: list[_Out] = []
         for name, array in zip(flat.names, flat.arrays, strict=True):
-            if _variant_base(name) in held:
+            if _variant_base(name, self.ctx.naming) in held:
                 continue
             with self._at_column(name):
                 outputs.extend(self._column(name, array, variant=False, split=name in held))
@@ -453,13 +452,21 @@ class _TableCoercer:
             normalizer["seen-data"] = True
 
 
-def _variant_base(name: str) -> str | None:
+@functools.cache
+def _variant_name_pattern(separator: str) -> re.Pattern[str]:
+    """Variant names: the batcher's ``x__v_text`` and the convention's (``x▶v_text`` under
+    ``direct``), as dlt joins the column and ``v_<type>`` with the path separator."""
+    joins = "|".join(sorted({"__", re.escape(separator)}))
+    return re.compile(rf"^(?P<base>.+)(?:{joins})v_(?P<type>{_VARIANT_TYPES})$")
+
+
+def _variant_base(name: str, naming: NamingConvention) -> str | None:
     """``x`` for ``x__v_text`` (and for the batcher's nested ``x__v_double__v_double``)."""
-    match = _VARIANT_NAME.match(name)
+    match = _variant_name_pattern(naming.make_path("x", "x")[1:-1]).match(name)
     if match is None:
         return None
     base = match.group("base")
-    return _variant_base(base) or base
+    return _variant_base(base, naming) or base
 
 
 def _merge_same_names(outputs: list[_Out]) -> list[_Out]:

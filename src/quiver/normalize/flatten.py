@@ -33,7 +33,7 @@ from quiver.schema.columns import (
     C_DLT_PARENT_ID,
     C_DLT_ROOT_ID,
 )
-from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.naming import NamingConvention
 from quiver.schema.row_ids import child_row_ids, hash_row_ids, random_row_ids
 from quiver.schema.types import is_list_like
 
@@ -82,7 +82,7 @@ class FlatTable:
 
 @dataclass(frozen=True)
 class FlattenOptions:
-    naming: SnakeCaseNaming
+    naming: NamingConvention
     load_id: str
     max_nesting: int = DEFAULT_MAX_NESTING
     add_dlt_load_id: bool = True
@@ -149,11 +149,11 @@ def _root_row_ids(
     return random_row_ids(num_rows)
 
 
-def _normalize_key(naming: SnakeCaseNaming, raw_name: str) -> str:
+def _normalize_key(naming: NamingConvention, raw_name: str) -> str:
     return naming.normalize_path(raw_name) if raw_name.strip() else EMPTY_KEY_IDENTIFIER
 
 
-def shorten_fragments(naming: SnakeCaseNaming, *parts: str) -> str:
+def shorten_fragments(naming: NamingConvention, *parts: str) -> str:
     """dlt's ``shorten_fragments``: join normalized parts with ``__`` and shorten the result."""
     joined = naming.make_path(*parts)
     return naming.shorten_identifier(joined, joined, naming.max_length)
@@ -275,7 +275,7 @@ def _unnest_list(
 
 
 def rename_arrow_columns(
-    batch: pa.RecordBatch, naming: SnakeCaseNaming, table_name: str = "<arrow item>"
+    batch: pa.RecordBatch, naming: NamingConvention, table_name: str = "<arrow item>"
 ) -> pa.RecordBatch:
     """Arrow items keep their shape: only top-level column names are normalized."""
     names = [_normalize_key(naming, name) for name in batch.schema.names]

@@ -34,7 +34,7 @@ from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.columns import C_DLT_ID
 from quiver.schema.hints import resolve_strategy, row_version_column
 from quiver.schema.model import EVOLVE_ONCE, Schema
-from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.naming import NamingConvention
 from quiver.settings import NormalizeConfig, ParquetOptions
 
 PARQUET_EXT = "parquet"
@@ -196,7 +196,7 @@ class _PackageContext:
     """State shared by the files of one package: schema, contract records, locks."""
 
     def __init__(
-        self, schema: Schema, load_id: str, naming: SnakeCaseNaming, config: NormalizeConfig
+        self, schema: Schema, load_id: str, naming: NamingConvention, config: NormalizeConfig
     ) -> None:
         self.schema = schema
         self.load_id = load_id
@@ -232,7 +232,7 @@ def normalize_package(
     target: Path,
     schema: Schema,
     load_id: str,
-    naming: SnakeCaseNaming,
+    naming: NamingConvention,
     config: NormalizeConfig,
     progress: Collector = NULL_COLLECTOR,
 ) -> NormalizeMetrics:
@@ -260,7 +260,7 @@ def _normalize_package(
     target: Path,
     schema: Schema,
     load_id: str,
-    naming: SnakeCaseNaming,
+    naming: NamingConvention,
     config: NormalizeConfig,
     progress: Collector,
 ) -> NormalizeMetrics:

@@ -34,13 +34,13 @@ from quiver.pipeline.data import data_to_sources, with_run_hints
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.local_state import (
     adopt_newer_package_state,
-    dev_mode_dataset_name,
     new_state,
     read_state,
     record_settings,
     write_state,
 )
 from quiver.pipeline.lock import FolderLock, locked_step
+from quiver.pipeline.naming import naming_of, normalize_dataset_name, pipeline_naming, schema_naming
 from quiver.pipeline.observability import Observable
 from quiver.pipeline.refresh import RefreshMode, SourceRefresh, check_refresh_mode, prepare_refresh
 from quiver.pipeline.salt import anonymize, resolve_pipeline_salt
@@ -59,7 +59,7 @@ from quiver.schema.hints import (
     TableFormatName,
 )
 from quiver.schema.model import Schema
-from quiver.schema.naming import SnakeCaseNaming, default_schema_name
+from quiver.schema.naming import default_schema_name
 from quiver.schema.store import SchemaStore
 from quiver.settings import ExtractConfig, LoadConfig, NormalizeConfig, buffer_config, resolve
 
@@ -114,7 +114,6 @@ class Pipeline(WorkingFolder, Observable):
         self.import_schema_path = import_schema_path
         self.export_schema_path = export_schema_path
         self.dev_mode = dev_mode
-        self.naming = SnakeCaseNaming()
         self.working_dir = Path(pipelines_dir) / pipeline_name
         if dev_mode and self.working_dir.exists():
             shutil.rmtree(self.working_dir)
@@ -136,6 +135,7 @@ class Pipeline(WorkingFolder, Observable):
         )
         if self.destination is not None:
             self.destination.validate()
+        self.naming = pipeline_naming(self._schemas, self.default_schema_name)
         self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
         self._init_observability(progress)
         self._save_state()
@@ -143,7 +143,7 @@ class Pipeline(WorkingFolder, Observable):
     # ----------------------------------------------------------------- naming
     def _make_dataset_name(self, dataset_name: str | None) -> str:
         name = dataset_name or self.pipeline_name + "_dataset"
-        return dev_mode_dataset_name(name, _now()) if self.dev_mode else name
+        return normalize_dataset_name(self.naming, name, self.dev_mode)
 
     @property
     def default_schema_name(self) -> str:
@@ -291,7 +291,7 @@ class Pipeline(WorkingFolder, Observable):
         extractor = Extractor(
             package,
             schema,
-            naming=self.naming,
+            naming=schema_naming(schema, self.naming.max_length),
             buffer_max_items=buffers.buffer_max_items,
             file_max_items=buffers.file_max_items,
             file_max_bytes=buffers.file_max_bytes,
@@ -400,10 +400,11 @@ class Pipeline(WorkingFolder, Observable):
         for table_schema in package_schema.tables.values():
             schema.merge_hints(table_schema["name"], table_schema)
         target = self._storage.new_temp_package(load_id)
+        naming = naming_of(schema, self.naming.max_length)
         try:
             with self._progress(f"Normalize {schema.name} in {load_id}") as progress:
                 metrics = normalize_package(
-                    extracted, target, schema, load_id, self.naming, config, progress=progress
+                    extracted, target, schema, load_id, naming, config, progress=progress
                 )
         except Exception as error:
             self._storage.discard_temp(target)
@@ -504,7 +505,7 @@ class Pipeline(WorkingFolder, Observable):
         if credentials is not None and self.destination is not None:
             self.destination.credentials = credentials
         if dataset_name is not None and dataset_name != self.dataset_name:
-            self.dataset_name = dataset_name
+            self.dataset_name = self.naming.normalize_table_identifier(dataset_name)
             changed = True
         if changed:
             self._save_state()

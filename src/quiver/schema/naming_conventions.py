@@ -15,8 +15,7 @@ The rules follow dlt's modules of the same names (``dlt/common/normalizers/namin
 Every convention strips surrounding whitespace, refuses blank names and shortens long names with
 the tag of :func:`~quiver.schema.naming.shorten_identifier`, as dlt's base class does.
 
-Not wired into the pipeline yet: the pipeline still normalizes with ``snake_case``
-(``docs/decisions.md``, issue 13).
+The pipeline picks one per schema from ``SCHEMA__NAMING`` (see :mod:`quiver.pipeline.naming`).
 
 Examples:
     >>> naming_convention("sql_ci_v1").normalize_identifier("Event Value!")

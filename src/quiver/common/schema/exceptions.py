@@ -12,6 +12,7 @@ from quiver.errors import (
     InvalidSchemaFile,
     NameCollisionError,
     SchemaError,
+    TableIdentifiersFrozen,
 )
 
 SchemaException = SchemaError
@@ -29,4 +30,5 @@ __all__ = [
     "SchemaCorruptedException",
     "SchemaException",
     "SchemaIdentifierNormalizationCollision",
+    "TableIdentifiersFrozen",
 ]
