@@ -11,7 +11,6 @@ prints credentials.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -175,16 +174,6 @@ def test_sync_restores_state_and_schemas_from_the_dataset(
     other = ("pipeline", "--pipelines-dir", str(tmp_path / "other"), "shop", "sync")
     nowhere = _quiver(*other, "--bucket-url", str(tmp_path / "empty"), "--dataset-name", "x")
     assert nowhere.returncode == 1 and "Cannot restore pipeline 'shop'" in nowhere.stderr
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("quiver.pipeline.helpers") is not None,
-    reason="quiver.pipeline.helpers exists: test the drop it implements instead",
-)
-def test_drop_says_it_is_not_available_yet(shop: quiver.Pipeline, pipelines_dir: str) -> None:
-    result = _quiver("pipeline", "--pipelines-dir", pipelines_dir, "shop", "drop", "orders")
-    assert result.returncode == 1
-    assert "quiver.pipeline.helpers.drop" in result.stderr and "Hint:" in result.stderr
 
 
 def test_show_writes_the_html_page(
