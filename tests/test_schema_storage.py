@@ -15,6 +15,7 @@ import yaml
 
 import quiver
 from quiver.errors import DataValidationError, PipelineStepFailed
+from quiver.package.schema_store import SchemaStore
 from quiver.schema import yaml_io
 from quiver.schema.documents import (
     ColumnSchema,
@@ -24,7 +25,6 @@ from quiver.schema.documents import (
     TableSchema,
 )
 from quiver.schema.model import Schema, content_hash
-from quiver.schema.store import SchemaStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "shop.schema.yaml"
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime
 
 from quiver.errors import TableIdentifiersFrozen
+from quiver.package.schema_store import SchemaStore
 from quiver.pipeline.local_state import dev_mode_dataset_name
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
 from quiver.schema.naming_conventions import naming_convention
-from quiver.schema.store import SchemaStore
 from quiver.settings import SchemaConfig, resolve
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The Pipeline: extract → normalize → load over load packages in a working folder.
 
 The Pipeline orchestrates; the work is done elsewhere: schemas are kept by
-:class:`~quiver.schema.store.SchemaStore`, packages by
+:class:`~quiver.package.schema_store.SchemaStore`, packages by
 :class:`~quiver.package.storage.PackageStorage` (their states and infos are built in
 :mod:`quiver.pipeline.packages`), settings come from :func:`quiver.settings.resolve`, and the
 steps themselves are :class:`~quiver.extract.extractor.Extractor`,
@@ -28,6 +28,7 @@ from quiver.load.loader import Loader
 from quiver.load.staging import record_staging, staging_from_state
 from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
+from quiver.package.schema_store import SchemaStore
 from quiver.package.storage import PackageStorage
 from quiver.pipeline import packages, sync, validation
 from quiver.pipeline.data import data_to_sources, with_run_hints
@@ -60,7 +61,6 @@ from quiver.schema.hints import (
 )
 from quiver.schema.model import Schema
 from quiver.schema.naming import default_schema_name
-from quiver.schema.store import SchemaStore
 from quiver.settings import ExtractConfig, LoadConfig, NormalizeConfig, buffer_config, resolve
 
 if TYPE_CHECKING:

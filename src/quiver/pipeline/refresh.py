@@ -34,9 +34,9 @@ from typing import Any, Literal, get_args
 from quiver.errors import InvalidRefreshMode
 from quiver.extract.resource import Resource
 from quiver.extract.state import reset_resource_state, reset_source_state
+from quiver.package.schema_store import SchemaStore
 from quiver.package.storage import PackageState
 from quiver.schema.model import Schema
-from quiver.schema.store import SchemaStore
 
 RefreshMode = Literal["drop_sources", "drop_resources", "drop_data"]
 REFRESH_MODES: tuple[str, ...] = get_args(RefreshMode)

@@ -8,11 +8,10 @@ live schema when it is loaded, and a missing one is written from the live schema
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import cast
 
+from quiver.package.storage import read_json, write_json
 from quiver.schema import yaml_io
 from quiver.schema.documents import SchemaDocument
 from quiver.schema.model import Schema, content_hash
@@ -67,7 +66,7 @@ class SchemaStore:
             imported = yaml_io.read_import_schema(self.import_schema_path, schema.name)
             schema.document["imported_version_hash"] = content_hash(imported or {})
         schema.bump_version()
-        _write(self.path(schema.name), _document(schema))
+        write_json(self.path(schema.name), _document(schema))
         if self.export_schema_path:
             yaml_io.export_schema(schema, self.export_schema_path)
 
@@ -78,13 +77,4 @@ def _document(schema: Schema) -> SchemaDocument:
 
 
 def _read(path: Path) -> SchemaDocument:
-    with open(path, encoding="utf-8") as f:
-        return cast(SchemaDocument, json.load(f))
-
-
-def _write(path: Path, document: SchemaDocument) -> None:
-    """Write atomically (temp file + rename): a crash never leaves half a schema."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1, default=str)
-    os.replace(tmp, path)
+    return cast(SchemaDocument, read_json(path))
