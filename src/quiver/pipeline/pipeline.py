@@ -52,12 +52,13 @@ from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
 from quiver.schema.documents import PipelineState
 from quiver.schema.hints import (
+    ColumnsHint,
     FileFormat,
-    RunColumns,
-    RunKey,
-    RunSchemaContract,
-    RunWriteDisposition,
+    KeyHint,
+    SchemaContractHint,
     TableFormatName,
+    WriteDisposition,
+    WriteDispositionConfig,
 )
 from quiver.schema.model import Schema
 from quiver.schema.naming import default_schema_name
@@ -200,12 +201,12 @@ class Pipeline(WorkingFolder, Observable):
         data: Any,
         *,
         table_name: str | None = None,
-        write_disposition: RunWriteDisposition | None = None,
-        columns: RunColumns | None = None,
-        primary_key: RunKey | None = None,
+        write_disposition: WriteDisposition | WriteDispositionConfig | None = None,
+        columns: ColumnsHint | None = None,
+        primary_key: KeyHint | None = None,
         schema: Any = None,
         table_format: TableFormatName | None = None,
-        schema_contract: RunSchemaContract | None = None,
+        schema_contract: SchemaContractHint | None = None,
         refresh: str | None = None,
         loader_file_format: FileFormat | None = None,
         workers: int | None = None,
@@ -522,13 +523,13 @@ class Pipeline(WorkingFolder, Observable):
         dataset_name: str | None = None,
         credentials: Any = None,
         table_name: str | None = None,
-        write_disposition: RunWriteDisposition | None = None,
-        columns: RunColumns | None = None,
-        primary_key: RunKey | None = None,
+        write_disposition: WriteDisposition | WriteDispositionConfig | None = None,
+        columns: ColumnsHint | None = None,
+        primary_key: KeyHint | None = None,
         schema: Any = None,
         loader_file_format: FileFormat | None = None,
         table_format: TableFormatName | None = None,
-        schema_contract: RunSchemaContract | None = None,
+        schema_contract: SchemaContractHint | None = None,
         refresh: str | None = None,
     ) -> LoadInfo | None:
         """Finish pending packages, then extract, normalize and load ``data``.

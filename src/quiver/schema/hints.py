@@ -62,14 +62,6 @@ ItemCallable = Callable[[Any], Any]
 SchemaContractHint = ContractMode | Mapping[ContractEntity, ContractMode]
 
 
-#: The static forms of the hints that ``Pipeline.run``/``extract`` take for every table of the
-#: data (dlt's explicit keyword arguments, typed with the same vocabulary as ``TableHints``).
-RunWriteDisposition = WriteDisposition | WriteDispositionConfig
-RunColumns = ColumnsHint
-RunKey = KeyHint
-RunSchemaContract = SchemaContractHint
-
-
 class TableHints(TypedDict, total=False):
     """The table hints that ``@resource``, ``apply_hints``, ``mark.make_hints``,
     ``Pipeline.extract`` and ``Pipeline.run`` accept (each also accepts a callable of the item,
