@@ -158,8 +158,10 @@ def resolve(
     if pipeline_name:
         scopes.append((pipeline_name,))
     scopes.append(())
+    # Once per lookup, not once per scope: finding the providers stats every TOML file.
+    asked = providers if providers is not None else current_providers()
     for scope in scopes:
-        for provider in providers if providers is not None else current_providers():
+        for provider in asked:
             for path in paths:
                 full = (*scope, *path, key)
                 value = provider.get(full)
