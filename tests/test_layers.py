@@ -18,6 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "quiver"
 #: Top-level unit (a package under ``quiver/`` or a top-level module) → layer.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "atomic_files": 0,
     "configuration": 1,
     "settings": 2,
     "progress": 2,

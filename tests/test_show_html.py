@@ -99,7 +99,9 @@ def test_a_pipeline_that_never_loaded_still_has_a_page(pipelines_dir: str, tmp_p
 @pytest.mark.slow
 def test_chromium_renders_the_page(shop: quiver.Pipeline, tmp_path: Path) -> None:
     # No skip: a run without the browser fails here and says how to get it.
-    assert CHROMIUM is not None, "install Debian's chromium (.ci/run does: apt-get install chromium)"
+    assert CHROMIUM is not None, (
+        "install Debian's chromium (.ci/run does: apt-get install chromium)"
+    )
     from PIL import Image
 
     path = Path(shop.show(str(tmp_path / "shop.html")))

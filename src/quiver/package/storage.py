@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypedDict, cast
 
+from quiver.atomic_files import write_text_atomically
 from quiver.package.ids import uniq_id
 from quiver.schema.documents import StateRow
 
@@ -113,10 +114,7 @@ def _owner_alive(temp_name: str) -> bool:
 
 def write_json(path: Path, document: Any) -> None:
     """Write JSON atomically (temp file + rename) so a crash never leaves half a document."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1, default=str)
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(document, indent=1, default=str))
 
 
 def read_json(path: Path) -> Any:

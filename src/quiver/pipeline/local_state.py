@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+from quiver.atomic_files import write_text_atomically
 from quiver.package import typed_json
 from quiver.package.storage import STAGES, PackageStorage
 from quiver.pipeline.state import (
@@ -53,9 +53,7 @@ def write_state(working_dir: Path, state: PipelineState) -> None:
     """Bump the version if the content changed, then write atomically (temp file + rename)."""
     bump_version_if_modified(state)
     path = working_dir / STATE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(typed_json.dumps(state, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, typed_json.dumps(state, indent=1))
 
 
 def new_state(pipeline_name: str) -> PipelineState:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from quiver.atomic_files import write_text_atomically
 from quiver.errors import InvalidSchemaFile
 from quiver.schema.model import (
     ENGINE_VERSION,
@@ -97,9 +98,7 @@ def export_schema(schema: Schema, folder: str | Path) -> Path:
     text = to_yaml(schema.document)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomically(path, text)
     return path
 
 
