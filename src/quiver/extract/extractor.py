@@ -37,7 +37,7 @@ from quiver.extract.pipe import (
 )
 from quiver.extract.resource import Resource
 from quiver.extract.state import in_source, reset_resource_state
-from quiver.package.formats import ARROW_EXT, ROWS_EXT, IpcTableWriter
+from quiver.package.formats import ARROW_EXT, ROWS_EXT, FileSequence, IpcTableWriter
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
@@ -90,6 +90,8 @@ class Extractor:
         self._file_max_bytes = file_max_bytes
         self._buffers: dict[tuple[PipeNode, str], list[Any]] = {}
         self._writers: dict[tuple[str, str], IpcTableWriter] = {}
+        # File ids in write order: normalize follows it, so the first data extracted decides.
+        self._sequence = FileSequence()
         self._tables: dict[tuple[int, str], str] = {}
         self._static: dict[PipeNode, str | None] = {}
         self.metrics = ExtractMetrics()
@@ -294,6 +296,8 @@ class Extractor:
         self._write(node, table_name, ROWS_EXT, batch)
 
     def _write_arrow(self, node: PipeNode, table: str, item: Any) -> None:
+        # Rows yielded before this item are older: their file comes first.
+        self._flush(node, table)
         for batch in arrow_batches(item):
             self._write(node, table, ARROW_EXT, batch)
 
@@ -311,6 +315,7 @@ class Extractor:
                 table_name,
                 ext,
                 self.metrics.files.append,
+                sequence=self._sequence,
                 file_max_items=self._file_max_items,
                 file_max_bytes=self._file_max_bytes,
             )

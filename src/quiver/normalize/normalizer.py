@@ -28,7 +28,7 @@ from quiver.normalize.flatten import (
     flatten_rows,
     rename_arrow_columns,
 )
-from quiver.package.formats import ROWS_EXT, iter_batches
+from quiver.package.formats import ROWS_EXT, extraction_order, iter_batches
 from quiver.package.storage import JobFile, PackageStorage
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.columns import C_DLT_ID
@@ -269,16 +269,23 @@ def _normalize_package(
     jobs = PackageStorage.jobs(extracted, "new")
     metrics = NormalizeMetrics()
     progress.update("Files", 0, total=len(jobs))
-    if config.workers > 1 and len(jobs) > 1:
+
+    def normalize_chain(chain: list[Path]) -> list[NormalizeMetrics]:
+        return [_normalize_job(job, target, context) for job in chain]
+
+    chains = _chains_in_extraction_order(jobs)
+    if config.workers > 1 and len(chains) > 1:
         with ThreadPoolExecutor(config.workers, thread_name_prefix="normalize") as pool:
-            for job_metrics in pool.map(lambda job: _normalize_job(job, target, context), jobs):
+            for chain_metrics in pool.map(normalize_chain, chains):
+                for job_metrics in chain_metrics:
+                    metrics.merge(job_metrics)
+                    _report(progress, job_metrics)
+    else:
+        for chain in chains:
+            for job in chain:
+                job_metrics = _normalize_job(job, target, context)
                 metrics.merge(job_metrics)
                 _report(progress, job_metrics)
-    else:
-        for job in jobs:
-            job_metrics = _normalize_job(job, target, context)
-            metrics.merge(job_metrics)
-            _report(progress, job_metrics)
     context.violations.raise_if_frozen(
         {v.table_name: resolve_contract(schema, v.table_name) for v in context.violations.records}
     )
@@ -287,6 +294,19 @@ def _normalize_package(
         if normalizer:
             normalizer.pop(EVOLVE_ONCE, None)
     return metrics
+
+
+def _chains_in_extraction_order(jobs: list[Path]) -> list[list[Path]]:
+    """The jobs grouped by root table, each group in the order extract wrote its files.
+
+    The first file that brings a column decides its type, so the files of one table must be
+    coerced in extraction order: each group runs on one worker, and only groups (tables, whose
+    schemas are independent) run in parallel.
+    """
+    chains: dict[str, list[Path]] = {}
+    for job in sorted(jobs, key=extraction_order):
+        chains.setdefault(JobFile.parse(job.name).table_name, []).append(job)
+    return list(chains.values())
 
 
 def _report(progress: Collector, job_metrics: NormalizeMetrics) -> None:

@@ -3,10 +3,17 @@
 Extract writes one IPC stream file per table and item kind (``<table>.<file_id>.0.rows.arrow``
 for rows converted by quiver, ``.arrow`` for Arrow items passed through); normalize reads them
 back batch by batch.
+
+The file ids of one package are a sequence (:class:`FileSequence`), zero-padded so that sorting
+the names sorts the files of a table in the order extract wrote them. Normalize follows that
+order, so the first data extracted decides a new column's type, whatever the file system's
+listing order or the number of normalize workers.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
@@ -19,6 +26,30 @@ from quiver.package.storage import JobFile
 ROWS_EXT: Final = "rows.arrow"
 #: Extension of files holding Arrow items as the resource yielded them.
 ARROW_EXT: Final = "arrow"
+#: Digits of a sequential file id: a package of more files than that still sorts by length.
+_SEQUENCE_DIGITS = 8
+
+
+class FileSequence:
+    """The file ids of one package, in the order its files are opened (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    def next_id(self) -> str:
+        with self._lock:
+            number = next(self._counter)
+        return f"{number:0{_SEQUENCE_DIGITS}d}"
+
+
+def extraction_order(job_path: Path) -> tuple[int, str]:
+    """Sort key of an extracted file: its place in the package's sequence.
+
+    Files of packages written before file ids were sequential sort after, by name.
+    """
+    file_id = JobFile.parse(job_path.name).file_id
+    return (int(file_id), "") if file_id.isdigit() else (1 << 62, job_path.name)
 
 
 class IpcTableWriter:
@@ -31,6 +62,7 @@ class IpcTableWriter:
         ext: str,
         on_new_file: Callable[[Path], None],
         *,
+        sequence: FileSequence,
         file_max_items: int | None,
         file_max_bytes: int | None,
     ) -> None:
@@ -38,6 +70,7 @@ class IpcTableWriter:
         self._table_name = table_name
         self._ext = ext
         self._on_new_file = on_new_file
+        self._sequence = sequence
         self._file_max_items = file_max_items
         self._file_max_bytes = file_max_bytes
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
@@ -65,7 +98,8 @@ class IpcTableWriter:
 
     def _open(self, schema: pa.Schema) -> None:
         self.close()
-        path = self._jobs_dir / JobFile.new(self._table_name, self._ext).name
+        job = JobFile(self._table_name, self._sequence.next_id(), 0, self._ext)
+        path = self._jobs_dir / job.name
         self._sink = pa.OSFile(str(path), "wb")
         self._writer = pa.ipc.new_stream(self._sink, schema)
         self._schema = schema
