@@ -31,6 +31,7 @@ from quiver.errors.dataset import (
     TableNotFound,
 )
 from quiver.errors.extract import (
+    EmptyArrowItem,
     InconsistentTableTemplate,
     IncrementalArgumentError,
     IncrementalCursorInvalidCoercion,
@@ -47,9 +48,11 @@ from quiver.errors.extract import (
     ResourceNotFound,
     ResourcesNotFound,
     ResourceTypeError,
+    RowConversionError,
     SourceExhausted,
     UnboundResourceError,
     UnknownArgument,
+    UnsupportedValue,
 )
 from quiver.errors.load import (
     CommitConflictError,
@@ -116,6 +119,7 @@ __all__ = [
     "DestinationConfigError",
     "DestinationConfigTypeError",
     "DestinationHasFailedJobs",
+    "EmptyArrowItem",
     "InconsistentTableTemplate",
     "IncrementalArgumentError",
     "IncrementalCursorInvalidCoercion",
@@ -156,6 +160,7 @@ __all__ = [
     "ResourceNameMissing",
     "ResourceNotFound",
     "ResourceTypeError",
+    "RowConversionError",
     "ResourcesNotFound",
     "SchemaError",
     "SchemaMismatchError",
@@ -171,5 +176,6 @@ __all__ = [
     "UnserializableValue",
     "UnsupportedDataType",
     "UnsupportedStorageError",
+    "UnsupportedValue",
     "did_you_mean",
 ]

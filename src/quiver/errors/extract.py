@@ -30,6 +30,87 @@ class ResourceExtractionError(QuiverError):
         )
 
 
+class UnsupportedValue(QuiverError, ValueError):
+    """A value no table format can store as it is, found at extract: no package is made.
+
+    Raised for the data, not the resource's code: a Decimal ``NaN`` or one of more than 38
+    digits, a Python int outside the 64-bit range, an Arrow column whose values do not fit the
+    type quiver converts it to.
+
+    Attributes:
+        column_name: the column (the key as the resource yielded it).
+        value: an example value.
+        table_name: the table, once known.
+        resource_name: the resource that yielded it, once known.
+    """
+
+    def __init__(
+        self,
+        column_name: str,
+        value: Any,
+        problem: str,
+        hint: str,
+        table_name: str | None = None,
+        resource_name: str | None = None,
+    ) -> None:
+        self.column_name = column_name
+        self.value = value
+        self.problem = problem
+        self.hint = hint
+        self.table_name = table_name
+        self.resource_name = resource_name
+        where = f"table {table_name!r}" if table_name else "a table"
+        if resource_name and resource_name != table_name:
+            where += f" (resource {resource_name!r})"
+        super().__init__(
+            f"Extract: column {column_name!r} of {where} holds {short_repr(value)}, which "
+            f"{problem}. Nothing was written for this run. Hint: {hint}"
+        )
+
+    def at(self, table_name: str, resource_name: str) -> UnsupportedValue:
+        """The same error, located at a table and resource."""
+        return type(self)(
+            self.column_name, self.value, self.problem, self.hint, table_name, resource_name
+        )
+
+
+class RowConversionError(QuiverError, TypeError):
+    """quiver could not turn a resource's rows into Arrow: its own limitation, not the resource's.
+
+    Attributes:
+        table_name: the table the rows were for.
+        resource_name: the resource that yielded them.
+        cause: the original exception (also ``__cause__``).
+    """
+
+    def __init__(self, table_name: str, resource_name: str, cause: BaseException) -> None:
+        self.table_name = table_name
+        self.resource_name = resource_name
+        self.cause = cause
+        super().__init__(
+            f"Extract: quiver could not convert the rows that resource {resource_name!r} yielded "
+            f"for table {table_name!r}: {type(cause).__name__}: {cause}. The resource did not "
+            "fail; quiver has no conversion for one of the values, and nothing was written for "
+            "this run. Hint: convert the unusual values (e.g. to str) in the resource with "
+            "add_map, and report the value's type to quiver's issue tracker."
+        )
+
+
+class EmptyArrowItem(QuiverError, ValueError):
+    """An Arrow item with rows but no columns: there is nothing to store for its rows."""
+
+    def __init__(self, table_name: str, resource_name: str, rows: int) -> None:
+        self.table_name = table_name
+        self.resource_name = resource_name
+        self.rows = rows
+        super().__init__(
+            f"Extract: resource {resource_name!r} yielded an Arrow item with {rows} row(s) and "
+            f"no columns for table {table_name!r}; no table format can store rows without "
+            "columns. Nothing was written for this run. Hint: check the projection that made "
+            "the item (a select of no columns?), or yield nothing when there is no data."
+        )
+
+
 class SourceExhausted(QuiverError, RuntimeError):
     """A generator-backed source or resource was iterated a second time."""
 

@@ -75,14 +75,28 @@ class NameCollisionError(NormalizeError, ValueError):
     lost without a trace.
     """
 
-    def __init__(self, table_name: str, column_name: str, first: str, second: str) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        column_name: str,
+        first: str,
+        second: str,
+        rows: int | None = None,
+        example: Any = None,
+    ) -> None:
         self.table_name = table_name
         self.column_name = column_name
         self.source_names = (first, second)
+        self.rows = rows
+        where = (
+            f"; {rows} row(s) hold both (e.g. {second!r}={short_repr(example)})"
+            if rows is not None
+            else ""
+        )
         super().__init__(
             f"Columns {first!r} and {second!r} of table {table_name!r} both normalize to "
-            f"{column_name!r} (snake_case naming). Hint: rename one of them in the resource "
-            "(e.g. with add_map) so that their normalized names differ."
+            f"{column_name!r} (snake_case naming){where}. Hint: rename one of them in the "
+            "resource (e.g. with add_map) so that their normalized names differ."
         )
 
 

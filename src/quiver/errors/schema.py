@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quiver.errors.base import QuiverError, short_repr
+from quiver.errors.base import QuiverError, did_you_mean, short_repr
 
 
 class SchemaError(QuiverError):
@@ -112,12 +112,28 @@ class UnsupportedDataType(SchemaError, TypeError):
         )
 
     @classmethod
-    def unknown_data_type(cls, data_type: Any, known: tuple[str, ...]) -> UnsupportedDataType:
-        """A column's ``data_type`` hint that is not one of dlt's data types."""
+    def unknown_data_type(
+        cls, data_type: Any, known: tuple[str, ...], suggestion: str | None = None
+    ) -> UnsupportedDataType:
+        """A column's ``data_type`` hint that is not one of dlt's data types.
+
+        ``suggestion``: the data type meant, when the caller knows better than spelling.
+        """
+        meant = f" Did you mean {suggestion!r}?" if suggestion else did_you_mean(data_type, known)
         return cls(
             str(data_type),
-            f"Unknown dlt data type {data_type!r}.",
+            f"Unknown dlt data type {data_type!r}.{meant}",
             f"use one of {', '.join(known)} in the column's data_type hint.",
+        )
+
+    @classmethod
+    def decimal_too_wide(cls, precision: int, most: int) -> UnsupportedDataType:
+        """A decimal hint with more digits than Delta and Iceberg decimals hold."""
+        return cls(
+            f"decimal({precision})",
+            f"A decimal of precision {precision} has more than the {most} digits that Delta "
+            "and Iceberg decimals hold.",
+            f"give a precision of at most {most}, or data_type 'text' for wider numbers.",
         )
 
     def at(self, table_name: str, column_name: str) -> UnsupportedDataType:

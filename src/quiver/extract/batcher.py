@@ -25,6 +25,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from quiver.errors import UnsupportedValue
+from quiver.schema.types import MAX_DECIMAL_PRECISION
+
 _ARROW_INFERENCE_ERRORS = (
     pa.ArrowInvalid,
     pa.ArrowTypeError,
@@ -93,12 +96,22 @@ def _rows_to_batch_by_column(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
     names: list[str] = []
     arrays: list[pa.Array] = []
     for key in keys:
-        for name, array in _column_arrays(key, [row.get(key) for row in rows]):
+        for name, array in _column_arrays(_key_name(key), [row.get(key) for row in rows]):
             names.append(name)
             arrays.append(array)
     if not names:
         return pa.RecordBatch.from_struct_array(pa.array([{}] * len(rows), pa.struct([])))
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _key_name(key: Any) -> str:
+    """A dict key as a column name: dlt writes rows as JSON, whose keys are text (``98765`` →
+    ``"98765"``, ``True`` → ``"true"``)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    return str(key)
 
 
 def _may_hide_mixed_kinds(kind: pa.DataType) -> bool:
@@ -137,12 +150,24 @@ def _column_arrays(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
     except _ARROW_INFERENCE_ERRORS:
         pass
     else:
+        if _holds_wide_decimals(array.type):
+            # Too many digits for Delta and Iceberg: the values are checked one kind at a time.
+            return _split_by_kind(name, values)
         if not _may_hide_mixed_kinds(array.type):
             return [(name, array)]
         types = set(map(type, values)) - {_NONE_TYPE}
         if len(types) <= 1 or (types == {int, float} and pa.types.is_floating(array.type)):
             return [(name, _plain_array(array))]
     return _split_by_kind(name, values)
+
+
+def _inferred(values: list[Any]) -> pa.Array:
+    """``pa.array`` of values of one kind; decimals wider than 38 digits do not count as
+    inferred (they are checked value by value)."""
+    array = pa.array(values)
+    if _holds_wide_decimals(array.type):
+        raise pa.ArrowInvalid("decimal wider than 38 digits")
+    return _plain_array(array)
 
 
 def _split_by_kind(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
@@ -156,10 +181,10 @@ def _split_by_kind(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
         distinct.append("dict")
     if len(distinct) == 1:
         try:
-            return [(name, _plain_array(pa.array(values)))]
+            return [(name, _inferred(values))]
         except _ARROW_INFERENCE_ERRORS:
             if distinct != ["number"]:
-                return [(name, _single_kind_array(values, distinct[0]))]
+                return [(name, _single_kind_array(name, values, distinct[0]))]
         # Ints too large for an exact double next to floats: keep both, ints as the variant.
         kinds = [
             None if k is None else type(v).__name__ for v, k in zip(values, kinds, strict=True)
@@ -170,17 +195,24 @@ def _split_by_kind(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
         column_values = [v if k == kind else None for v, k in zip(values, kinds, strict=True)]
         column_name = name if position == 0 else f"{name}__v_{_KIND_NAMES[kind]}"
         try:
-            result.append((column_name, _plain_array(pa.array(column_values))))
+            result.append((column_name, _inferred(column_values)))
         except _ARROW_INFERENCE_ERRORS:
             if kind == "number":  # ints and floats that do not unify: split them too
                 result.extend(_split_by_kind(column_name, column_values))
             else:
-                result.append((column_name, _single_kind_array(column_values, kind)))
+                result.append((column_name, _single_kind_array(column_name, column_values, kind)))
     return result
 
 
-def _single_kind_array(values: list[Any], kind: str) -> pa.Array:
-    """Values of one kind that ``pa.array`` still rejects: nested conflicts, mixed tz, huge ints."""
+def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
+    """Values of one kind that ``pa.array`` still rejects: nested conflicts, mixed tz, huge ints.
+
+    Raises:
+        UnsupportedValue: for a value no table format stores as it is (a Python int outside
+            64 bits, a Decimal NaN, infinity or one of more than 38 digits).
+    """
+    if kind in ("number", "int", "decimal"):
+        _reject_unstorable_numbers(name, values)
     if kind == "dict":
         mask = pa.array([v is None for v in values])
         batch = _rows_to_batch_by_column([v if v is not None else {} for v in values])
@@ -200,6 +232,75 @@ def _single_kind_array(values: list[Any], kind: str) -> pa.Array:
     return pa.array([None if v is None else _as_text(v) for v in values], pa.string())
 
 
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _reject_unstorable_numbers(name: str, values: list[Any]) -> None:
+    """Raise for the first number that no table format can store as it is (never rounded)."""
+    widest: tuple[int, int] = (0, 0)
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int) and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
+            raise UnsupportedValue(
+                name,
+                value,
+                "is outside the 64-bit integer range that Delta and Iceberg store",
+                "convert it in the resource to a Decimal (exact, up to 38 digits) or to str",
+            )
+        if isinstance(value, decimal.Decimal):
+            if not value.is_finite():
+                raise UnsupportedValue(
+                    name,
+                    value,
+                    "is not a finite number: Delta and Iceberg decimals have no NaN or infinity",
+                    "replace it with None in the resource, or convert the column to float "
+                    "(doubles store NaN and infinity)",
+                )
+            digits = _decimal_digits(value)
+            if sum(digits) > MAX_DECIMAL_PRECISION:
+                raise UnsupportedValue(
+                    name,
+                    value,
+                    f"needs {sum(digits)} digits; Delta and Iceberg decimals hold at most "
+                    f"{MAX_DECIMAL_PRECISION}",
+                    "convert it in the resource to str (exact) or to float (approximate)",
+                )
+            widest = (max(widest[0], digits[0]), max(widest[1], digits[1]))
+    if sum(widest) > MAX_DECIMAL_PRECISION:
+        example = next(v for v in values if isinstance(v, decimal.Decimal))
+        raise UnsupportedValue(
+            name,
+            example,
+            f"together with the column's other values needs {widest[0]} integer and "
+            f"{widest[1]} fractional digits; one decimal column holds at most "
+            f"{MAX_DECIMAL_PRECISION} digits",
+            "quantize the values in the resource (Decimal.quantize) to the scale you need, or "
+            "convert them to str",
+        )
+
+
+def _decimal_digits(value: decimal.Decimal) -> tuple[int, int]:
+    """(integer digits, fractional digits) of a finite Decimal as Arrow stores it."""
+    sign_digits_exponent = value.as_tuple()
+    exponent = int(sign_digits_exponent.exponent)
+    digits = len(sign_digits_exponent.digits)
+    if exponent >= 0:
+        return digits + exponent, 0
+    return max(digits + exponent, 0), -exponent
+
+
+def _holds_wide_decimals(kind: pa.DataType) -> bool:
+    """True when Arrow inferred a decimal of more than 38 digits somewhere in ``kind``."""
+    if isinstance(kind, pa.Decimal256Type):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_holds_wide_decimals(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _holds_wide_decimals(kind.value_type)
+    return False
+
+
 def _list_array(values: list[Any]) -> pa.Array:
     offsets = [0]
     items: list[Any] = []
@@ -210,7 +311,7 @@ def _list_array(values: list[Any]) -> pa.Array:
     mask = pa.array([v is None for v in values])
     item_kinds = {_kind(item) for item in items} - {None}
     if item_kinds and item_kinds <= {"dict"}:
-        item_array: pa.Array = _single_kind_array(items, "dict")
+        item_array: pa.Array = _single_kind_array("value", items, "dict")
     else:
         # Lists of scalars of mixed kinds become lists of {"value": ..., "value__v_<type>": ...}
         # so that the child table gets dlt's `value` column and its variants.

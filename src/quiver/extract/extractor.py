@@ -17,7 +17,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from quiver.errors import QuiverError, ResourceExtractionError
+from quiver.errors import (
+    EmptyArrowItem,
+    QuiverError,
+    ResourceExtractionError,
+    RowConversionError,
+    UnsupportedValue,
+)
+from quiver.extract.arrow_types import storable_batch
 from quiver.extract.batcher import rows_to_batch
 from quiver.extract.contract_check import NewTableContract
 from quiver.extract.hints import resolve_hints, table_schema_hints
@@ -41,6 +48,7 @@ from quiver.package.formats import ARROW_EXT, ROWS_EXT, FileSequence, IpcTableWr
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
+from quiver.schema.types import check_column_types
 from quiver.settings import DEFAULT_BUFFER_MAX_ITEMS
 from quiver.settings import BufferConfig as BufferConfig
 from quiver.settings import buffer_config as buffer_config
@@ -165,6 +173,10 @@ class Extractor:
                 for element in item:
                     self._route(node, element)
                 return
+            if any(row is None for row in item):
+                item = [row for row in item if row is not None]  # dlt writes no row for None
+                if not item:
+                    return
             table = self._static_table(node)
             if table is not None:
                 self._buffer(node, table, item)
@@ -172,6 +184,8 @@ class Extractor:
             for row in item:
                 self._route_row(node, row)
             return
+        if item is None:
+            return  # dlt writes no row for a None item
         if kind is DataItemWithMeta:
             self._route_with_meta(node, item)
             return
@@ -181,12 +195,12 @@ class Extractor:
                 table = self._table(node, node.resource.table_name_of(item), item)
             self._write_arrow(node, table, item)
             return
-        if isinstance(item, tuple):
-            self._route(node, list(item))
-            return
+        # Anything else is one row; a tuple too (dlt: a row whose ``value`` is the sequence).
         self._route_row(node, item)
 
     def _route_row(self, node: PipeNode, row: Any) -> None:
+        if row is None:
+            return
         if is_arrow_like(row):
             self._route(node, row)
             return
@@ -266,6 +280,7 @@ class Extractor:
         table_hints = table_schema_hints(
             resolved, self._naming, cursor_column=cursor, existing_columns=existing
         )
+        check_column_types(name, table_hints.get("columns") or {})
         self._new_tables.register(name, resource.name, table_hints.get("schema_contract"))
         self.schema.merge_hints(name, table_hints)
         if resolved["write_disposition"] == "replace":
@@ -289,17 +304,22 @@ class Extractor:
             return
         try:
             batch = rows_to_batch(rows)
+        except UnsupportedValue as error:
+            raise error.at(table_name, node.name) from None
         except QuiverError:
             raise
         except Exception as error:
-            raise ResourceExtractionError(node.name, error) from error
+            # The resource yielded its rows fine: the conversion is quiver's.
+            raise RowConversionError(table_name, node.name, error) from error
         self._write(node, table_name, ROWS_EXT, batch)
 
     def _write_arrow(self, node: PipeNode, table: str, item: Any) -> None:
         # Rows yielded before this item are older: their file comes first.
         self._flush(node, table)
         for batch in arrow_batches(item):
-            self._write(node, table, ARROW_EXT, batch)
+            if batch.num_columns == 0 and batch.num_rows:
+                raise EmptyArrowItem(table, node.name, batch.num_rows)
+            self._write(node, table, ARROW_EXT, storable_batch(batch, table, node.name))
 
     def _write(self, node: PipeNode, table_name: str, ext: str, batch: pa.RecordBatch) -> None:
         # Items arrive filtered by the incremental (in the pipe, page by page).

@@ -53,7 +53,13 @@ from quiver.normalize.flatten import (
 )
 from quiver.schema.model import Schema, TTableSchema
 from quiver.schema.naming import NamingConvention
-from quiver.schema.types import TColumnSchema, arrow_to_column, column_to_arrow, is_nested
+from quiver.schema.types import (
+    TColumnSchema,
+    arrow_to_column,
+    column_to_arrow,
+    decimal_column_for,
+    is_nested,
+)
 
 _LINEAGE_HINTS: dict[str, TColumnSchema] = {
     C_DLT_LOAD_ID: {"data_type": "text", "nullable": False},
@@ -261,9 +267,11 @@ class _TableCoercer:
 
     def _infer(self, name: str, array: pa.Array, variant: bool) -> TColumnSchema:
         inferred = arrow_to_column(array.type) or {"data_type": "text"}
-        if self.ctx.from_rows and inferred["data_type"] in ("decimal", "bigint"):
-            # Python ints and Decimals carry no precision: dlt's defaults apply.
-            inferred = {"data_type": inferred["data_type"]}
+        if self.ctx.from_rows and inferred["data_type"] == "bigint":
+            # Python ints carry no precision: dlt's default applies.
+            inferred = {"data_type": "bigint"}
+        elif self.ctx.from_rows and inferred["data_type"] == "decimal":
+            inferred = decimal_column_for(array.type)
         if variant:
             return inferred
         preferred = self.schema.preferred_type(name)

@@ -294,16 +294,15 @@ def _to_decimal(
     if source == "bigint":
         # Arrow sizes an integer cast by the type (19 digits), not by the values.
         return _to_decimal(pc.cast(array, pa.decimal128(38, 0)), "decimal", target, from_rows)
-    # More scale than the column has: round to it (dlt's Decimal is rounded when stored).
     rounded = pc.round(array, target.scale)
-    try:
-        return Coerced(pc.cast(rounded, target))
-    except _CAST_ERRORS:
-        pass
-    # Some values do not fit the precision: keep those whose magnitude does.
     limit = 10.0 ** (target.precision - target.scale)
     ok = pc.less(pc.abs(pc.cast(rounded, pa.float64(), safe=False)), limit)
-    return _with_mask(rounded, ok, lambda a: pc.cast(a, target, safe=False), target)
+    if source == "double":
+        # A double is an approximation already: the column's scale is as exact as it gets.
+        return _with_mask(rounded, ok, lambda a: pc.cast(a, target), target)
+    # A decimal is exact: one with more scale than the column does not fit (never rounded).
+    ok = pc.and_(ok, pc.equal(rounded, array))
+    return _with_mask(array, ok, lambda a: pc.cast(pc.round(a, target.scale), target), target)
 
 
 _WIDE_DECIMAL = pa.decimal256(76, 38)

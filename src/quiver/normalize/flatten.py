@@ -5,7 +5,8 @@ whole columns instead of single dicts:
 
 - struct fields become ``parent__child`` columns, names normalized part by part (dlt's
   break-path normalization, so a key ``a__b`` and a nested ``{"a": {"b": ...}}`` both give
-  ``a__b``: that is a name collision and raises :class:`NameCollisionError`);
+  ``a__b``; in different rows they share the column, in one row they are a name collision and
+  raise :class:`NameCollisionError`);
 - list columns become child tables ``<table>__<field>`` linked by ``_dlt_parent_id`` (the
   parent's ``_dlt_id``) and ordered by ``_dlt_list_idx``; lists of scalars give a ``value``
   column; a list of lists gives an intermediate table with lineage only whose inner lists go to
@@ -35,7 +36,7 @@ from quiver.schema.columns import (
 )
 from quiver.schema.naming import NamingConvention
 from quiver.schema.row_ids import child_row_ids, hash_row_ids, random_row_ids
-from quiver.schema.types import is_list_like
+from quiver.schema.types import arrow_to_column, is_list_like
 
 C_VALUE = "value"
 #: dlt names the mock column of a list of lists ``list``; its rows go to ``<table>__list``.
@@ -45,6 +46,8 @@ EMPTY_KEY_IDENTIFIER = "_empty"
 DEFAULT_MAX_NESTING = 1000
 #: The batcher's variant of a key whose values are dicts in some rows and lists in others.
 NESTED_VARIANT_SUFFIX = "__v_json"
+#: Between a column name and ``<type>`` in the name of a variant the batcher makes.
+VARIANT_SEPARATOR = "__v_"
 
 
 @dataclass
@@ -62,12 +65,52 @@ class FlatTable:
     #: The nesting level of this table's rows (dlt counts down to 0).
     level: int = DEFAULT_MAX_NESTING
 
+    #: Rows (not Arrow items): two keys that normalize to one name share the column unless
+    #: one row holds both (dlt's rule: a collision is a property of one item, not of a batch).
+    merge_disjoint: bool = False
+
     def add(self, name: str, array: pa.Array, source: str | None = None) -> None:
         if name in self.sources:
-            raise NameCollisionError(self.name, name, self.sources[name], source or name)
+            if not self.merge_disjoint:
+                raise NameCollisionError(self.name, name, self.sources[name], source or name)
+            self._merge(name, array, source or name)
+            return
         self.sources[name] = source or name
         self.names.append(name)
         self.arrays.append(array)
+
+    def replace(self, name: str, array: pa.Array) -> None:
+        """Set a column's values, replacing the column if the data has one already."""
+        if name in self.sources:
+            self.arrays[self.names.index(name)] = array
+        else:
+            self.add(name, array)
+
+    def _merge(self, name: str, array: pa.Array, source: str) -> None:
+        """Values of a second key with the same normalized name, in rows that lack the first.
+
+        Values of another type go to the variant ``<name>__v_<type>`` that the coercer moves
+        into the column where they fit (first type wins), as dlt coerces row by row.
+        """
+        index = self.names.index(name)
+        existing = self.arrays[index]
+        both = pc.and_(pc.is_valid(existing), pc.is_valid(array))
+        if pc.any(both).as_py():
+            example = pc.filter(array, both)[0].as_py()
+            rows = int(pc.sum(both).as_py())
+            raise NameCollisionError(self.name, name, self.sources[name], source, rows, example)
+        if pa.types.is_null(array.type):
+            return
+        if not pa.types.is_null(existing.type) and array.type != existing.type:
+            kind = (arrow_to_column(array.type) or {}).get("data_type", "text")
+            if kind != (arrow_to_column(existing.type) or {}).get("data_type"):
+                self.add(f"{name}{VARIANT_SEPARATOR}{kind}", array, source)
+                return
+            try:  # one data type of two widths (int32 and int64): the first width holds both
+                array = pc.cast(array, existing.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise NameCollisionError(self.name, name, self.sources[name], source) from error
+        self.arrays[index] = array if pa.types.is_null(existing.type) else pc.coalesce(existing, array)
 
     def column(self, name: str) -> pa.Array | None:
         return self.arrays[self.names.index(name)] if name in self.sources else None
@@ -94,6 +137,9 @@ class FlattenOptions:
     row_hash: bool = False
     #: ``(table, column) -> True`` when the schema stores the column as ``json`` (kept nested).
     is_json: Callable[[str, str], bool] | None = None
+    #: The batch holds rows (keys of different rows may normalize to one name), not an Arrow
+    #: item (whose columns all belong to every row).
+    from_rows: bool = False
 
 
 def flatten_rows(
@@ -103,7 +149,13 @@ def flatten_rows(
 
     Returns the root table first, then child tables, parents before their children.
     """
-    root = FlatTable(table_name, None, path=(table_name,), level=options.max_nesting)
+    root = FlatTable(
+        table_name,
+        None,
+        path=(table_name,),
+        level=options.max_nesting,
+        merge_disjoint=options.from_rows,
+    )
     lists: list[tuple[tuple[str, ...], str, pa.Array]] = []
     _flatten_fields(
         [(name, _as_array(batch.column(i))) for i, name in enumerate(batch.schema.names)],
@@ -115,8 +167,9 @@ def flatten_rows(
         options,
     )
     num_rows = batch.num_rows
-    if options.add_dlt_load_id and C_DLT_LOAD_ID not in root.sources:
-        root.add(C_DLT_LOAD_ID, pa.repeat(pa.scalar(options.load_id, pa.string()), num_rows))
+    if options.add_dlt_load_id:
+        # dlt overwrites a ``_dlt_load_id`` the data brings: the column says which load wrote it.
+        root.replace(C_DLT_LOAD_ID, pa.repeat(pa.scalar(options.load_id, pa.string()), num_rows))
     existing_ids = root.column(C_DLT_ID)
     if existing_ids is not None:
         row_ids = existing_ids
@@ -243,7 +296,13 @@ def _unnest_list(
     row_ids = child_row_ids(my_parent_ids, child_name, list_idx)
     my_root_ids = pc.take(root_ids, parent_index) if root_ids is not None else None
 
-    child = FlatTable(child_name, parent.name, path=child_path, level=parent.level - 1)
+    child = FlatTable(
+        child_name,
+        parent.name,
+        path=child_path,
+        level=parent.level - 1,
+        merge_disjoint=options.from_rows,
+    )
     lists: list[tuple[tuple[str, ...], str, pa.Array]] = []
     value_type = values.type
     if pa.types.is_struct(value_type):

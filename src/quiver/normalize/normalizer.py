@@ -376,6 +376,7 @@ def _flatten_options(
         add_dlt_load_id=from_rows or config.add_dlt_load_id_to_arrow,
         add_dlt_id=from_rows or config.add_dlt_id_to_arrow,
         is_json=context.is_json,
+        from_rows=from_rows,
         **_row_id_options(schema, root),
     )
 

@@ -7,6 +7,7 @@ time`` with optional ``precision``, ``scale`` and ``timezone``. A column schema 
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +33,8 @@ DATA_TYPES: tuple[str, ...] = (
 
 DEFAULT_DECIMAL_PRECISION = 38
 DEFAULT_DECIMAL_SCALE = 9
+#: The most digits a decimal may have: Arrow's decimal128, Delta's and Iceberg's decimals.
+MAX_DECIMAL_PRECISION = 38
 DEFAULT_TIMESTAMP_PRECISION = 6
 _UNIT_PRECISION = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 
@@ -97,6 +100,86 @@ def arrow_to_column(arrow_type: pa.DataType) -> TColumnSchema | None:
     if is_nested(t):
         return {"data_type": "json"}
     raise UnsupportedDataType.from_arrow_type(t)
+
+
+def decimal_column_for(arrow_type: pa.DataType) -> TColumnSchema:
+    """The column for Python Decimals that Arrow inferred as ``arrow_type`` (exact values).
+
+    dlt's default ``decimal(38, 9)`` when the values fit it; otherwise precision 38 with the
+    scale the values need (integer digits keep their room), so no value is rounded.
+    """
+    integer_digits = arrow_type.precision - arrow_type.scale
+    if (
+        arrow_type.scale <= DEFAULT_DECIMAL_SCALE
+        and integer_digits <= DEFAULT_DECIMAL_PRECISION - DEFAULT_DECIMAL_SCALE
+    ):
+        return {"data_type": "decimal"}
+    scale = max(
+        arrow_type.scale, min(DEFAULT_DECIMAL_SCALE, MAX_DECIMAL_PRECISION - integer_digits)
+    )
+    return {"data_type": "decimal", "precision": MAX_DECIMAL_PRECISION, "scale": scale}
+
+
+#: Type names of SQL, Python and Arrow, and the dlt data type that stores them.
+_DATA_TYPE_ALIASES = {
+    "integer": "bigint",
+    "int": "bigint",
+    "long": "bigint",
+    "int64": "bigint",
+    "string": "text",
+    "str": "text",
+    "varchar": "text",
+    "float": "double",
+    "real": "double",
+    "number": "double",
+    "float64": "double",
+    "boolean": "bool",
+    "datetime": "timestamp",
+    "bytes": "binary",
+    "blob": "binary",
+    "numeric": "decimal",
+    "object": "json",
+    "dict": "json",
+    "struct": "json",
+    "list": "json",
+    "complex": "json",
+}
+
+
+def _meant_data_type(data_type: str) -> str | None:
+    """The dlt data type a misspelled or foreign type name most likely means."""
+    lowered = data_type.strip().lower()
+    if lowered in DATA_TYPES:
+        return lowered
+    if lowered in _DATA_TYPE_ALIASES:
+        return _DATA_TYPE_ALIASES[lowered]
+    close = difflib.get_close_matches(lowered, [*DATA_TYPES, *_DATA_TYPE_ALIASES], n=1)
+    if not close:
+        return None
+    return _DATA_TYPE_ALIASES.get(close[0], close[0])
+
+
+def check_column_types(table_name: str, columns: dict[str, TColumnSchema]) -> None:
+    """Fail early on column hints that no table format can store.
+
+    Raises:
+        UnsupportedDataType: naming the table and column, for a ``data_type`` that is not one of
+            :data:`DATA_TYPES` (with a "did you mean") or a decimal of more than 38 digits.
+    """
+    for name, column in columns.items():
+        data_type = column.get("data_type")
+        if data_type is None:
+            continue
+        if data_type not in DATA_TYPES:
+            suggestion = _meant_data_type(str(data_type))
+            raise UnsupportedDataType.unknown_data_type(data_type, DATA_TYPES, suggestion).at(
+                table_name, name
+            )
+        precision = column.get("precision")
+        if data_type == "decimal" and precision is not None and precision > MAX_DECIMAL_PRECISION:
+            raise UnsupportedDataType.decimal_too_wide(precision, MAX_DECIMAL_PRECISION).at(
+                table_name, name
+            )
 
 
 def column_to_arrow(column: TColumnSchema) -> pa.DataType:
