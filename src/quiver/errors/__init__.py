@@ -75,6 +75,7 @@ from quiver.errors.normalize import (
     NameCollisionError,
     NormalizeError,
     NormalizeJobFailed,
+    NullKeyError,
     RequiredColumnMissing,
 )
 from quiver.errors.pipeline import (
@@ -149,6 +150,7 @@ __all__ = [
     "NormalizeError",
     "NormalizeJobFailed",
     "NotSupportedYet",
+    "NullKeyError",
     "PipelineConfigMissing",
     "PipelineException",
     "PipelineHasPendingDataException",

@@ -100,6 +100,33 @@ class NameCollisionError(NormalizeError, ValueError):
         )
 
 
+class NullKeyError(NormalizeError, ValueError):
+    """Rows of a merge load whose ``primary_key`` or ``merge_key`` is null.
+
+    A null key matches no row (SQL's ``NULL = NULL`` is not true), so every load would add the
+    row again: two runs of one row would leave two.
+
+    Attributes: table_name, column_name, key_hint (``primary_key``/``merge_key``), null_count,
+    load_id.
+    """
+
+    def __init__(
+        self, table_name: str, column_name: str, key_hint: str, null_count: int, load_id: str
+    ) -> None:
+        self.table_name = table_name
+        self.column_name = column_name
+        self.key_hint = key_hint
+        self.null_count = null_count
+        self.load_id = load_id
+        super().__init__(
+            f"{null_count} row(s) of table {table_name!r} (package {load_id}) have no value in "
+            f"{key_hint} column {column_name!r}; a merge cannot match a row without its key, "
+            "so each run would add it again. Hint: give every row a key in the resource (or "
+            "drop such rows with add_filter), or set schema_contract={'data_type': "
+            "'discard_row'} to move them to the package's dead-letter file."
+        )
+
+
 class CannotCoerceNullError(NormalizeError, ValueError):
     """A null value for a column that is not nullable (dlt's ``CannotCoerceNullException``)."""
 

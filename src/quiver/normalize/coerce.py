@@ -30,6 +30,7 @@ from quiver.errors import (
     CannotCoerceColumnError,
     CannotCoerceNullError,
     CannotCoerceRequiredColumn,
+    NullKeyError,
     RequiredColumnMissing,
     UnsupportedDataType,
 )
@@ -190,6 +191,7 @@ class _TableCoercer:
         if evolving and contract.tables != "evolve" and not self.name.startswith("_dlt"):
             return self._discard_table(contract.tables)
         outputs = self._columns()
+        self._null_keys(outputs, contract)
         self._apply_contract(outputs, contract, evolving)
         return self._finish(outputs)
 
@@ -382,6 +384,32 @@ class _TableCoercer:
             )
 
     # -------------------------------------------------------------- contracts
+    def _null_keys(self, outputs: list[_Out], contract: SchemaContract) -> None:
+        """Rows of a merge root table without a key value: rejected, or dead letters under a
+        ``data_type: discard_row`` contract (a null key is a bad value, not a schema change)."""
+        if self.flat.parent is not None or not self.num_rows:
+            return
+        table = self.schema.tables.get(self.name) or {}
+        if table.get("write_disposition") != "merge":
+            return
+        for name, column in self.columns.items():
+            key_hint = next((h for h in ("primary_key", "merge_key") if column.get(h)), None)
+            if key_hint is None:
+                continue
+            out = next((o for o in outputs if o.name == name), None)
+            nulls = (
+                pc.is_null(out.values)
+                if out is not None
+                else pa.repeat(pa.scalar(True), self.num_rows)
+            )
+            count = int(pc.sum(nulls).as_py() or 0)
+            if not count:
+                continue
+            if contract.data_type != "discard_row":
+                raise NullKeyError(self.name, name, key_hint, count, self.ctx.load_id)
+            self.discards.add(nulls, "data_type", "discard_row", name, drop=True)
+
+
     def _apply_contract(
         self, outputs: list[_Out], contract: SchemaContract, evolving: bool
     ) -> None:
