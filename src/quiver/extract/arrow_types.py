@@ -15,9 +15,6 @@ import pyarrow.compute as pc
 from quiver.errors import UnsupportedDataType, UnsupportedValue
 from quiver.schema.types import MAX_DECIMAL_PRECISION, arrow_to_column
 
-_INT64_MAX = 2**63 - 1
-
-
 def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -> pa.RecordBatch:
     """``batch`` with every column in a type the table formats store (the same batch if all are).
 
@@ -35,8 +32,6 @@ def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -
         except UnsupportedDataType as error:
             raise error.at(table_name, field.name) from None
         column = columns[index]
-        if pa.types.is_uint64(field.type):
-            _check_uint64(column, field.name, table_name, resource_name)
         if storable != field.type:
             columns[index] = _cast_exactly(column, storable, field.name, table_name, resource_name)
             changed = True
@@ -72,6 +67,8 @@ def _storable_type(kind: pa.DataType) -> pa.DataType:
         key = kind.key_field.with_type(_storable_type(kind.key_type))
         item = kind.item_field.with_type(_storable_type(kind.item_type))
         return pa.map_(key, item, kind.keys_sorted)
+    if pa.types.is_uint64(kind):
+        return pa.int64()  # Delta and Iceberg have no unsigned 64-bit integers
     if pa.types.is_union(kind):
         raise UnsupportedDataType.from_arrow_type(kind)
     arrow_to_column(kind)  # raises for types without a dlt data type (duration, interval)
@@ -89,9 +86,11 @@ def _cast_exactly(
         raise UnsupportedValue(
             column_name,
             example,
-            f"does not fit {storable}, the widest decimal Delta and Iceberg store ({error})",
-            "round or quantize the column to at most 38 digits, or cast it to string, before "
-            "the resource yields it",
+            f"does not fit {storable}, what Delta and Iceberg store for Arrow {column.type} "
+            f"({error})",
+            "cast the column to string, or to a type that holds the value (decimal128(20, 0) "
+            "for unsigned 64-bit integers; decimals of at most 38 digits), before the resource "
+            "yields it",
             table_name,
             resource,
         ) from None
@@ -105,19 +104,3 @@ def _first_misfit(column: pa.Array, storable: pa.DataType) -> object:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return column[index].as_py()
     return None
-
-
-def _check_uint64(column: pa.Array, column_name: str, table_name: str, resource: str) -> None:
-    """Delta and Iceberg have no unsigned 64-bit integers: values must fit a signed int64."""
-    largest = pc.max(column).as_py()
-    if largest is not None and largest > _INT64_MAX:
-        raise UnsupportedValue(
-            column_name,
-            largest,
-            "is above the largest signed 64-bit integer; Delta and Iceberg have no unsigned "
-            "64-bit type",
-            "cast the column to decimal128(20, 0) (exact) or to string before the resource "
-            "yields it",
-            table_name,
-            resource,
-        )
