@@ -30,9 +30,10 @@ from quiver.schema.types import MAX_DECIMAL_PRECISION
 
 _ARROW_INFERENCE_ERRORS = (
     pa.ArrowInvalid,
-    pa.ArrowTypeError,
     pa.ArrowNotImplementedError,
     OverflowError,
+    # pa.ArrowTypeError, and plain TypeErrors for values such as Decimal("-Infinity").
+    TypeError,
 )
 _DEFAULT_DECIMAL = pa.decimal128(38, 9)
 _NONE_TYPE = type(None)
