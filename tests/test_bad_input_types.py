@@ -77,7 +77,9 @@ def test_decimals_that_fit_dlts_default_get_it(pipelines_dir: str, bucket: Path)
     assert "scale" not in pipeline.default_schema.tables["t"]["columns"]["v"]
 
 
-def test_a_later_decimal_with_more_scale_goes_to_a_variant(pipelines_dir: str, bucket: Path) -> None:
+def test_a_later_decimal_with_more_scale_goes_to_a_variant(
+    pipelines_dir: str, bucket: Path
+) -> None:
     pipeline = _pipeline(pipelines_dir, bucket)
     pipeline.run([{"id": 1, "v": D("1.5")}], table_name="t")
     pipeline.run([{"id": 2, "v": D("0.0000000000001")}], table_name="t")
@@ -118,7 +120,9 @@ def test_decimals_no_table_format_stores_fail_at_extract(
     pipelines_dir: str, bucket: Path, value: decimal.Decimal, says: str
 ) -> None:
     pipeline = _pipeline(pipelines_dir, bucket)
-    error = _fails_at_extract(pipeline, [{"id": 1, "v": D("1.5")}, {"id": 2, "v": value}], table_name="t")
+    error = _fails_at_extract(
+        pipeline, [{"id": 1, "v": D("1.5")}, {"id": 2, "v": value}], table_name="t"
+    )
     assert isinstance(error, UnsupportedValue) and isinstance(error, ValueError)
     assert (error.table_name, error.column_name) == ("t", "v")
     assert error.value.compare_total(value) == 0 and says in str(error)
@@ -180,7 +184,9 @@ def test_arrow_types_without_a_mapping_fail_at_extract(
     assert says in str(error) and "Hint: cast the column" in str(error)
 
 
-def test_decimal256_that_fits_38_digits_is_stored_exactly(any_lake: Lake, pipelines_dir: str) -> None:
+def test_decimal256_that_fits_38_digits_is_stored_exactly(
+    any_lake: Lake, pipelines_dir: str
+) -> None:
     values = [D("123456789012345678901234567890.12"), None, D("-0.05")]
     item = pa.table({"id": [1, 2, 3], "v": pa.array(values, pa.decimal256(50, 2))})
     any_lake.pipeline(pipelines_dir, "d256").run(item, table_name="t")
@@ -189,7 +195,9 @@ def test_decimal256_that_fits_38_digits_is_stored_exactly(any_lake: Lake, pipeli
     assert [None if v is None else D(str(v)) for v in frame["v"].to_list()] == values
 
 
-def test_decimal256_values_beyond_38_digits_fail_naming_one(pipelines_dir: str, bucket: Path) -> None:
+def test_decimal256_values_beyond_38_digits_fail_naming_one(
+    pipelines_dir: str, bucket: Path
+) -> None:
     values = [D("1.5"), D("1" * 40 + ".25")]
     item = pa.table({"id": [1, 2], "v": pa.array(values, pa.decimal256(45, 2))})
     error = _fails_at_extract(_pipeline(pipelines_dir, bucket), item, table_name="t")
@@ -221,7 +229,9 @@ def test_a_zero_column_arrow_item_with_rows_is_not_a_silent_success(
 def test_an_unknown_data_type_hint_fails_at_extract_with_a_suggestion(
     pipelines_dir: str, bucket: Path
 ) -> None:
-    resource = quiver.resource([{"id": 1, "v": 1}], name="t", columns={"v": {"data_type": "integr"}})
+    resource = quiver.resource(
+        [{"id": 1, "v": 1}], name="t", columns={"v": {"data_type": "integr"}}
+    )
     error = _fails_at_extract(_pipeline(pipelines_dir, bucket), resource)
     assert isinstance(error, UnsupportedDataType)
     assert (error.table_name, error.column_name) == ("t", "v")
@@ -272,9 +282,7 @@ def test_keys_of_one_row_with_one_name_are_a_collision(pipelines_dir: str, bucke
 def test_non_string_keys_become_names_as_dlt_writes_them(pipelines_dir: str, bucket: Path) -> None:
     rows = [{"id": 1, 98765: "x", True: 2, "nested": {7: "y"}}]
     _pipeline(pipelines_dir, bucket).run(rows, table_name="t")
-    assert _data(bucket, "t").to_dicts() == [
-        {"id": 1, "_98765": "x", "true": 2, "nested___7": "y"}
-    ]
+    assert _data(bucket, "t").to_dicts() == [{"id": 1, "_98765": "x", "true": 2, "nested___7": "y"}]
 
 
 def test_a_conversion_quiver_cannot_do_is_not_blamed_on_the_resource(

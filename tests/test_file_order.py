@@ -73,7 +73,10 @@ def test_arrow_items_first_type_wins_whatever_the_file_order(
         pipeline.load()
         types, rows = _read(bucket, "mixed")
         assert types == {"id": pl.Int64, "v": pl.Int64, "v__v_text": pl.String}, run
-        assert rows == [{"id": 1, "v": 10, "v__v_text": None}, {"id": 2, "v": None, "v__v_text": "x"}]
+        assert rows == [
+            {"id": 1, "v": 10, "v__v_text": None},
+            {"id": 2, "v": None, "v__v_text": "x"},
+        ]
         types, rows = _read(bucket, "other")
         assert types == {"id": pl.Int64, "w": pl.String}, run
         # 1.5 coerces to text as dlt's JSON encoder writes it.

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from quiver.errors import UnsupportedDataType, UnsupportedValue
 from quiver.schema.types import MAX_DECIMAL_PRECISION, arrow_to_column
 
+
 def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -> pa.RecordBatch:
     """``batch`` with every column in a type the table formats store (the same batch if all are).
 

@@ -409,7 +409,6 @@ class _TableCoercer:
                 raise NullKeyError(self.name, name, key_hint, count, self.ctx.load_id)
             self.discards.add(nulls, "data_type", "discard_row", name, drop=True)
 
-
     def _apply_contract(
         self, outputs: list[_Out], contract: SchemaContract, evolving: bool
     ) -> None:

@@ -110,7 +110,9 @@ class FlatTable:
                 array = pc.cast(array, existing.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
                 raise NameCollisionError(self.name, name, self.sources[name], source) from error
-        self.arrays[index] = array if pa.types.is_null(existing.type) else pc.coalesce(existing, array)
+        self.arrays[index] = (
+            array if pa.types.is_null(existing.type) else pc.coalesce(existing, array)
+        )
 
     def column(self, name: str) -> pa.Array | None:
         return self.arrays[self.names.index(name)] if name in self.sources else None
