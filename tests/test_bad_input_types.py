@@ -22,6 +22,7 @@ from quiver.errors import (
     NormalizeJobFailed,
     NullKeyError,
     PipelineStepFailed,
+    ResourceExtractionError,
     RowConversionError,
     UnsupportedDataType,
     UnsupportedValue,
@@ -297,6 +298,26 @@ def test_a_conversion_quiver_cannot_do_is_not_blamed_on_the_resource(
     assert (error.table_name, error.resource_name) == ("t", "t")
     assert "The resource did not fail" in str(error)
     assert "fix the resource" not in str(error)
+
+
+def test_a_pandas_column_arrow_cannot_type_is_a_conversion_error(
+    pipelines_dir: str, bucket: Path
+) -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"id": [1, 2], "a": [1, "x"]})
+    error = _fails_at_extract(_pipeline(pipelines_dir, bucket), frame, table_name="t")
+    assert isinstance(error, RowConversionError) and error.table_name == "t"
+    assert "column a" in str(error) and "'x'" in str(error)
+
+
+def test_a_failing_arrow_stream_is_the_resources_error(pipelines_dir: str, bucket: Path) -> None:
+    def batches() -> Any:
+        yield pa.record_batch({"id": [1]})
+        raise ConnectionError("the source went away")
+
+    reader = pa.RecordBatchReader.from_batches(pa.schema({"id": pa.int64()}), batches())
+    error = _fails_at_extract(_pipeline(pipelines_dir, bucket), reader, table_name="t")
+    assert isinstance(error, ResourceExtractionError) and "the source went away" in str(error)
 
 
 def _fails_at_extract_without_rerun(pipeline: quiver.Pipeline, data: Any) -> BaseException:

@@ -10,7 +10,7 @@ streams have one schema).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from quiver.extract.items import (
     TableNameMeta,
     arrow_batches,
     is_arrow_like,
+    is_pandas_frame,
 )
 from quiver.extract.pipe import (
     DEFAULT_WORKERS,
@@ -316,7 +317,7 @@ class Extractor:
     def _write_arrow(self, node: PipeNode, table: str, item: Any) -> None:
         # Rows yielded before this item are older: their file comes first.
         self._flush(node, table)
-        for batch in arrow_batches(item):
+        for batch in _converted(item, table, node.name):
             if batch.num_columns == 0 and batch.num_rows:
                 raise EmptyArrowItem(table, node.name, batch.num_rows)
             self._write(node, table, ARROW_EXT, storable_batch(batch, table, node.name))
@@ -345,3 +346,28 @@ class Extractor:
         self._progress.update(table_name, batch.num_rows)
         if self._on_rows is not None:
             self._on_rows(table_name, batch.num_rows)
+
+
+def _converted(item: Any, table_name: str, resource_name: str) -> Iterator[pa.RecordBatch]:
+    """Record batches of an Arrow-like item, with the blame for a failure where it belongs.
+
+    A stream (a reader, an ``__arrow_c_stream__`` object) is produced by the resource's code as
+    it is read: its errors are the resource's. A pandas frame or an array-like converts in
+    quiver: a failure there (an object column Arrow cannot type, say) is quiver's conversion.
+    """
+    streamed = isinstance(item, pa.RecordBatchReader) or (
+        hasattr(item, "__arrow_c_stream__") and not is_pandas_frame(item)
+    )
+    batches = arrow_batches(item)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except QuiverError:
+            raise
+        except Exception as error:
+            if streamed:
+                raise ResourceExtractionError(resource_name, error) from error
+            raise RowConversionError(table_name, resource_name, error) from error
+        yield batch

@@ -47,10 +47,10 @@ def is_arrow_like(item: Any) -> bool:
         return True
     if hasattr(item, "__arrow_c_stream__") or hasattr(item, "__arrow_c_array__"):
         return True
-    return _is_pandas_frame(item)
+    return is_pandas_frame(item)
 
 
-def _is_pandas_frame(item: Any) -> bool:
+def is_pandas_frame(item: Any) -> bool:
     # Checked by name so that pandas is never imported by quiver itself.
     cls = type(item)
     return cls.__name__ == "DataFrame" and cls.__module__.startswith("pandas")
@@ -64,7 +64,7 @@ def arrow_batches(item: Any) -> Iterator[pa.RecordBatch]:
         yield from item.to_batches()
     elif isinstance(item, pa.RecordBatchReader):
         yield from item
-    elif _is_pandas_frame(item):
+    elif is_pandas_frame(item):
         # pandas' index is not data (dlt drops it too).
         yield from pa.Table.from_pandas(item, preserve_index=False).to_batches()
     elif hasattr(item, "__arrow_c_stream__"):
@@ -80,7 +80,7 @@ def to_arrow_table(item: Any) -> pa.Table | pa.RecordBatch:
         return item
     if isinstance(item, pa.RecordBatchReader):
         return item.read_all()
-    if _is_pandas_frame(item):
+    if is_pandas_frame(item):
         return pa.Table.from_pandas(item, preserve_index=False)
     if hasattr(item, "__arrow_c_stream__"):
         return pa.RecordBatchReader.from_stream(item).read_all()
