@@ -280,6 +280,26 @@ def test_keys_of_one_row_with_one_name_are_a_collision(pipelines_dir: str, bucke
     assert "'c'" in str(job.cause) and "1 row(s) hold both" in str(job.cause)
 
 
+def test_a_flat_key_and_a_nested_one_share_the_column_across_rows(
+    pipelines_dir: str, bucket: Path
+) -> None:
+    rows = [{"id": 1, "a__b": 1}, {"id": 2, "a": {"b": 2}}]
+    _pipeline(pipelines_dir, bucket).run(rows, table_name="t")
+    assert _data(bucket, "t").to_dicts() == [{"id": 1, "a__b": 1}, {"id": 2, "a__b": 2}]
+
+
+def test_lists_under_colliding_keys(pipelines_dir: str, bucket: Path) -> None:
+    pipeline = _pipeline(pipelines_dir, bucket)
+    pipeline.run([{"id": 1, "Tags": [1, 2]}, {"id": 2, "tags": [3]}], table_name="t")
+    child = pl.read_delta(str(bucket / "ds" / "t__tags"))
+    assert sorted(child["value"].to_list()) == [1, 2, 3]
+    assert child["_dlt_id"].n_unique() == 3
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run([{"id": 3, "Tags": [1], "tags": [2]}], table_name="t")
+    cause = failed.value.exception.cause  # type: ignore[attr-defined]
+    assert isinstance(cause, NameCollisionError) and cause.rows == 1
+
+
 def test_non_string_keys_become_names_as_dlt_writes_them(pipelines_dir: str, bucket: Path) -> None:
     rows = [{"id": 1, 98765: "x", True: 2, "nested": {7: "y"}}]
     _pipeline(pipelines_dir, bucket).run(rows, table_name="t")

@@ -252,9 +252,29 @@ def _flatten_fields(
                     options,
                 )
             else:
+                _check_list_collision(table, lists, path, source, array)
                 lists.append((path, source, array))
             continue
         table.add(column_name, array, source)
+
+
+def _check_list_collision(
+    table: FlatTable,
+    lists: list[tuple[tuple[str, ...], str, pa.Array]],
+    path: tuple[str, ...],
+    source: str,
+    array: pa.Array,
+) -> None:
+    """Two keys whose lists go to one child table: fine in different rows (each row's list
+    unnests once), a collision in one row (their child rows would share ids)."""
+    for other_path, other_source, other in lists:
+        if other_path != path:
+            continue
+        both = pc.and_(pc.is_valid(other), pc.is_valid(array))
+        if not table.merge_disjoint or pc.any(both).as_py():
+            rows = int(pc.sum(both).as_py() or 0)
+            name = "__".join(path)
+            raise NameCollisionError(table.name, name, other_source, source, rows, "[...]")
 
 
 def _is_json(options: FlattenOptions, table_name: str, column_name: str) -> bool:
