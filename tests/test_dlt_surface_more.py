@@ -92,3 +92,97 @@ def test_a_raw_column_name_in_a_table_hint_is_normalized_with_the_schema_convent
     assert column_name({}, "Row  Hash!", naming_convention("sql_ci_v1")) == "row_hash"
     assert column_name({}, "Row\nHash", direct) == "Row_Hash"
     assert column_name({}, "RowHash") == "row_hash"  # no convention given: snake_case
+
+
+# ------------------------------------------------------------------ materialize_table_schema
+# general-usage/resource.md "Materialize schema without rows": yielding
+# ``dlt.mark.materialize_table_schema()`` with ``with_hints(make_hints(columns=[...]))``
+# "works even if the schema contains non-nullable columns, since no data is written. Result:
+# Table ``raw_events`` is created with the defined schema and no rows."
+
+
+def _arrow_schema_of(lake: Lake, table: str) -> Any:
+    """The table's Arrow schema and row count, read by deltalake or pyiceberg."""
+    import pyarrow as pa
+
+    if lake.table_format == "delta":
+        from deltalake import DeltaTable
+
+        delta = DeltaTable(lake.table_url("ds", table))
+        actions = pa.table(delta.get_add_actions(flatten=True))
+        rows = sum(actions.column("num_records").to_pylist()) if actions.num_rows else 0
+        return pa.schema(delta.schema().to_arrow()), rows
+    from pyiceberg.table import StaticTable
+
+    static = StaticTable.from_metadata(lake.newest_iceberg_metadata("ds", table))
+    return static.schema().as_arrow(), static.scan().to_arrow().num_rows
+
+
+def _raw_events() -> Any:
+    @dlt.resource(table_name="raw_events")
+    def raw_events() -> Any:
+        yield dlt.mark.with_hints(
+            dlt.mark.materialize_table_schema(),
+            dlt.mark.make_hints(
+                columns=[
+                    {"name": "id", "data_type": "bigint", "primary_key": True, "nullable": False},
+                    {"name": "event_type", "data_type": "text", "nullable": True},
+                    {"name": "Seen At", "data_type": "timestamp"},
+                ]
+            ),
+        )
+
+    return raw_events
+
+
+def test_materialize_table_schema_creates_an_empty_table(lake: Lake, pipelines_dir: str) -> None:
+    import pyarrow as pa
+
+    pipeline = lake.pipeline(pipelines_dir, "materialize")
+    pipeline.run(_raw_events()).raise_on_failed_jobs()
+
+    assert lake.exists("ds", "raw_events")
+    schema, rows = _arrow_schema_of(lake, "raw_events")
+    assert rows == 0
+    types = {f.name: f.type for f in schema}
+    assert types["id"] == pa.int64()
+    assert types["event_type"] in (pa.string(), pa.large_string())
+    assert pa.types.is_timestamp(types["seen_at"]) and types["seen_at"].tz is not None
+    assert pipeline.last_trace.last_extract_info.row_counts == {"raw_events": 0}
+
+    # Rows loaded later go into the table created empty.
+    more = dlt.resource([{"id": 1, "event_type": "click"}], name="raw_events")
+    pipeline.run(more).raise_on_failed_jobs()
+    assert lake.rows("ds", "raw_events", "id")[0]["event_type"] == "click"
+
+
+def test_materialize_table_schema_leaves_an_existing_table_alone(
+    lake: Lake, pipelines_dir: str
+) -> None:
+    pipeline = lake.pipeline(pipelines_dir, "materialize_existing")
+    rows = [{"id": 1, "event_type": "click"}, {"id": 2, "event_type": "view"}]
+    pipeline.run(dlt.resource(rows, name="raw_events")).raise_on_failed_jobs()
+    before = lake.read("ds", "raw_events").sort("id")
+    pipeline.run(_raw_events()).raise_on_failed_jobs()
+    after = lake.read("ds", "raw_events").sort("id")
+    assert after.select("id", "event_type").to_dicts() == rows
+    assert after.height == before.height == 2
+
+
+def test_materialize_table_schema_passes_an_incremental_and_a_plain_yield(
+    lake: Lake, pipelines_dir: str
+) -> None:
+    """dlt's incremental lets the empty item through (``extract/incremental``: "example:
+    MaterializedEmptyList"); yielding it bare uses the resource's own ``columns=``."""
+
+    @dlt.resource(
+        columns={"id": {"data_type": "bigint", "nullable": False}, "name": {"data_type": "text"}}
+    )
+    def people(updated: Any = dlt.sources.incremental("id", initial_value=0)) -> Any:
+        yield dlt.mark.materialize_table_schema()
+
+    pipeline = lake.pipeline(pipelines_dir, "materialize_incremental")
+    pipeline.run(people()).raise_on_failed_jobs()
+    schema, rows = _arrow_schema_of(lake, "people")
+    assert rows == 0
+    assert {"id", "name"} <= set(schema.names)

@@ -13,10 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quiver.errors import NotSupportedYet
 from quiver.extract.hints import make_hints
-from quiver.extract.items import DataItemWithMeta, HintsMeta, TableNameMeta
+from quiver.extract.items import DataItemWithMeta, HintsMeta, MaterializedEmptyList, TableNameMeta
 
-__all__ = ["make_hints", "with_hints", "with_table_name"]
+__all__ = [
+    "make_hints",
+    "make_nested_hints",
+    "materialize_table_schema",
+    "with_hints",
+    "with_table_name",
+]
 
 
 def with_table_name(item: Any, table_name: str) -> DataItemWithMeta:
@@ -58,3 +65,43 @@ def with_hints(
         ...     )
     """
     return DataItemWithMeta(HintsMeta(dict(hints), create_table_variant), item)
+
+
+def materialize_table_schema() -> MaterializedEmptyList:
+    """An item with no rows that still creates its table, with the columns the hints declare.
+
+    Yield it (usually inside :func:`with_hints` with the columns) to create an empty table:
+    non-nullable columns are fine, since no row is written. A table that exists already is
+    left as it is.
+
+    Returns:
+        An empty list the extractor recognizes.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource(table_name="raw_events")
+        ... def raw_events():
+        ...     yield quiver.mark.with_hints(
+        ...         quiver.mark.materialize_table_schema(),
+        ...         quiver.mark.make_hints(
+        ...             columns=[{"name": "id", "data_type": "bigint", "nullable": False}]
+        ...         ),
+        ...     )
+    """
+    return MaterializedEmptyList()
+
+
+def make_nested_hints(**hints: Any) -> dict[str, Any]:
+    """dlt's hints for a nested table (``nested_hints={"path": make_nested_hints(...)}``).
+
+    Raises:
+        NotSupportedYet: always; quiver does not apply hints to nested tables yet, and an
+            argument it would ignore is refused instead.
+    """
+    raise NotSupportedYet(
+        "quiver.mark.make_nested_hints()",
+        f"apply {', '.join(sorted(hints)) or 'hints'} to a nested table",
+        "leave the nested table to the data (its columns and types are inferred; "
+        "max_table_nesting limits how deep), or yield the nested rows from a resource of their "
+        "own with the hints you need.",
+    )

@@ -24,6 +24,7 @@ from quiver.extract.hints import resolve_hints, table_schema_hints
 from quiver.extract.items import (
     DataItemWithMeta,
     HintsMeta,
+    MaterializedEmptyList,
     TableNameMeta,
     arrow_batches,
     is_arrow_like,
@@ -145,6 +146,10 @@ class Extractor:
     # --------------------------------------------------------------------------- routing
     def _route(self, node: PipeNode, item: Any) -> None:
         kind = type(item)
+        if kind is MaterializedEmptyList:
+            table = self._static_table(node)
+            self._materialize(table or self._table(node, node.resource.table_name_of(item), None))
+            return
         if kind is dict:
             table = self._static_table(node)
             if table is None:
@@ -202,7 +207,9 @@ class Extractor:
         else:
             self._route(node, data)
             return
-        if is_arrow_like(data):
+        if type(data) is MaterializedEmptyList:
+            self._materialize(table)
+        elif is_arrow_like(data):
             self._write_arrow(node, table, data)
         elif isinstance(data, list):
             if data and is_arrow_like(data[0]):
@@ -270,6 +277,10 @@ class Extractor:
             self.metrics.replaced_tables.add(name)
         self._tables[key] = name
         return name
+
+    def _materialize(self, table: str) -> None:
+        """Record ``table`` with no rows: the loader creates it empty (``load/materialize.py``)."""
+        self.metrics.row_counts.setdefault(table, 0)
 
     # --------------------------------------------------------------------------- writing
     def _buffer(self, node: PipeNode, table: str, rows: list[Any]) -> None:

@@ -27,7 +27,13 @@ from typing import Any
 
 from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.incremental import Incremental
-from quiver.extract.items import DataItemWithMeta, as_item_iterator, is_arrow_like, to_arrow_table
+from quiver.extract.items import (
+    DataItemWithMeta,
+    MaterializedEmptyList,
+    as_item_iterator,
+    is_arrow_like,
+    to_arrow_table,
+)
 from quiver.extract.resource import Resource
 from quiver.extract.state import (
     current_source_name,
@@ -121,7 +127,7 @@ def filter_item(incremental: Incremental[Any], item: Any) -> Any:
         return None if inner is None else DataItemWithMeta(item.meta, inner)
     if isinstance(item, list):
         if not item:
-            return None
+            return item if type(item) is MaterializedEmptyList else None
         if is_arrow_like(item[0]):
             kept = [f for f in (filter_item(incremental, x) for x in item) if f is not None]
             return kept or None
