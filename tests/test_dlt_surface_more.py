@@ -186,3 +186,76 @@ def test_materialize_table_schema_passes_an_incremental_and_a_plain_yield(
     schema, rows = _arrow_schema_of(lake, "people")
     assert rows == 0
     assert {"id", "name"} <= set(schema.names)
+
+
+# ---------------------------------------------------------------------------------- defer
+# verified-sources/chess.md: ``players_profiles`` yields ``_get_profile(username)`` where
+# ``_get_profile`` is decorated with ``@dlt.defer``: "It uses the @dlt.defer decorator to enable
+# parallel run in a thread pool." dlt's pipe submits every callable item to its thread pool
+# (``extract/concurrency.py``) and continues the pipe with what the call returns.
+
+
+def test_deferred_calls_run_concurrently_in_the_thread_pool(lake: Lake, pipelines_dir: str) -> None:
+    import threading
+
+    # Two calls meet at the barrier only if they run at the same time; serial calls would
+    # break it (BrokenBarrierError fails the run).
+    barrier = threading.Barrier(2, timeout=30)
+    threads: set[str] = set()
+
+    @dlt.resource(write_disposition="replace")
+    def players_profiles(players: list[str]) -> Any:
+        @dlt.defer
+        def _get_profile(username: str) -> dict[str, Any]:
+            threads.add(threading.current_thread().name)
+            barrier.wait()
+            return {"username": username, "length": len(username)}
+
+        for username in players:
+            yield _get_profile(username)
+
+    pipeline = lake.pipeline(pipelines_dir, "defer")
+    pipeline.run(players_profiles(["magnus", "hikaru"])).raise_on_failed_jobs()
+    rows = lake.read("ds", "players_profiles").sort("username").select("username", "length")
+    assert rows.to_dicts() == [
+        {"username": "hikaru", "length": 6},
+        {"username": "magnus", "length": 6},
+    ]
+    assert threading.current_thread().name not in threads
+
+
+def test_a_transformer_returning_a_deferred_call(pipelines_dir: str, tmp_path: Path) -> None:
+    """dlt's README pattern ``@dlt.transformer`` over ``@dlt.defer``: the transformer's return
+    value is evaluated in the pool, then goes through the transformer's steps."""
+
+    @dlt.resource
+    def ids() -> Any:
+        yield from [1, 2, 3]
+
+    @dlt.transformer
+    @dlt.defer
+    def details(item: int) -> dict[str, Any]:
+        return {"id": item, "square": item * item}
+
+    resource = ids | details
+    resource.add_map(lambda row: {**row, "mapped": True})
+    assert sorted(list(resource), key=lambda r: r["id"]) == [
+        {"id": 1, "square": 1, "mapped": True},
+        {"id": 2, "square": 4, "mapped": True},
+        {"id": 3, "square": 9, "mapped": True},
+    ]
+
+
+def test_an_error_in_a_deferred_call_names_the_resource(pipelines_dir: str) -> None:
+    @dlt.resource
+    def failing() -> Any:
+        @dlt.defer
+        def fetch() -> dict[str, Any]:
+            raise ValueError("the API said no")
+
+        yield fetch()
+
+    pipeline = dlt.pipeline("defer_error", pipelines_dir=pipelines_dir, destination="filesystem")
+    with pytest.raises(dlt.PipelineStepFailed, match="failing") as caught:
+        pipeline.extract(failing())
+    assert "the API said no" in str(caught.value)

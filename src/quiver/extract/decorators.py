@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, Unpack, cast, overload
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
 
 from quiver.configuration.accessors import collecting_missing_config, inject_config
 from quiver.errors import (
@@ -511,3 +511,39 @@ def _own_arguments(function: Callable[..., Any]) -> tuple[str, ...]:
 RESOURCE_ARGUMENTS = (*TABLE_HINT_NAMES, *_own_arguments(resource))
 TRANSFORMER_ARGUMENTS = (*TABLE_HINT_NAMES, *_own_arguments(transformer))
 SOURCE_OPTIONS = _own_arguments(source)
+
+
+T = TypeVar("T")
+
+
+def defer(function: Callable[P, T]) -> Callable[P, Callable[[], T]]:
+    """Make calls of ``function`` run in the extract thread pool (dlt's ``@dlt.defer``).
+
+    The decorated function returns a deferred call instead of running. A resource that yields
+    it, or a transformer that returns it, has it run on one of the extract's worker threads;
+    what it returns goes on through the resource's steps as if it had been yielded. Results
+    arrive in the order the calls finish.
+
+    Args:
+        function: a function that fetches or computes one item (a row, a page, an Arrow table).
+
+    Returns:
+        ``function`` with the same arguments, returning a callable that takes none.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource
+        ... def profiles(names=("ada", "bob")):
+        ...     @quiver.defer
+        ...     def fetch(name):
+        ...         return {"name": name}
+        ...
+        ...     for name in names:
+        ...         yield fetch(name)
+    """
+
+    @functools.wraps(function)
+    def deferred(*args: P.args, **kwargs: P.kwargs) -> Callable[[], T]:
+        return functools.partial(function, *args, **kwargs)
+
+    return deferred

@@ -276,6 +276,9 @@ class PipeRunner:
         if inspect.isawaitable(item):
             self._submit_async(node, item, single=True)
             return
+        if callable(item) and not isinstance(item, type) and not is_arrow_like(item):
+            self._submit_deferred(node, item)  # quiver.defer: dlt runs any callable item
+            return
         resource = node.resource
         if resource._steps:
             try:
@@ -414,6 +417,20 @@ class PipeRunner:
             self._put(("done", child, None))
         except BaseException as error:
             self._put(("error", child, error))
+
+    def _submit_deferred(self, node: PipeNode, call: Callable[[], Any]) -> None:
+        self._pending += 1
+        context = contextvars.copy_context()
+        self._pool().submit(context.run, self._call_in_thread, node, call)
+
+    def _call_in_thread(self, node: PipeNode, call: Callable[[], Any]) -> None:
+        """Worker thread: run a deferred call; its result is processed as an item of ``node``."""
+        set_current_resource(node.name)
+        try:
+            self._put(("item", node, call()))
+            self._put(("done", node, None))
+        except BaseException as error:
+            self._put(("error", node, error))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
