@@ -259,3 +259,82 @@ def test_an_error_in_a_deferred_call_names_the_resource(pipelines_dir: str) -> N
     with pytest.raises(dlt.PipelineStepFailed, match="failing") as caught:
         pipeline.extract(failing())
     assert "the API said no" in str(caught.value)
+
+
+# ----------------------------------------------------------------------------- add_metrics
+# general-usage/resource.md "Using add_metrics as a transformation step": ``page_counter(items,
+# meta, metrics)`` counts pages; after the run, ``trace.last_extract_info.metrics[load_id][0]
+# ["resource_metrics"]["get_pokemons"].custom_metrics`` holds them. "Collects custom metrics
+# from data flowing through the pipeline without modifying items" (transformations/add-map.md),
+# and ``track_filtered`` placed before ``add_filter`` counts rows the filter then drops.
+
+
+def test_add_metrics_are_reported_per_resource_in_the_extract_info(
+    pipelines_dir: str, tmp_path: Path
+) -> None:
+    @dlt.resource
+    def get_pokemons() -> Any:
+        for page in range(3):
+            yield [{"id": page * 10 + i, "name": "me" if i == 0 else f"p{i}"} for i in range(4)]
+
+    def page_counter(items: Any, meta: Any, metrics: dict[str, Any]) -> None:
+        metrics["page_count"] = metrics.get("page_count", 0) + 1
+
+    def track_filtered(items: Any, meta: Any, metrics: dict[str, Any]) -> None:
+        for row in items if isinstance(items, list) else [items]:
+            if row["name"] == "me":
+                metrics["filtered_me"] = metrics.get("filtered_me", 0) + 1
+
+    pokemons = (
+        get_pokemons()
+        .add_metrics(page_counter)
+        .add_metrics(track_filtered)
+        .add_filter(lambda row: row["name"] != "me")
+    )
+    pipeline = dlt.pipeline(
+        "metrics",
+        pipelines_dir=pipelines_dir,
+        destination=dlt.destinations.filesystem(f"file://{tmp_path / 'lake'}"),
+        dataset_name="ds",
+    )
+    load_info = pipeline.run(pokemons)
+    load_id = load_info.loads_ids[0]
+    trace = pipeline.last_trace
+    resource_metrics = trace.last_extract_info.metrics[load_id][0]["resource_metrics"]
+    assert resource_metrics["get_pokemons"].custom_metrics == {"page_count": 3, "filtered_me": 3}
+    # items went through unchanged: the filter after the metrics still saw every row
+    assert trace.last_normalize_info.row_counts["get_pokemons"] == 9
+
+    # the trace is a file: a pipeline attached later reads the same metrics
+    attached = dlt.attach("metrics", pipelines_dir=pipelines_dir)
+    again = attached.last_trace.last_extract_info.metrics[load_id][0]["resource_metrics"]
+    assert again["get_pokemons"].custom_metrics == {"page_count": 3, "filtered_me": 3}
+
+    # each extract starts its metrics afresh
+    second = pipeline.run(pokemons.add_limit(1))
+    metrics = pipeline.last_trace.last_extract_info.metrics[second.loads_ids[0]][0]
+    assert metrics["resource_metrics"]["get_pokemons"].custom_metrics == {
+        "page_count": 1,
+        "filtered_me": 1,
+    }
+
+
+def test_add_metrics_sees_the_meta_and_can_be_inserted_first() -> None:
+    """``metrics_f`` receives items, meta and the metrics dict (``add_metrics(metrics_f,
+    insert_at=None)``, dlt's ``extract/resource.py``)."""
+    seen: list[Any] = []
+
+    def record(items: Any, meta: Any, metrics: dict[str, Any]) -> None:
+        seen.append((items, meta))
+        metrics["calls"] = metrics.get("calls", 0) + 1
+
+    @dlt.resource
+    def marked() -> Any:
+        yield dlt.mark.with_table_name({"id": 1}, "other")
+
+    resource = marked().add_map(lambda row: {**row, "mapped": True})
+    resource.add_metrics(record, insert_at=0)
+    assert [getattr(item, "data", item) for item in resource] == [{"id": 1, "mapped": True}]
+    assert seen[0][0] == {"id": 1}  # before the map
+    assert seen[0][1].table_name == "other"
+    assert resource.custom_metrics == {"calls": 1}

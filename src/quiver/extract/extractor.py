@@ -55,6 +55,8 @@ class ExtractMetrics:
     files: list[Path] = field(default_factory=list)
     replaced_tables: set[str] = field(default_factory=set)
     resources: list[str] = field(default_factory=list)
+    #: ``Resource.add_metrics`` results by resource name (resources that collected any).
+    custom_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Extractor:
@@ -127,6 +129,8 @@ class Extractor:
             roots = build_nodes(resources)
             bind_incrementals(roots, state, source, in_pipe=False)
             emitted = [node for root in roots for node in root.walk() if node.emit]
+            for node in (node for root in roots for node in root.walk()):
+                node.resource._reset_metrics()  # metrics are per extract
             self.metrics.resources = [node.name for node in emitted]
             self._progress.update("Resources", 0, total=len(emitted))
             for node in emitted:
@@ -141,6 +145,10 @@ class Extractor:
                 for writer in self._writers.values():
                     writer.close()
         self._new_tables.forget_discarded(self.metrics.replaced_tables)
+        for root in roots:
+            for node in root.walk():
+                if node.resource.custom_metrics:
+                    self.metrics.custom_metrics[node.name] = node.resource.custom_metrics
         return self.metrics
 
     # --------------------------------------------------------------------------- routing
