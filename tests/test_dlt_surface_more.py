@@ -338,3 +338,30 @@ def test_add_metrics_sees_the_meta_and_can_be_inserted_first() -> None:
     assert seen[0][0] == {"id": 1}  # before the map
     assert seen[0][1].table_name == "other"
     assert resource.custom_metrics == {"calls": 1}
+
+
+# --------------------------------------------------------- a destination's naming_convention
+# general-usage/naming-convention.md: "You can set the naming convention in your code via
+# destination factory ... ``dlt.destinations.postgres(naming_convention="sql_cs_v1")``". quiver
+# does not apply it yet: it raises rather than load under another convention than asked.
+
+
+def test_destination_naming_convention_is_refused_with_the_config_to_use() -> None:
+    from quiver.errors import NotSupportedYet
+
+    with pytest.raises(NotSupportedYet, match="SCHEMA__NAMING=sql_cs_v1") as caught:
+        dlt.destinations.filesystem("file:///tmp/lake", naming_convention="sql_cs_v1")
+    assert isinstance(caught.value, NotImplementedError)
+    assert "naming_convention" in str(caught.value)
+
+
+def test_make_nested_hints_is_refused_naming_the_workaround() -> None:
+    """general-usage/resource.md "nested_hints": ``dlt.mark.make_nested_hints(primary_key=...)``
+    sets hints of a nested table; quiver does not apply them yet and refuses instead."""
+    from quiver.errors import NotSupportedYet
+
+    with pytest.raises(NotSupportedYet, match="make_nested_hints") as caught:
+        dlt.mark.make_nested_hints(primary_key="id")
+    assert "Hint: " in str(caught.value)
+    with pytest.raises(NotSupportedYet, match="nested_hints"):
+        dlt.resource([{"id": 1}], name="r").apply_hints(nested_hints={"items": {}})
