@@ -1,3 +1,4 @@
+# ruff: noqa: B008  (incremental cursors are declared as argument defaults: that is the API)
 """The rest of issue 13's dlt surface: materialize_table_schema, nested hints, defer,
 add_metrics, a destination's naming_convention and scd2 column names under other conventions.
 
@@ -355,13 +356,101 @@ def test_destination_naming_convention_is_refused_with_the_config_to_use() -> No
     assert "naming_convention" in str(caught.value)
 
 
-def test_make_nested_hints_is_refused_naming_the_workaround() -> None:
-    """general-usage/resource.md "nested_hints": ``dlt.mark.make_nested_hints(primary_key=...)``
-    sets hints of a nested table; quiver does not apply them yet and refuses instead."""
+def test_nested_hints_other_than_columns_are_refused_naming_the_workaround() -> None:
+    """resource.md: ``primary_key``/``merge_key`` on a nested table "will convert nested table
+    into a regular table"; quiver does not do that yet, nor a contract of a nested table's own,
+    and refuses rather than ignore them."""
     from quiver.errors import NotSupportedYet
 
     with pytest.raises(NotSupportedYet, match="make_nested_hints") as caught:
-        dlt.mark.make_nested_hints(primary_key="id")
+        dlt.mark.make_nested_hints(primary_key=["customer_id", "id"])
     assert "Hint: " in str(caught.value)
-    with pytest.raises(NotSupportedYet, match="nested_hints"):
-        dlt.resource([{"id": 1}], name="r").apply_hints(nested_hints={"items": {}})
+    with pytest.raises(NotSupportedYet, match="schema_contract"):
+        dlt.resource([{"id": 1}], name="r").apply_hints(
+            nested_hints={"items": {"schema_contract": "freeze"}}
+        )
+    with pytest.raises(NotSupportedYet, match="write_disposition"):
+        dlt.mark.make_hints(nested_hints={"items": {"write_disposition": "replace"}})
+
+
+# ---------------------------------------------------------------------------- nested hints
+# general-usage/resource.md "Define schema of nested tables": ``nested_hints={"purchases":
+# dlt.mark.make_nested_hints(columns=[{"name": "price", "data_type": "decimal"}])}`` "convert[s]
+# the price field in list of purchases to decimal type"; the list is stored as table
+# ``customers__purchases``; ``("purchases", "coupons")`` reaches ``customers__purchases__coupons``
+# and sets ``registered_at`` to ``timestamp``.
+
+
+def test_nested_hints_set_the_column_types_of_nested_tables(lake: Lake, pipelines_dir: str) -> None:
+    import datetime
+    from decimal import Decimal
+
+    @dlt.resource(
+        nested_hints={
+            "purchases": dlt.mark.make_nested_hints(
+                columns=[{"name": "price", "data_type": "decimal"}]
+            ),
+            ("purchases", "coupons"): {"columns": {"registered_at": {"data_type": "timestamp"}}},
+        },
+    )
+    def customers() -> Any:
+        yield [
+            {
+                "id": 1,
+                "name": "simon",
+                "city": "berlin",
+                "purchases": [
+                    {
+                        "id": 1,
+                        "name": "apple",
+                        "price": "1.50",
+                        "coupons": [{"code": "A", "registered_at": "2024-01-02T03:04:05+00:00"}],
+                    }
+                ],
+            },
+        ]
+
+    pipeline = lake.pipeline(pipelines_dir, "nested_hints")
+    pipeline.run(customers()).raise_on_failed_jobs()
+
+    purchases = lake.rows("ds", "customers__purchases", "id")
+    assert purchases[0]["price"] == Decimal("1.50")
+    coupons = lake.rows("ds", "customers__purchases__coupons", "code")
+    assert coupons[0]["registered_at"] == datetime.datetime(
+        2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC
+    )
+    # the nested tables stay nested: linked to their parents, no table hints of the root's
+    tables = pipeline.default_schema.tables
+    assert tables["customers__purchases"]["parent"] == "customers"
+    assert tables["customers__purchases__coupons"]["parent"] == "customers__purchases"
+    assert "resource" not in tables["customers__purchases"]
+
+
+def test_nested_hints_through_apply_hints_and_with_hints(pipelines_dir: str) -> None:
+    """resource.md: "You can apply nested hints after the resource was created by using
+    apply_hints"; ``make_hints(nested_hints=...)`` is the same for ``with_hints``."""
+
+    @dlt.resource
+    def orders() -> Any:
+        yield {"id": 1, "lines": [{"qty": "2"}]}
+
+    @dlt.resource
+    def invoices() -> Any:
+        yield dlt.mark.with_hints(
+            {"id": 1, "lines": [{"amount": "3"}]},
+            dlt.mark.make_hints(
+                nested_hints={"lines": {"columns": {"amount": {"data_type": "double"}}}}
+            ),
+        )
+
+    applied = orders().apply_hints(
+        nested_hints={"lines": dlt.mark.make_nested_hints(columns={"qty": {"data_type": "bigint"}})}
+    )
+    pipeline = dlt.pipeline("nested_apply", pipelines_dir=pipelines_dir)
+    pipeline.extract([applied, invoices()])
+    tables = pipeline.default_schema.tables
+    assert tables["orders__lines"]["columns"]["qty"]["data_type"] == "bigint"
+    assert tables["invoices__lines"]["columns"]["amount"]["data_type"] == "double"
+    # the root tables' own hints do not carry the nested hints
+    assert "nested_hints" not in tables["orders"]
+    assert "nested_hints" not in applied.compute_table_schema()

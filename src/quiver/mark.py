@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from quiver.errors import NotSupportedYet
 from quiver.extract.hints import make_hints
 from quiver.extract.items import DataItemWithMeta, HintsMeta, MaterializedEmptyList, TableNameMeta
+from quiver.extract.nested_hints import check_nested_table_hints
 
 __all__ = [
     "make_hints",
@@ -92,16 +92,33 @@ def materialize_table_schema() -> MaterializedEmptyList:
 
 
 def make_nested_hints(**hints: Any) -> dict[str, Any]:
-    """dlt's hints for a nested table (``nested_hints={"path": make_nested_hints(...)}``).
+    """Hints for a nested table, for ``nested_hints={"purchases": make_nested_hints(...)}``.
+
+    Nested tables take ``columns`` (data types and other column hints of the nested rows).
+    The other hints raise :class:`~quiver.errors.NotSupportedYet`: ``schema_contract`` (the
+    resource's contract applies to its nested tables), ``primary_key``, ``merge_key``,
+    ``write_disposition``, ``references`` (they would make the nested table a table of its own).
+
+    Args:
+        **hints: ``columns`` (a dict, a list of column schemas or a pydantic model).
+
+    Returns:
+        The hints, checked; pass them in ``nested_hints=`` of ``@quiver.resource``,
+        ``apply_hints`` or ``make_hints``.
 
     Raises:
-        NotSupportedYet: always; quiver does not apply hints to nested tables yet, and an
-            argument it would ignore is refused instead.
+        NotSupportedYet: for a hint other than ``columns``.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource(
+        ...     nested_hints={
+        ...         "purchases": quiver.mark.make_nested_hints(
+        ...             columns=[{"name": "price", "data_type": "decimal"}]
+        ...         )
+        ...     }
+        ... )
+        ... def customers():
+        ...     yield {"id": 1, "purchases": [{"id": 1, "price": "1.50"}]}
     """
-    raise NotSupportedYet(
-        "quiver.mark.make_nested_hints()",
-        f"apply {', '.join(sorted(hints)) or 'hints'} to a nested table",
-        "leave the nested table to the data (its columns and types are inferred; "
-        "max_table_nesting limits how deep), or yield the nested rows from a resource of their "
-        "own with the hints you need.",
-    )
+    return check_nested_table_hints(hints, "quiver.mark.make_nested_hints()")

@@ -29,6 +29,7 @@ from quiver.extract.items import (
     arrow_batches,
     is_arrow_like,
 )
+from quiver.extract.nested_hints import NESTED_HINTS, nested_table_hints
 from quiver.extract.pipe import (
     DEFAULT_WORKERS,
     PipeNode,
@@ -275,12 +276,15 @@ class Extractor:
         resolved.setdefault("write_disposition", "append")
         cursor = node.incremental.get_cursor_column_name() if node.incremental else None
         name = self._naming.normalize_table_identifier(raw_name)
+        nested = resolved.pop(NESTED_HINTS, None) or {}
         existing = self.schema.tables.get(name, {}).get("columns")
         table_hints = table_schema_hints(
             resolved, self._naming, cursor_column=cursor, existing_columns=existing
         )
         self._new_tables.register(name, resource.name, table_hints.get("schema_contract"))
         self.schema.merge_hints(name, table_hints)
+        for nested_name, hints in nested_table_hints(name, nested, self._naming):
+            self.schema.merge_hints(nested_name, hints)
         if resolved["write_disposition"] == "replace":
             self.metrics.replaced_tables.add(name)
         self._tables[key] = name
