@@ -157,6 +157,28 @@ def test_materialize_table_schema_creates_an_empty_table(lake: Lake, pipelines_d
     assert lake.rows("ds", "raw_events", "id")[0]["event_type"] == "click"
 
 
+def test_materialize_table_schema_writes_an_empty_file_for_plain_files(
+    tmp_path: Path, pipelines_dir: str
+) -> None:
+    """A plain-files table is its files: dlt writes an empty file; so does quiver (parquet)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    pipeline = dlt.pipeline(
+        "materialize_native",
+        pipelines_dir=pipelines_dir,
+        destination=dlt.destinations.filesystem(
+            f"file://{tmp_path / 'lake'}", table_format="native"
+        ),
+        dataset_name="ds",
+    )
+    pipeline.run(_raw_events()).raise_on_failed_jobs()
+    table = ds.dataset(str(tmp_path / "lake" / "ds" / "raw_events"), format="parquet").to_table()
+    assert table.num_rows == 0
+    assert table.schema.field("id").type == pa.int64()
+    assert {"id", "event_type", "seen_at"} <= set(table.schema.names)
+
+
 def test_materialize_table_schema_leaves_an_existing_table_alone(
     lake: Lake, pipelines_dir: str
 ) -> None:

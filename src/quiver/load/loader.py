@@ -160,7 +160,7 @@ class Loader:
             self._storage.write_state(package, state)
         plan = self._plan(package, schema, state)
         create_materialized_tables(
-            state, schema, plan.new_files, self.table_format, default_format,
+            package, state, schema, plan.new_files, self.table_format, default_format,
             lambda name: _arrow_schema(schema, name, []), load_id, self._retry,
         )  # fmt: skip
         result = PackageLoadResult(load_id)

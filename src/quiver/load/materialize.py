@@ -5,14 +5,20 @@ writes no file for it. Before the package's data commits, the loader creates eac
 tables that does not exist yet, empty, with the columns the schema declares (dlt's
 ``MaterializedEmptyList``: "Table ... is created with the defined schema and no rows"). A table
 that exists is left alone: there is nothing to add to it.
+
+Delta and Iceberg create a table from a commit without files. A format whose table is its
+files (``native``) gets one empty parquet file with the columns, as dlt writes an empty file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit, TableFormat
 from quiver.errors import InternalError, LoadError
@@ -21,6 +27,7 @@ from quiver.schema.model import Schema
 
 
 def create_materialized_tables(
+    package: Path,
     state: dict[str, Any],
     schema: Schema,
     tables_with_files: Collection[str],
@@ -33,6 +40,7 @@ def create_materialized_tables(
     """Create, empty, the tables the package materializes and that do not exist yet.
 
     Args:
+        package: the package folder (an empty file is written there when a format needs one).
         state: the package state (its ``row_counts``, from extract).
         schema: the package's schema (the tables' declared columns and hints).
         tables_with_files: tables with rows in this package; their commit creates them.
@@ -67,8 +75,14 @@ def create_materialized_tables(
             )
 
             def create(target: TableFormat = target, commit: TableCommit = commit) -> None:
-                if not target.table_exists(commit.table_name):
-                    target.commit(commit)
+                if target.table_exists(commit.table_name):
+                    return
+                target.commit(commit)
+                if not target.table_exists(commit.table_name):  # a table of files
+                    empty = package / "materialized" / f"{commit.table_name}.empty.parquet"
+                    empty.parent.mkdir(exist_ok=True)
+                    pq.write_table(commit.arrow_schema.empty_table(), empty)
+                    target.commit(dataclasses.replace(commit, files=[empty]))
 
             retry.run(create, what=f"Creating empty table {name!r} for package {load_id}")
         except Exception as error:
