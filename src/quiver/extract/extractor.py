@@ -302,6 +302,7 @@ class Extractor:
         self._new_tables.register(name, resource.name, table_hints.get("schema_contract"))
         self.schema.merge_hints(name, table_hints)
         for nested_name, hints in nested_table_hints(name, nested, self._naming):
+            check_column_types(nested_name, hints.get("columns") or {})
             self.schema.merge_hints(nested_name, hints)
         if resolved["write_disposition"] == "replace":
             self.metrics.replaced_tables.add(name)
