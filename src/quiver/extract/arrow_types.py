@@ -1,19 +1,30 @@
 """Arrow items checked at extract: types no table format stores are converted or rejected.
 
-Delta and Iceberg store neither Arrow's ``duration``, ``union`` and interval types nor decimals
-of more than 38 digits, nor unsigned 64-bit values above the signed range. Found only at load,
-such a column would leave a package that can never load; found here, the run fails before a
-package exists, naming the table and column. A lossless conversion is applied where one exists:
-a ``decimal256`` whose values fit 38 digits becomes ``decimal128`` (see docs/bad-input.md).
+Delta and Iceberg store neither Arrow's ``duration``, ``union`` and interval types, nor decimals
+of more than 38 digits, nor unsigned integers, nor structs without fields; Iceberg has no list
+views. Found only at normalize or load, such a column would leave a package that can never load;
+found here, the run fails before a package exists, naming the table and column. A lossless
+conversion is applied where one exists (see docs/bad-input.md): a ``decimal256`` whose values
+fit 38 digits becomes ``decimal128``, an unsigned integer the signed type twice as wide (``uint64``
+stays 64 bits, so its values must fit), a list view a list.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from quiver.errors import UnsupportedDataType, UnsupportedValue
 from quiver.schema.types import MAX_DECIMAL_PRECISION, arrow_to_column
+
+#: Unsigned integer types and the signed type that holds all their values (uint64: most).
+_SIGNED_FOR_UNSIGNED = {
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.int64(),
+}
 
 
 def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -> pa.RecordBatch:
@@ -21,7 +32,7 @@ def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -
 
     Raises:
         UnsupportedDataType: a column of a type without a lossless mapping (duration, union,
-            interval, a decimal of more than 38 fractional digits).
+            interval, a struct without fields, a decimal of more than 38 fractional digits).
         UnsupportedValue: a value that does not fit the mapped type (a ``decimal256`` value of
             more than 38 digits, a ``uint64`` value above the int64 range).
     """
@@ -32,9 +43,10 @@ def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -
             storable = _storable_type(field.type)
         except UnsupportedDataType as error:
             raise error.at(table_name, field.name) from None
-        column = columns[index]
         if storable != field.type:
-            columns[index] = _cast_exactly(column, storable, field.name, table_name, resource_name)
+            columns[index] = _convert_exactly(
+                columns[index], storable, field.name, table_name, resource_name
+            )
             changed = True
     if not changed:
         return batch
@@ -42,7 +54,7 @@ def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -
 
 
 def _storable_type(kind: pa.DataType) -> pa.DataType:
-    """The type to store ``kind`` as (itself, or a lossless narrower type)."""
+    """The type to store ``kind`` as: itself, or a type that holds every value of it."""
     if isinstance(kind, pa.Decimal256Type):
         if kind.scale > MAX_DECIMAL_PRECISION or kind.scale < 0:
             raise UnsupportedDataType(
@@ -52,15 +64,24 @@ def _storable_type(kind: pa.DataType) -> pa.DataType:
                 "before the resource yields it.",
             )
         return pa.decimal128(min(kind.precision, MAX_DECIMAL_PRECISION), kind.scale)
+    if kind in _SIGNED_FOR_UNSIGNED:
+        return _SIGNED_FOR_UNSIGNED[kind]
     if pa.types.is_dictionary(kind):
         value_type = _storable_type(kind.value_type)
         return kind if value_type == kind.value_type else value_type
     if pa.types.is_struct(kind):
+        if kind.num_fields == 0:
+            raise UnsupportedDataType(
+                str(kind),
+                "A struct without fields has nothing to store (parquet cannot write it).",
+                "drop the column, or give the struct a field, before the resource yields it.",
+            )
         fields = [kind.field(i) for i in range(kind.num_fields)]
         return pa.struct([f.with_type(_storable_type(f.type)) for f in fields])
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        value_field = kind.value_field.with_type(_storable_type(kind.value_type))
-        return pa.list_(value_field) if pa.types.is_list(kind) else pa.large_list(value_field)
+    if pa.types.is_list(kind) or pa.types.is_list_view(kind):
+        return pa.list_(kind.value_field.with_type(_storable_type(kind.value_type)))
+    if pa.types.is_large_list(kind) or pa.types.is_large_list_view(kind):
+        return pa.large_list(kind.value_field.with_type(_storable_type(kind.value_type)))
     if pa.types.is_fixed_size_list(kind):
         value_field = kind.value_field.with_type(_storable_type(kind.value_type))
         return pa.list_(value_field, kind.list_size)
@@ -68,20 +89,50 @@ def _storable_type(kind: pa.DataType) -> pa.DataType:
         key = kind.key_field.with_type(_storable_type(kind.key_type))
         item = kind.item_field.with_type(_storable_type(kind.item_type))
         return pa.map_(key, item, kind.keys_sorted)
-    if pa.types.is_uint64(kind):
-        return pa.int64()  # Delta and Iceberg have no unsigned 64-bit integers
     if pa.types.is_union(kind):
         raise UnsupportedDataType.from_arrow_type(kind)
     arrow_to_column(kind)  # raises for types without a dlt data type (duration, interval)
     return kind
 
 
-def _cast_exactly(
+def _convert(array: pa.Array, storable: pa.DataType) -> pa.Array:
+    """``array`` as ``storable``, value for value (Arrow's safe casts fail rather than lose).
+
+    Lists and structs are rebuilt around converted children: Arrow 26 casts a list view to an
+    invalid list array, so nested types are not left to one cast.
+    """
+    kind = array.type
+    if kind == storable:
+        return array
+    if pa.types.is_struct(kind) and pa.types.is_struct(storable):
+        children = [
+            _convert(child, storable.field(i).type) for i, child in enumerate(array.flatten())
+        ]
+        return pa.StructArray.from_arrays(children, fields=list(storable), mask=pc.is_null(array))
+    variable_list = (
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_list_view(kind)
+        or pa.types.is_large_list_view(kind)
+    )
+    if variable_list and (pa.types.is_list(storable) or pa.types.is_large_list(storable)):
+        lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+        large = pa.types.is_large_list(storable)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64 if large else np.int32)
+        values = _convert(pc.list_flatten(array), storable.value_type)
+        list_class = pa.LargeListArray if large else pa.ListArray
+        return list_class.from_arrays(
+            pa.array(offsets), values, type=storable, mask=pc.is_null(array)
+        )
+    return pc.cast(array, storable, safe=True)
+
+
+def _convert_exactly(
     column: pa.Array, storable: pa.DataType, column_name: str, table_name: str, resource: str
 ) -> pa.Array:
-    """Cast with Arrow's safe cast (which fails rather than drop digits); name a misfit."""
+    """:func:`_convert`, or an error naming a value that does not fit."""
     try:
-        return pc.cast(column, storable, safe=True)
+        return _convert(column, storable)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         example = _first_misfit(column, storable)
         raise UnsupportedValue(
@@ -98,10 +149,10 @@ def _cast_exactly(
 
 
 def _first_misfit(column: pa.Array, storable: pa.DataType) -> object:
-    """The first value the cast rejects (only on the error path: one cast per value)."""
+    """The first value the conversion rejects (only on the error path: one try per value)."""
     for index in range(len(column)):
         try:
-            pc.cast(column.slice(index, 1), storable, safe=True)
+            _convert(column.slice(index, 1), storable)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return column[index].as_py()
     return None

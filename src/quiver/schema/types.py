@@ -74,7 +74,8 @@ def arrow_to_column(arrow_type: pa.DataType) -> TColumnSchema | None:
     if pa.types.is_boolean(t):
         return {"data_type": "bool"}
     if pa.types.is_integer(t):
-        bits = t.bit_width
+        # Unsigned values need the signed type twice as wide (uint64: the widest there is).
+        bits = min(t.bit_width * 2, 64) if pa.types.is_unsigned_integer(t) else t.bit_width
         return {"data_type": "bigint"} if bits == 64 else {"data_type": "bigint", "precision": bits}
     if pa.types.is_floating(t):
         return {"data_type": "double"}
