@@ -6,6 +6,7 @@ where quiver differs and why); tables are read back with polars, pyarrow or pyic
 
 from __future__ import annotations
 
+import datetime
 import decimal
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,36 @@ def test_the_int64_bounds_themselves_load(pipelines_dir: str, bucket: Path) -> N
     _pipeline(pipelines_dir, bucket).run(rows, table_name="t")
     frame = _data(bucket, "t")
     assert frame.schema["n"] == pl.Int64 and frame["n"].to_list() == [2**63 - 1, -(2**63)]
+
+
+# ------------------------------------------------------------------------------ other values
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        (datetime.timedelta(days=1), "is a duration"),
+        (complex(1, 2), "builtins.complex"),
+        (object(), "builtins.object"),
+    ],
+    ids=["timedelta", "complex", "object"],
+)
+def test_values_dlt_cannot_serialize_fail_at_extract_not_as_text(
+    pipelines_dir: str, bucket: Path, value: Any, says: str
+) -> None:
+    rows = [{"id": 1, "v": "text"}, {"id": 2, "v": value}]
+    error = _fails_at_extract(_pipeline(pipelines_dir, bucket), rows, table_name="t")
+    assert isinstance(error, UnsupportedValue) and error.value is value
+    assert (error.table_name, error.column_name) == ("t", "v") and says in str(error)
+
+
+def test_pandas_missing_markers_are_nulls(pipelines_dir: str, bucket: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    when = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    rows = [{"id": 1, "n": pd.NA, "t": pd.NaT}, {"id": 2, "n": "x", "t": when}]
+    _pipeline(pipelines_dir, bucket).run(rows, table_name="t")
+    assert _data(bucket, "t").to_dicts() == [
+        {"id": 1, "n": None, "t": None},
+        {"id": 2, "n": "x", "t": when},
+    ]
 
 
 # ------------------------------------------------------------------------------- Arrow types

@@ -34,6 +34,8 @@ _ARROW_INFERENCE_ERRORS = (
     OverflowError,
     # pa.ArrowTypeError, and plain TypeErrors for values such as Decimal("-Infinity").
     TypeError,
+    # pa.ArrowInvalid, and the ValueError pandas' NaT raises when Arrow asks for its offset.
+    ValueError,
 )
 _DEFAULT_DECIMAL = pa.decimal128(38, 9)
 _NONE_TYPE = type(None)
@@ -151,8 +153,8 @@ def _column_arrays(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
     except _ARROW_INFERENCE_ERRORS:
         pass
     else:
-        if _holds_wide_decimals(array.type):
-            # Too many digits for Delta and Iceberg: the values are checked one kind at a time.
+        if _holds_unstorable(array.type):
+            # Wide decimals, durations: the values are checked one kind at a time.
             return _split_by_kind(name, values)
         if not _may_hide_mixed_kinds(array.type):
             return [(name, array)]
@@ -163,11 +165,11 @@ def _column_arrays(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
 
 
 def _inferred(values: list[Any]) -> pa.Array:
-    """``pa.array`` of values of one kind; decimals wider than 38 digits do not count as
-    inferred (they are checked value by value)."""
+    """``pa.array`` of values of one kind; types no table format stores (wide decimals,
+    durations) do not count as inferred (their values are checked one by one)."""
     array = pa.array(values)
-    if _holds_wide_decimals(array.type):
-        raise pa.ArrowInvalid("decimal wider than 38 digits")
+    if _holds_unstorable(array.type):
+        raise pa.ArrowInvalid(f"{array.type} is not stored by Delta or Iceberg")
     return _plain_array(array)
 
 
@@ -201,7 +203,7 @@ def _split_by_kind(name: str, values: list[Any]) -> list[tuple[str, pa.Array]]:
             if kind == "number":  # ints and floats that do not unify: split them too
                 result.extend(_split_by_kind(column_name, column_values))
             else:
-                result.append((column_name, _single_kind_array(column_name, column_values, kind)))
+                result.append((column_name, _single_kind_array(name, column_values, kind)))
     return result
 
 
@@ -214,6 +216,8 @@ def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
     """
     if kind in ("number", "int", "decimal"):
         _reject_unstorable_numbers(name, values)
+    if kind == "other":
+        _reject_unknown_objects(name, values)
     if kind == "dict":
         mask = pa.array([v is None for v in values])
         batch = _rows_to_batch_by_column([v if v is not None else {} for v in values])
@@ -234,6 +238,26 @@ def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
 
 
 _INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _reject_unknown_objects(name: str, values: list[Any]) -> None:
+    """Objects Arrow cannot type and dlt cannot serialize: an error, not their ``str()``."""
+    value = next(v for v in values if v is not None)
+    if isinstance(value, datetime.timedelta) or type(value).__name__ == "timedelta64":
+        raise UnsupportedValue(
+            name,
+            value,
+            "is a duration; Delta and Iceberg have no duration type",
+            "convert it in the resource to a number of seconds (value.total_seconds()) or to str",
+        )
+    raise UnsupportedValue(
+        name,
+        value,
+        f"is a {type(value).__module__}.{type(value).__qualname__}, a type no table format "
+        "stores (dlt cannot serialize it either)",
+        "convert it in the resource (e.g. with add_map) to str or to a supported type: "
+        "str, int, float, bool, Decimal, datetime, date, time, bytes, dict or list",
+    )
 
 
 def _reject_unstorable_numbers(name: str, values: list[Any]) -> None:
@@ -291,14 +315,15 @@ def _decimal_digits(value: decimal.Decimal) -> tuple[int, int]:
     return max(digits + exponent, 0), -exponent
 
 
-def _holds_wide_decimals(kind: pa.DataType) -> bool:
-    """True when Arrow inferred a decimal of more than 38 digits somewhere in ``kind``."""
-    if isinstance(kind, pa.Decimal256Type):
+def _holds_unstorable(kind: pa.DataType) -> bool:
+    """True when Arrow inferred a type no table format stores somewhere in ``kind``: a decimal
+    of more than 38 digits, a duration (from ``timedelta``)."""
+    if isinstance(kind, pa.Decimal256Type) or pa.types.is_duration(kind):
         return True
     if pa.types.is_struct(kind):
-        return any(_holds_wide_decimals(kind.field(i).type) for i in range(kind.num_fields))
+        return any(_holds_unstorable(kind.field(i).type) for i in range(kind.num_fields))
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _holds_wide_decimals(kind.value_type)
+        return _holds_unstorable(kind.value_type)
     return False
 
 
@@ -373,6 +398,21 @@ def _to_plain(value: Any) -> Any:
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump):
         return _to_plain(model_dump())
+    return _from_pandas_or_numpy(value)
+
+
+#: pandas' missing-value markers (checked by name: quiver never imports pandas itself).
+_PANDAS_MISSING = {"NAType", "NaTType"}
+
+
+def _from_pandas_or_numpy(value: Any) -> Any:
+    """pandas' ``NA``/``NaT`` as None (rows from ``DataFrame.to_dict``); a numpy datetime as a
+    Python datetime (microseconds, what Delta and Iceberg store); other values unchanged."""
+    kind = type(value)
+    if kind.__name__ in _PANDAS_MISSING and kind.__module__.startswith("pandas"):
+        return None
+    if kind.__module__ == "numpy" and kind.__name__ == "datetime64":
+        return value.astype("datetime64[us]").item()
     return value
 
 
