@@ -26,7 +26,8 @@ from quiver.package.storage import JobFile
 ROWS_EXT: Final = "rows.arrow"
 #: Extension of files holding Arrow items as the resource yielded them.
 ARROW_EXT: Final = "arrow"
-#: Digits of a sequential file id: a package of more files than that still sorts by length.
+#: Digits of a sequential file id, zero-padded so that listings read in order (normalize sorts
+#: by the number itself, so a package of more files still keeps its order).
 _SEQUENCE_DIGITS = 8
 
 
