@@ -218,6 +218,15 @@ class PipelineConfig:
         "state of this pipeline in the dataset replaces the local one and its schemas are "
         "restored (see docs/state.md); ``false`` never reads the destination's state.",
     )
+    extract_after_pending: bool = setting(
+        True,
+        "When ``run(data)`` finds pending packages (an earlier run failed or was killed before "
+        "its load finished), it loads them first, logs a warning and lists them in "
+        "``LoadInfo.pending_load_ids``, then extracts, normalizes and loads ``data`` in the "
+        "same call. ``false`` is dlt's behaviour: ``run()`` loads the pending packages, warns "
+        "that ``data`` was not extracted and returns; the next ``run(data)`` loads it (see "
+        "docs/bad-input.md, 'Failed packages').",
+    )
 
 
 @dataclass(frozen=True)
