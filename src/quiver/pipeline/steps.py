@@ -74,8 +74,7 @@ def normalize_packages(pipeline: Pipeline, config: NormalizeConfig, info: Normal
                 pipeline.has_pending_data,
                 failed_package=str(path),
             )
-            failed.__cause__ = error
-            moved.append(failed)
+            moved.append(_chained(failed, error))
     if moved:
         raise moved[0]
 
@@ -162,8 +161,7 @@ def load_packages(pipeline: Pipeline, loader: Loader, config: LoadConfig, info: 
                 pipeline.has_pending_data,
                 failed_package=str(package),
             )
-            failed.__cause__ = error
-            aborted.append(failed)
+            aborted.append(_chained(failed, error))
             continue
         pipeline._record_package(info, load_id, result)
     if aborted and config.raise_on_failed_jobs:
@@ -217,6 +215,14 @@ def run_steps(pipeline: Pipeline, data: Any, extract: Callable[[], Any]) -> Load
     return _finish(pipeline, pipeline.load(), pending, moved)
 
 
+def _chained(failed: PipelineStepFailed, error: BaseException) -> PipelineStepFailed:
+    """``failed`` chained to ``error`` as ``raise failed from error`` inside ``except error``
+    would chain it (dlt's chain: ``__cause__`` and ``__context__``), for raising it later."""
+    failed.__cause__ = error
+    failed.__context__ = error
+    return failed
+
+
 def _normalize_deferring(pipeline: Pipeline, moved: list[PipelineStepFailed]) -> None:
     """``normalize()``; a failure that moved its package aside is kept in ``moved``."""
     try:
@@ -241,7 +247,7 @@ def _finish(
         return info
     if resolve(LoadConfig).raise_on_failed_jobs:
         first = moved[0]
-        raise PipelineStepFailed(
+        failed = PipelineStepFailed(
             pipeline.pipeline_name,
             "normalize",
             first.load_id,
@@ -249,7 +255,8 @@ def _finish(
             info,
             pipeline.has_pending_data,
             failed_package=first.failed_package,
-        ) from first.exception
+        )
+        raise _chained(failed, first.exception)
     for failed in moved:
         logger.warning("%s", failed)
     return info
