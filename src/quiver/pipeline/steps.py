@@ -15,7 +15,7 @@ import datetime
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from quiver.errors import LoadError, PipelineStepFailed, QuiverError
+from quiver.errors import InternalError, LoadError, PipelineStepFailed, QuiverError
 from quiver.load.loader import Loader
 from quiver.load.retry import DETERMINISTIC, RetryPolicy, classify, failure_record
 from quiver.normalize.normalizer import normalize_package
@@ -51,11 +51,19 @@ def normalize_packages(pipeline: Pipeline, config: NormalizeConfig, info: Normal
     for load_id in storage.load_ids("extracted"):
         try:
             _normalize_package(pipeline, load_id, config, info)
-        except Exception as error:
-            if classify(error) not in DETERMINISTIC:
+        except Exception as raised:
+            kind = classify(raised)
+            if kind not in DETERMINISTIC:
                 raise PipelineStepFailed(
-                    pipeline.pipeline_name, "normalize", load_id, error, info, True
-                ) from error
+                    pipeline.pipeline_name, "normalize", load_id, raised, info, True
+                ) from raised
+            error: Exception = raised
+            if kind == "bug":
+                fate = "the package was moved aside to failed/"
+                error = InternalError(
+                    "normalize", "normalizing", load_id, raised, package_fate=fate
+                )
+                error.__cause__ = raised
             failure = failure_record("normalize", "extracted", error)
             path = storage.move_aside(load_id, "extracted", failure)
             logger.warning(

@@ -1,0 +1,406 @@
+"""A package that fails the same way on every run is moved aside and never blocks later runs;
+transient failures are retried inside the step and leave pending packages that the next run
+finishes exactly once.
+
+Tables are read back with deltalake/pyiceberg (tests/readers.py), never through quiver.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import quiver
+from quiver.destinations.delta.format import DeltaFormat
+from quiver.destinations.iceberg.format import IcebergFormat
+from quiver.errors import (
+    DestinationHasFailedJobs,
+    FailedPackageNotFound,
+    PipelineStepFailed,
+    SchemaMismatchError,
+)
+from quiver.load import loader as loader_module
+from quiver.load import sidecars
+from quiver.load.retry import RetryPolicy
+from quiver.pipeline import steps as steps_module
+from quiver.schema.columns import LOADS_TABLE
+from tests.readers import Lake
+
+FORMATS = ["delta", "iceberg"]
+#: One item with two keys that snake_case maps to one column: refused at normalize (dlt keeps
+#: one of the two values silently).
+COLLIDING = [{"id": 1, "User Name": "a", "user_name": "b"}]
+
+
+def _lake(tmp_path: Path, table_format: str) -> Lake:
+    return Lake(table_format, "local", f"file://{tmp_path / 'lake'}")
+
+
+def _ids(lake: Lake, table: str) -> list[int]:
+    return [row["id"] for row in lake.rows("ds", table, "id")]
+
+
+def _load_ids(lake: Lake) -> list[str]:
+    return [row["load_id"] for row in lake.rows("ds", LOADS_TABLE, "load_id")]
+
+
+def _format_class(table_format: str) -> Any:
+    return DeltaFormat if table_format == "delta" else IcebergFormat
+
+
+def _fast_retries(monkeypatch: pytest.MonkeyPatch, attempts: int) -> None:
+    """The loader's retry policy with ``attempts`` tries and no waits."""
+    fast = functools.partial(RetryPolicy, attempts=attempts, base_delay=0.0, jitter=0.0)
+    monkeypatch.setattr(loader_module, "RetryPolicy", fast)
+
+
+# --------------------------------------------------------------------- failed at normalize
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_a_package_failing_at_normalize_is_moved_aside_and_blocks_nothing(
+    tmp_path: Path, pipelines_dir: str, table_format: str
+) -> None:
+    lake = _lake(tmp_path, table_format)
+    pipeline = lake.pipeline(pipelines_dir, "bad_input")
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(COLLIDING, table_name="people")
+    error = failed.value
+    load_id = error.load_id
+    assert error.step == "normalize" and load_id is not None
+    assert error.failed_package == str(Path(pipeline.working_dir) / "failed" / load_id)
+    message = str(error)
+    assert "'people'" in message and "user_name" in message and load_id in message
+    assert f"retry_failed_package({load_id!r})" in message
+
+    # Kept on disk as extracted, with the error; not pending.
+    package = Path(pipeline.working_dir) / "failed" / load_id
+    assert list(package.glob("jobs/new/people.*"))
+    failure = json.loads((package / "failure.json").read_text())
+    assert failure["step"] == "normalize" and failure["kind"] == "terminal"
+    assert failure["stage"] == "extracted" and "NameCollisionError" in failure["message"]
+    assert not pipeline.has_pending_data
+    (listed,) = pipeline.list_failed_packages()
+    assert (listed.load_id, listed.step, listed.kind) == (load_id, "normalize", "terminal")
+    assert "user_name" in listed.message and listed.package_path == str(package)
+
+    # A run with valid data into another table loads, twice in a row.
+    for first_id in (1, 3):
+        info = pipeline.run([{"id": first_id}, {"id": first_id + 1}], table_name="orders")
+        assert info is not None and info.pending_load_ids == [] and info.failed_packages == []
+    assert _ids(lake, "orders") == [1, 2, 3, 4]
+    assert not lake.exists("ds", "people")
+    assert load_id not in _load_ids(lake)
+    assert [f.load_id for f in pipeline.list_failed_packages()] == [load_id]
+
+
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_a_failed_package_loads_after_the_fix_and_once(
+    tmp_path: Path, pipelines_dir: str, table_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in quiver's normalize fails the package deterministically; 'upgrading' quiver (the
+    patch removed) and retrying loads it, exactly once."""
+    lake = _lake(tmp_path, table_format)
+    pipeline = lake.pipeline(pipelines_dir, "fixed_later")
+
+    def buggy(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("_dlt_id")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(steps_module, "normalize_package", buggy)
+        with pytest.raises(PipelineStepFailed) as failed:
+            pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
+    load_id = failed.value.load_id
+    assert load_id is not None and failed.value.failed_package is not None
+    (listed,) = pipeline.list_failed_packages()
+    assert listed.kind == "bug" and listed.exception_type == "InternalError"
+    assert "bug in quiver" in listed.message and "moved aside" in listed.message
+
+    assert pipeline.retry_failed_package(load_id) == "extracted"
+    assert pipeline.list_failed_packages() == []
+    assert pipeline.list_extracted_load_packages() == [load_id]
+    info = pipeline.run()
+    assert info is not None and info.loads_ids == [load_id]
+    assert info.pending_load_ids == [load_id]
+    assert _ids(lake, "events") == [1, 2]
+    assert _load_ids(lake) == [load_id]
+    assert pipeline.run() is None
+    with pytest.raises(FailedPackageNotFound, match=load_id):
+        pipeline.retry_failed_package(load_id)
+
+
+def test_good_packages_of_the_same_run_load_before_the_failure_is_raised(
+    tmp_path: Path, pipelines_dir: str
+) -> None:
+    lake = _lake(tmp_path, "delta")
+    pipeline = lake.pipeline(pipelines_dir, "mixed")
+    bad = quiver.resource(COLLIDING, name="people")
+    good = quiver.resource([{"id": 7}], name="orders")
+    bad_source = quiver.source(lambda: bad, name="crm")()
+    good_source = quiver.source(lambda: good, name="shop")()
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run([bad_source, good_source])
+    info = failed.value.step_info
+    assert failed.value.step == "normalize"
+    assert isinstance(info, quiver.LoadInfo) and len(info.loads_ids) == 1
+    assert [f.load_id for f in info.failed_packages] == [failed.value.load_id]
+    assert _ids(lake, "orders") == [7]
+    assert not pipeline.has_pending_data
+
+
+def test_without_raise_on_failed_jobs_the_load_info_reports_the_failed_package(
+    tmp_path: Path, pipelines_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOAD__RAISE_ON_FAILED_JOBS", "false")
+    lake = _lake(tmp_path, "iceberg")
+    pipeline = lake.pipeline(pipelines_dir, "lenient")
+    pipeline.run([{"id": 1}], table_name="orders")
+    # Nothing else to load: the failure alone is reported, by raising.
+    with pytest.raises(PipelineStepFailed):
+        pipeline.run(COLLIDING, table_name="people")
+    bad = quiver.source(lambda: quiver.resource(COLLIDING, name="people"), name="crm")()
+    good = quiver.source(lambda: quiver.resource([{"id": 2}], name="orders"), name="shop")()
+    info = pipeline.run([bad, good])
+    assert info is not None and info.has_failed_jobs
+    (reported,) = info.failed_packages
+    assert reported.step == "normalize" and "user_name" in reported.message
+    assert reported.load_id in str(info)
+    assert _ids(lake, "orders") == [1, 2]
+    with pytest.raises(DestinationHasFailedJobs, match=reported.load_id):
+        info.raise_on_failed_jobs()
+    assert len(pipeline.list_failed_packages()) == 2
+
+
+# -------------------------------------------------------------------------- aborted at load
+def _int_table(lake: Lake) -> None:
+    """An ``events`` table whose ``id`` is int64, made by another writer."""
+    writer = lake.pipeline(str(Path(lake.bucket_url.removeprefix("file://")).parent / "w"), "w")
+    writer.run(pa.table({"id": pa.array([100], pa.int64())}), table_name="events")
+
+
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_a_package_aborted_at_load_is_retried_after_the_table_is_fixed(
+    tmp_path: Path, pipelines_dir: str, table_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = _lake(tmp_path, table_format)
+    pipeline = lake.pipeline(pipelines_dir, "aborted")
+    pipeline.run([{"id": 1}], table_name="events")
+    original = _format_class(table_format).commit
+    mismatch = SchemaMismatchError("Column 'id' of table 'events' is int64 in the destination")
+
+    def refusing(self: Any, commit: Any) -> None:
+        if commit.table_name == "events":
+            raise mismatch
+        original(self, commit)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_format_class(table_format), "commit", refusing)
+        with pytest.raises(PipelineStepFailed) as failed:
+            pipeline.run([{"id": 2}, {"id": 3}], table_name="events")
+    load_id = failed.value.load_id
+    assert failed.value.step == "load" and load_id is not None
+    package = Path(pipeline.working_dir) / "loaded" / load_id
+    assert failed.value.failed_package == str(package)
+    assert pipeline.get_load_package_info(load_id).state == "aborted"  # dlt's state
+    (listed,) = pipeline.list_failed_packages()
+    assert (listed.load_id, listed.step, listed.kind) == (load_id, "load", "terminal")
+    assert "int64" in listed.message
+    (job,) = pipeline.list_failed_jobs_in_package(load_id)
+    assert job.table_name == "events"
+
+    # Another run is not blocked.
+    pipeline.run([{"id": 9}], table_name="orders")
+    assert _ids(lake, "orders") == [9]
+
+    assert pipeline.retry_failed_package(load_id) == "normalized"
+    assert pipeline.list_normalized_load_packages() == [load_id]
+    assert not list(package.parent.glob(load_id))
+    info = pipeline.run()
+    assert info is not None and info.loads_ids == [load_id]
+    assert _ids(lake, "events") == [1, 2, 3]
+    assert _load_ids(lake).count(load_id) == 1
+    assert pipeline.list_failed_packages() == []
+
+
+# ------------------------------------------------------------------------------- transient
+@pytest.mark.parametrize("row_builder", ["loads_row", "state_row", "version_row"])
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_a_transient_error_on_a_sidecar_commit_is_retried(
+    tmp_path: Path,
+    pipelines_dir: str,
+    table_format: str,
+    row_builder: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lake = _lake(tmp_path, table_format)
+    original = getattr(sidecars, row_builder)
+    calls: list[int] = []
+
+    def lost_once(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionResetError("connection reset by the object store")
+        return original(*args)
+
+    monkeypatch.setattr(sidecars, row_builder, lost_once)
+    pipeline = lake.pipeline(pipelines_dir, "sidecar_retry")
+    info = pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
+    assert info is not None and not pipeline.has_pending_data
+    assert len(calls) == 2
+    assert _ids(lake, "events") == [1, 2]
+    assert _load_ids(lake) == info.loads_ids
+
+
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_a_transient_error_that_outlasts_the_retries_leaves_the_package_pending(
+    tmp_path: Path, pipelines_dir: str, table_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``_dlt_loads`` commit lands but every response is lost: the package stays pending
+    (not moved aside) and the next run finishes it without loading anything twice."""
+    _fast_retries(monkeypatch, attempts=2)
+    lake = _lake(tmp_path, table_format)
+    format_class = _format_class(table_format)
+    original = format_class.append_rows
+
+    def always_lost(self: Any, table_name: str, data: pa.Table, load_id: str) -> None:
+        original(self, table_name, data, load_id)
+        if table_name == LOADS_TABLE:
+            raise TimeoutError("the response of the object store never arrived")
+
+    pipeline = lake.pipeline(pipelines_dir, "outlasted")
+    with monkeypatch.context() as patch:
+        patch.setattr(format_class, "append_rows", always_lost)
+        with pytest.raises(PipelineStepFailed) as failed:
+            pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
+    assert failed.value.step == "load" and failed.value.failed_package is None
+    assert pipeline.list_normalized_load_packages() == [failed.value.load_id]
+    assert pipeline.list_failed_packages() == []
+
+    info = pipeline.run([{"id": 3}], table_name="events")
+    assert info is not None and info.pending_load_ids == [failed.value.load_id]
+    assert len(info.loads_ids) == 2
+    assert _ids(lake, "events") == [1, 2, 3]
+    assert sorted(_load_ids(lake)) == sorted(info.loads_ids)
+
+
+def test_a_transient_error_at_normalize_is_retried_inside_the_step(
+    tmp_path: Path, pipelines_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = _lake(tmp_path, "delta")
+    original = steps_module.normalize_package
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise BlockingIOError(11, "resource temporarily unavailable")  # EAGAIN
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(steps_module, "normalize_package", flaky)
+    pipeline = lake.pipeline(pipelines_dir, "normalize_retry")
+    info = pipeline.run([{"id": 1}], table_name="events")
+    assert info is not None and len(calls) == 2
+    assert _ids(lake, "events") == [1]
+    assert list((Path(pipeline.working_dir) / "tmp").iterdir()) == []
+
+
+# --------------------------------------------------------------------- pending packages first
+def _leave_pending(lake: Lake, pipeline: quiver.Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run ``events`` ids 1, 2 with every commit failing transiently: the package stays."""
+    _fast_retries(monkeypatch, attempts=1)
+    format_class = _format_class(lake.table_format)
+    with monkeypatch.context() as patch:
+        patch.setattr(format_class, "commit", lambda *a: (_ for _ in ()).throw(TimeoutError()))
+        with pytest.raises(PipelineStepFailed) as failed:
+            pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
+    assert failed.value.load_id is not None and pipeline.has_pending_data
+    return failed.value.load_id
+
+
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_pending_packages_load_first_with_a_warning(
+    tmp_path: Path,
+    pipelines_dir: str,
+    table_format: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lake = _lake(tmp_path, table_format)
+    pipeline = lake.pipeline(pipelines_dir, "pending_first")
+    pending = _leave_pending(lake, pipeline, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="quiver.pipeline"):
+        info = pipeline.run([{"id": 3}], table_name="events")
+    assert info is not None and info.pending_load_ids == [pending]
+    assert len(info.loads_ids) == 2 and info.loads_ids[0] == pending
+    assert any(pending in r.getMessage() and "first" in r.getMessage() for r in caplog.records)
+    assert f"pending from an earlier run: ['{pending}']" in str(info)
+    assert _ids(lake, "events") == [1, 2, 3]
+
+
+def test_dlt_behaviour_loads_only_the_pending_packages(
+    tmp_path: Path,
+    pipelines_dir: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("PIPELINES__EXTRACT_AFTER_PENDING", "false")
+    lake = _lake(tmp_path, "delta")
+    pipeline = lake.pipeline(pipelines_dir, "dlt_pending")
+    pending = _leave_pending(lake, pipeline, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="quiver.pipeline"):
+        info = pipeline.run([{"id": 3}], table_name="events")
+    assert info is not None and info.loads_ids == [pending] == info.pending_load_ids
+    assert any("not extracted" in r.getMessage() for r in caplog.records)
+    assert _ids(lake, "events") == [1, 2]  # the new row was not extracted
+    assert not pipeline.has_pending_data
+    pipeline.run([{"id": 3}], table_name="events")
+    assert _ids(lake, "events") == [1, 2, 3]
+
+
+# -------------------------------------------------------------------------------- dataset
+def test_dataset_name_is_normalized_like_dlt(tmp_path: Path, pipelines_dir: str) -> None:
+    bucket = tmp_path / "lake"
+    pipeline = quiver.pipeline(
+        "named",
+        pipelines_dir=pipelines_dir,
+        destination=quiver.destinations.filesystem(bucket_url=str(bucket)),
+        dataset_name="My Dataset",
+    )
+    assert pipeline.dataset_name == "my_dataset"
+    pipeline.run([{"id": 1}], table_name="t")
+    assert sorted(p.name for p in bucket.iterdir()) == ["my_dataset"]
+
+
+@pytest.mark.parametrize("where", ["pipeline", "run"])
+@pytest.mark.parametrize("name", ["../../x", "/etc/x", "a/../../b"])
+def test_a_dataset_name_that_leaves_the_bucket_is_refused_before_any_work(
+    tmp_path: Path, pipelines_dir: str, where: str, name: str
+) -> None:
+    bucket = tmp_path / "area" / "lake"
+    bucket.mkdir(parents=True)
+    destination = quiver.destinations.filesystem(bucket_url=str(bucket))
+    extracted: list[int] = []
+
+    def rows() -> Any:
+        extracted.append(1)
+        yield {"id": 1}
+
+    with pytest.raises(quiver.errors.InvalidDatasetName) as refused:
+        if where == "pipeline":
+            quiver.pipeline(
+                "escape", pipelines_dir=pipelines_dir, destination=destination, dataset_name=name
+            )
+        else:
+            pipeline = quiver.pipeline(
+                "escape", pipelines_dir=pipelines_dir, destination=destination
+            )
+            pipeline.run(rows(), table_name="t", dataset_name=name)
+    assert isinstance(refused.value, ValueError)
+    assert repr(name) in str(refused.value) and "Hint:" in str(refused.value)
+    assert extracted == []
+    assert sorted(p.name for p in (tmp_path / "area").iterdir()) == ["lake"]
+    assert list(bucket.iterdir()) == []
