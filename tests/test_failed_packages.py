@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -404,3 +406,85 @@ def test_a_dataset_name_that_leaves_the_bucket_is_refused_before_any_work(
     assert extracted == []
     assert sorted(p.name for p in (tmp_path / "area").iterdir()) == ["lake"]
     assert list(bucket.iterdir()) == []
+
+
+# -------------------------------------------------------------------------------- secrets
+def test_failed_packages_never_write_the_key_and_secret_of_the_bucket_url(
+    s3_bucket: str,
+    pipelines_dir: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Errors that quote the bucket URL with its userinfo: failure.json, the job's .exception,
+    the trace, the raised errors and the logs show neither the key nor the secret."""
+    key, secret = "AKIAFAILED0042", "failed-secret-9c2e71"
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
+    url = f"s3://{key}:{secret}@{s3_bucket.removeprefix('s3://')}/lake"
+    pipeline = quiver.pipeline(
+        "leaky",
+        pipelines_dir=pipelines_dir,
+        destination=quiver.destinations.filesystem(bucket_url=url),
+        dataset_name="ds",
+    )
+
+    def quoting_bug(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"cannot open {url}")
+
+    def quoting_mismatch(self: Any, commit: Any) -> None:
+        raise SchemaMismatchError(f"table at {url}/ds/{commit.table_name} has id as int64")
+
+    errors: list[BaseException] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(steps_module, "normalize_package", quoting_bug)
+        with pytest.raises(PipelineStepFailed) as at_normalize:
+            pipeline.run([{"id": 1}], table_name="events")
+        errors.append(at_normalize.value)
+    with monkeypatch.context() as patch:
+        patch.setattr(DeltaFormat, "commit", quoting_mismatch)
+        with pytest.raises(PipelineStepFailed) as at_load:
+            pipeline.run([{"id": 2}], table_name="events")
+        errors.append(at_load.value)
+    assert {f.step for f in pipeline.list_failed_packages()} == {"normalize", "load"}
+    assert list(Path(pipeline.working_dir).glob("loaded/*/jobs/failed/*.exception"))
+    files = [p for p in Path(pipeline.working_dir).rglob("*") if p.is_file()]
+    assert any(p.name == "trace.json" for p in files)
+    logs = capsys.readouterr()
+    shown = "\n".join(
+        [
+            *(f"{e!s}\n{e!r}\n{e.__cause__!s}" for e in errors),
+            *(str(f) for f in pipeline.list_failed_packages()),
+            logs.out,
+            logs.err,
+            *(p.read_bytes().decode("utf-8", "replace") for p in files),
+        ]
+    )
+    assert "***" in shown  # the URL was quoted, masked
+    assert secret not in shown and key not in shown
+
+
+UNCAUGHT = """
+import sys
+import quiver
+
+url = "memory://AKIAUNCAUGHT42:uncaught-secret-31f0@bucket/lake"
+destination = quiver.destinations.filesystem(bucket_url=url, table_format="iceberg")
+pipeline = quiver.pipeline("uncaught", pipelines_dir=sys.argv[1], destination=destination)
+
+@quiver.resource
+def rows():
+    yield {"id": 1}
+    raise ValueError("cannot read " + url)
+
+pipeline.run(rows())
+"""
+
+
+def test_an_uncaught_error_prints_its_chain_with_the_secret_masked(pipelines_dir: str) -> None:
+    """The resource's own ValueError quotes the URL; Python prints it in the chain."""
+    result = subprocess.run(
+        [sys.executable, "-c", UNCAUGHT, pipelines_dir], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "ValueError: cannot read memory://***:***@bucket/lake" in result.stderr
+    assert "uncaught-secret-31f0" not in result.stderr
+    assert "AKIAUNCAUGHT42" not in result.stderr

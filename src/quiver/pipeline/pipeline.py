@@ -31,6 +31,7 @@ from quiver.package.schema_store import SchemaStore
 from quiver.package.storage import PackageStorage
 from quiver.pipeline import packages, steps, sync, validation
 from quiver.pipeline.data import data_to_sources, with_run_hints
+from quiver.pipeline.excepthook import install_masking_excepthook
 from quiver.pipeline.failed_packages import FailedPackages
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.local_state import (
@@ -136,6 +137,7 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
         )
         if self.destination is not None:
             self.destination.validate()
+        install_masking_excepthook()  # the bucket_url's userinfo is registered by now
         self.naming = pipeline_naming(self._schemas, self.default_schema_name)
         self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
         self._init_observability(progress)
