@@ -89,6 +89,7 @@ def test_a_package_failing_at_normalize_is_moved_aside_and_blocks_nothing(
     (listed,) = pipeline.list_failed_packages()
     assert (listed.load_id, listed.step, listed.kind) == (load_id, "normalize", "terminal")
     assert "user_name" in listed.message and listed.package_path == str(package)
+    assert pipeline.get_load_package_info(load_id).state == "failed"
 
     # A run with valid data into another table loads, twice in a row.
     for first_id in (1, 3):

@@ -380,7 +380,11 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
     @traced("normalize")
     @logged_step("normalize")
     def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
-        """Normalize every extracted package into parquet; a failure keeps the package pending.
+        """Normalize every extracted package into parquet.
+
+        A package that fails deterministically (bad data, a wrong hint, a bug in quiver) is
+        moved to ``failed/`` and the other packages are normalized before the step raises; a
+        transient error is retried; anything else raises at once and keeps the package pending.
 
         Args:
             workers: how many extracted files of a package are normalized at once; defaults
@@ -414,7 +418,9 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
             workers: tables committed at once; defaults to the ``load.workers`` config value
                 (4).
             raise_on_failed_jobs: abort the package and raise on a terminally failed job;
-                defaults to the ``load.raise_on_failed_jobs`` config value (true).
+                defaults to the ``load.raise_on_failed_jobs`` config value (true). An aborted
+                package blocks nothing: the other packages load before the step raises, and
+                :meth:`retry_failed_package` loads it again after a fix.
         """
         self._set_destination(destination, dataset_name, credentials)
         self._storage.recover()
