@@ -229,6 +229,38 @@ def test_a_package_aborted_at_load_is_retried_after_the_table_is_fixed(
     assert pipeline.list_failed_packages() == []
 
 
+@pytest.mark.parametrize("table_format", FORMATS)
+def test_a_terminal_error_on_the_loads_row_aborts_and_the_retry_commits_nothing_twice(
+    tmp_path: Path, pipelines_dir: str, table_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data table committed, then ``_dlt_loads`` refused the row: the package is aborted
+    (not retried forever); the retry writes the row and skips the committed table."""
+    lake = _lake(tmp_path, table_format)
+    pipeline = lake.pipeline(pipelines_dir, "loads_refused")
+    refusal = SchemaMismatchError("Column 'status' of table '_dlt_loads' is text")
+
+    def refusing(*args: Any) -> Any:
+        raise refusal
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sidecars, "loads_row", refusing)
+        with pytest.raises(PipelineStepFailed) as failed:
+            pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
+    load_id = failed.value.load_id
+    assert load_id is not None and failed.value.failed_package is not None
+    assert _ids(lake, "events") == [1, 2]
+    assert not lake.exists("ds", LOADS_TABLE)
+    (listed,) = pipeline.list_failed_packages()
+    assert listed.step == "load" and "_dlt_loads" in listed.message
+    assert not pipeline.has_pending_data
+
+    pipeline.retry_failed_package(load_id)
+    info = pipeline.run()
+    assert info is not None and info.loads_ids == [load_id]
+    assert _ids(lake, "events") == [1, 2]
+    assert _load_ids(lake) == [load_id]
+
+
 # ------------------------------------------------------------------------------- transient
 @pytest.mark.parametrize("row_builder", ["loads_row", "state_row", "version_row"])
 @pytest.mark.parametrize("table_format", FORMATS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,7 @@ class FailedPackages:
                 failure = self._storage.read_failure(package)
                 if failure is not None:
                     found.append(failed_package_info(package, failure))
-        return sorted(found, key=lambda info: float(info.load_id))
+        return sorted(found, key=lambda info: Decimal(info.load_id))
 
     def retry_failed_package(self, load_id: str) -> str:
         """Put a failed or aborted package back where it failed; the next run loads it.

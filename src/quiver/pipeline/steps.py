@@ -11,7 +11,6 @@ package never keeps good data out of the lake, in this run or a later one.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +30,6 @@ if TYPE_CHECKING:
     from quiver.pipeline.pipeline import Pipeline
 
 __all__ = ["load_packages", "normalize_packages", "run_steps"]
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 # ------------------------------------------------------------------------------ normalize
