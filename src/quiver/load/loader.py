@@ -38,6 +38,7 @@ from quiver.destinations.base import (
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
 from quiver.errors.base import filter_message
+from quiver.load.materialize import create_materialized_tables
 from quiver.load.refresh import apply_refresh
 from quiver.load.retry import RetryPolicy, classify, failure_record
 from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
@@ -161,6 +162,10 @@ class Loader:
             if apply_refresh(state, self.table_format, default_format, load_id, self._retry):
                 self._storage.write_state(package, state)
             plan = self._plan(package, schema, state)
+            create_materialized_tables(
+                package, state, schema, plan.new_files, self.table_format, default_format,
+                lambda name: _arrow_schema(schema, name, []), load_id, self._retry,
+            )  # fmt: skip
             self._commit_tables(schema, plan, result)
             self._write_sidecars(schema, state, load_id)
         except LoadError as error:
