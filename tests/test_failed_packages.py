@@ -512,6 +512,7 @@ pipeline.run(rows())
 """
 
 
+@pytest.mark.slow  # a fresh interpreter imports quiver
 def test_an_uncaught_error_prints_its_chain_with_the_secret_masked(pipelines_dir: str) -> None:
     """The resource's own ValueError quotes the URL; Python prints it in the chain."""
     result = subprocess.run(
