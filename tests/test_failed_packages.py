@@ -7,7 +7,6 @@ Tables are read back with deltalake/pyiceberg (tests/readers.py), never through 
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import subprocess
@@ -27,9 +26,7 @@ from quiver.errors import (
     PipelineStepFailed,
     SchemaMismatchError,
 )
-from quiver.load import loader as loader_module
 from quiver.load import sidecars
-from quiver.load.retry import RetryPolicy
 from quiver.pipeline import steps as steps_module
 from quiver.schema.columns import LOADS_TABLE
 from tests.readers import Lake
@@ -57,9 +54,9 @@ def _format_class(table_format: str) -> Any:
 
 
 def _fast_retries(monkeypatch: pytest.MonkeyPatch, attempts: int) -> None:
-    """The loader's retry policy with ``attempts`` tries and no waits."""
-    fast = functools.partial(RetryPolicy, attempts=attempts, base_delay=0.0, jitter=0.0)
-    monkeypatch.setattr(loader_module, "RetryPolicy", fast)
+    """The loader's retries configured to ``attempts`` tries and no waits."""
+    monkeypatch.setenv("LOAD__MAX_ATTEMPTS", str(attempts))
+    monkeypatch.setenv("LOAD__BACKOFF_SECONDS", "0")
 
 
 # --------------------------------------------------------------------- failed at normalize
@@ -301,9 +298,12 @@ def test_a_transient_error_that_outlasts_the_retries_leaves_the_package_pending(
     format_class = _format_class(table_format)
     original = format_class.append_rows
 
+    attempts: list[str] = []
+
     def always_lost(self: Any, table_name: str, data: pa.Table, load_id: str) -> None:
         original(self, table_name, data, load_id)
         if table_name == LOADS_TABLE:
+            attempts.append(load_id)
             raise TimeoutError("the response of the object store never arrived")
 
     pipeline = lake.pipeline(pipelines_dir, "outlasted")
@@ -312,6 +312,7 @@ def test_a_transient_error_that_outlasts_the_retries_leaves_the_package_pending(
         with pytest.raises(PipelineStepFailed) as failed:
             pipeline.run([{"id": 1}, {"id": 2}], table_name="events")
     assert failed.value.step == "load" and failed.value.failed_package is None
+    assert attempts == [failed.value.load_id] * 2  # load.max_attempts
     assert pipeline.list_normalized_load_packages() == [failed.value.load_id]
     assert pipeline.list_failed_packages() == []
 

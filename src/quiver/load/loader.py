@@ -114,8 +114,8 @@ class Loader:
             dataset_name: The dataset folder below the destination's bucket.
             app_id: The pipeline's id, recorded with the load id in every commit.
             config: Loader settings.
-            retry: The retry policy of every table and sidecar commit; ``RetryPolicy()`` (its
-                defaults, written in :mod:`quiver.load.retry`) if not given.
+            retry: The retry policy of every table and sidecar commit; if not given, one with
+                ``config.max_attempts`` and ``config.backoff_seconds``.
             progress: counts ``Jobs`` (job files) and ``Commits`` (tables), once per commit,
                 from the commit threads (give a thread-safe collector).
             staging: where each table's files are placed before its commit
@@ -129,7 +129,9 @@ class Loader:
         self._dataset = destination.location().join(dataset_name)
         self._app_id = app_id
         self._config = config
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or RetryPolicy(
+            attempts=config.max_attempts, base_delay=config.backoff_seconds
+        )
         self._formats: dict[str, TableFormat] = {}
         self._progress = progress
         self._staging = None if staging is None else StagingArea(staging, destination, dataset_name)
