@@ -443,6 +443,7 @@ def test_a_dataset_name_that_leaves_the_bucket_is_refused_before_any_work(
 
 
 # -------------------------------------------------------------------------------- secrets
+@pytest.mark.slow  # three runs against the S3 server
 def test_failed_packages_never_write_the_key_and_secret_of_the_bucket_url(
     s3_bucket: str,
     pipelines_dir: str,
@@ -467,6 +468,7 @@ def test_failed_packages_never_write_the_key_and_secret_of_the_bucket_url(
     def quoting_mismatch(self: Any, commit: Any) -> None:
         raise SchemaMismatchError(f"table at {url}/ds/{commit.table_name} has id as int64")
 
+    loaded = pipeline.run([{"id": 0}], table_name="events")
     errors: list[BaseException] = []
     with monkeypatch.context() as patch:
         patch.setattr(steps_module, "normalize_package", quoting_bug)
@@ -486,6 +488,7 @@ def test_failed_packages_never_write_the_key_and_secret_of_the_bucket_url(
     shown = "\n".join(
         [
             *(f"{e!s}\n{e!r}\n{e.__cause__!s}" for e in errors),
+            f"{loaded!s}\n{loaded!r}\n{pipeline.last_trace!s}\n{pipeline.last_trace!r}",
             *(str(f) for f in pipeline.list_failed_packages()),
             logs.out,
             logs.err,
