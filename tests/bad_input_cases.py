@@ -467,7 +467,7 @@ def _names() -> list[Case]:
             "user_dlt_id",
             rows({"id": 1, "_dlt_id": "my-row-id"}),
             tables={"t": [{"id": 1}]},
-            check=lambda tables: None,
+            check=lambda tables: _row_ids_are(tables, {"my-row-id"}),
         ),
         Case(
             "arrow_colliding_columns",
@@ -517,6 +517,11 @@ def _empty() -> list[Case]:
             check=lambda tables: _no_rows(tables),
         ),
     ]
+
+
+def _row_ids_are(tables: Tables, ids: set[str]) -> None:
+    found = {row.get("_dlt_id") for row in tables.get("t", [])}
+    assert found == ids, f"_dlt_id read back: {found}, given: {ids}"
 
 
 def _no_rows(tables: Tables) -> None:

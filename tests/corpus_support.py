@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,12 @@ class LakeReader:
         """The table's rows (with ``_dlt_*`` columns), or ``None`` if there is no table."""
         arrow = self._delta(table) if self.table_format == "delta" else self._iceberg(table)
         return None if arrow is None else arrow.to_pylist()
+
+    def dataset_folder(self) -> Path | None:
+        """The dataset's folder on local disk (``None`` on S3)."""
+        if not self.bucket_url.startswith("file://"):
+            return None
+        return Path(self.bucket_url.removeprefix("file://")) / self.dataset
 
     def _url(self, table: str) -> str:
         return f"{self.bucket_url}/{self.dataset}/{table}"

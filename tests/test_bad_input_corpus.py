@@ -255,11 +255,25 @@ def _assert_rows(
 def _assert_tables(case: Case, reader: LakeReader, wanted: Tables, load_ids: set[str]) -> None:
     for name, rows in wanted.items():
         _assert_rows(name, reader.rows(_real_name(case, name)), rows)
+    own_rows = _dlt_checked(reader, case, "t", load_ids)
     if case.check is not None:
-        case.check({name: _dlt_checked(reader, case, name, load_ids) for name in ("t",)})
+        case.check({"t": own_rows})
+    if case.tables is not None and case.check is None:
+        _assert_no_other_tables(case, reader)
     for name in case.absent:
         real = _real_name(case, name)
         assert not reader.rows(real), f"table {real} holds rows of an input that failed"
+
+
+def _assert_no_other_tables(case: Case, reader: LakeReader) -> None:
+    """No table appears that dlt's rules do not make (e.g. an unexpected child table)."""
+    folder = reader.dataset_folder()
+    if folder is None or not folder.is_dir():
+        return
+    found = {p.name for p in folder.iterdir() if not p.name.startswith("_dlt_")}
+    wanted = {_real_name(case, name) for name in (case.tables or {})}
+    unexpected = sorted(found - wanted - {AFTER})
+    assert not unexpected, f"tables {unexpected} were written; dlt's rules make {sorted(wanted)}"
 
 
 def _dlt_checked(
@@ -415,13 +429,13 @@ def test_bad_input(
         pipeline = new_pipeline("ds")
     else:
         pipeline = made.info
+    load_ids: set[str] = set()
     for data, hints in case.prepare:
-        pipeline.run(data(), table_name=_table(case), **hints)
+        load_ids |= set(pipeline.run(data(), table_name=_table(case), **hints).loads_ids)
 
     def run_case() -> Any:
         return pipeline.run(case.data(), table_name=_table(case), **case.hints)
 
-    load_ids: set[str] = set()
     failed_load_ids: set[str] = set()
     outcome = "clear error" if made.error is not None else None
     for attempt_no in (1, 2):
