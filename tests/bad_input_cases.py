@@ -993,6 +993,15 @@ def _locations() -> list[Case]:
             targets=("file_bucket",),
         ),
         Case(
+            # s3://KEY:SECRET@bucket: loads (moto takes any key) or fails clearly; either way
+            # the harness finds the secret in no error, warning, output or working-folder file
+            "secret_in_bucket_url",
+            rows({"id": 1}),
+            tables={"t": [{"id": 1}]},
+            error=("hint",),
+            targets=("secret_url",),
+        ),
+        Case(
             # the lake on a 2 MB tmpfs; 3 MB of incompressible text cannot fit
             "disk_full",
             lambda: [{"id": i, "v": _noise(i)} for i in range(3)],

@@ -61,10 +61,13 @@ KNOWN_GAPS: dict[str, str] = {
     "unknown_data_type": "issue 14 item 4: data_type 'integr' fails at normalize and blocks run (b)",
     "primary_key_missing_column": "issue 14 item 4: fails at normalize and blocks run (b)",
     "not_nullable_with_null": "issue 14 item 4: fails at normalize and blocks run (b)",
+    "merge_into_existing_duplicates": "issue 14 item 3: a merge into a table holding a key "
+    "twice leaves 2 rows on Delta, 1 on Iceberg",
     "same_name_across_rows": "issue 14 item 5: a false NameCollisionError across rows",
     "int_key": "issue 14 item 6: key 98765 gives 'expected bytes, int found' blamed on the resource",
     "lone_surrogate": "issue 14 item 6: quiver's UnicodeEncodeError is blamed on the resource and "
     "names no column",
+    "user_dlt_load_id": "issue 14 item 7: a user's _dlt_load_id is kept (dlt overwrites it)",
     "none_items": "issue 14 item 7: run([None, None]) writes two empty rows",
     "yielded_tuple": "issue 14 item 7: a yielded tuple is split into rows",
     "zero_column_arrow": "issue 14 item 7: three rows without columns load nothing, silently",
@@ -85,8 +88,17 @@ AFTER = "after_bad_input"
 AFTER_ROWS = [{"id": 1, "ok": "yes"}]
 FORMATS = ("delta", "iceberg")
 #: Bad locations the harness builds; every format runs them.
-LOCATION_TARGETS = ("escape", "missing_bucket", "unreachable", "file_bucket", "disk_full")
+LOCATION_TARGETS = (
+    "escape",
+    "missing_bucket",
+    "unreachable",
+    "file_bucket",
+    "disk_full",
+    "secret_url",
+)
 UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"
+#: The secret embedded in a bucket_url (item 8): never echoed, never in the working folder.
+SECRET = "Sup3rSecretValue42"
 #: An unreachable endpoint must fail "fast, no hang"; retries with backoff must stay below.
 UNREACHABLE_BUDGET_S = 60.0
 
@@ -106,7 +118,8 @@ def _params() -> Iterator[Any]:
                     continue  # the SqlCatalog is Iceberg's; Delta runs the case locally
                 suffix = "" if target == "local" else f"-{target}"
                 param_id = f"{case.id}-{table_format}{suffix}"
-                marks: list[Any] = [] if case.fast else [pytest.mark.slow]
+                fast = case.fast and target == "local"
+                marks: list[Any] = [] if fast else [pytest.mark.slow]
                 gap = _gap(param_id, case.id)
                 if gap:
                     marks.append(pytest.mark.xfail(strict=True, reason=gap))
@@ -341,6 +354,14 @@ def _target(
         for key in ("AWS_ENDPOINT_URL", "DESTINATION__FILESYSTEM__CREDENTIALS__ENDPOINT_URL"):
             monkeypatch.setenv(key, UNREACHABLE_ENDPOINT)
         return Target("s3://unreachable-bucket/lake", local, good_local, local)
+    if name == "secret_url":
+        bucket = request.getfixturevalue("s3_bucket").removeprefix("s3://")
+        server = request.getfixturevalue("s3_server")
+        url = f"s3://testing:{SECRET}@{bucket}/lake"
+        reader = LakeReader(
+            table_format, f"s3://{bucket}/lake", case.read_dataset, server.endpoint_url
+        )
+        return Target(url, reader)
     if name == "file_bucket":
         (tmp_path / "not_a_folder").write_text("a file where the lake should be")
         return Target(f"file://{tmp_path / 'not_a_folder'}", local, good_local, local)
@@ -397,6 +418,7 @@ def test_bad_input(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import quiver
 
@@ -438,10 +460,12 @@ def test_bad_input(
 
     failed_load_ids: set[str] = set()
     outcome = "clear error" if made.error is not None else None
+    attempts: list[Attempt] = []
     for attempt_no in (1, 2):
         attempt = _attempt(run_case, caplog) if made.error is None else None
         if attempt is None:
             break
+        attempts.append(attempt)
         if target_name == "unreachable":
             assert attempt.seconds < UNREACHABLE_BUDGET_S, (
                 f"an unreachable endpoint took {attempt.seconds:.0f} s to fail"
@@ -470,6 +494,8 @@ def test_bad_input(
         wanted = case.tables if attempt_no == 1 else _expected_rerun(case)
         _assert_tables(case, target.reader, wanted or {}, load_ids)
     _assert_packages_kept(Path(pipeline.working_dir), failed_load_ids)
+    if target_name == "secret_url":
+        _assert_secret_kept(Path(pipeline.working_dir), [made, *attempts], capsys)
 
     # run (b): new valid data into another table of the same pipeline
     if target_name == "disk_full":
@@ -514,6 +540,24 @@ def _assert_whole_packages(rows: list[dict[str, Any]], working_dir: Path, failed
         _assert_packages_kept(working_dir, failed)
 
 
+def _assert_secret_kept(
+    working_dir: Path, attempts: list[Attempt], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for attempt in attempts:
+        assert SECRET not in str(attempt.error or ""), (
+            f"the error echoes the secret: {attempt.error}"
+        )
+        assert not any(SECRET in said for said in attempt.warnings), "a warning echoes the secret"
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err, "stdout/stderr echo the secret"
+    leaking = [
+        str(path)
+        for path in working_dir.rglob("*")
+        if path.is_file() and SECRET.encode() in path.read_bytes()
+    ]
+    assert not leaking, f"the secret is written to the working folder: {leaking}"
+
+
 def _words_warned(case: Case) -> tuple[str, ...]:
     return tuple(_real_name(case, word) if word == "t" else word for word in case.warns)
 
@@ -521,14 +565,25 @@ def _words_warned(case: Case) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- merge across formats
 
 
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        pytest.param(
+            "merge_into_existing_duplicates",
+            marks=[pytest.mark.xfail(strict=True, reason=gap)]
+            if (gap := _gap("merge_into_existing_duplicates", ""))
+            else [],
+        )
+    ],
+)
 def test_merge_into_duplicate_keys_agrees_across_formats(
-    tmp_path: Path, request: pytest.FixtureRequest
+    case_id: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A merge into a table that already holds a key twice: both formats leave the same rows."""
     import quiver
 
     summary = corpus_summary(request.config)
-    summary.start("merge_into_existing_duplicates")
+    summary.start(case_id)
     counts = {}
     for table_format in FORMATS:
         url = f"file://{tmp_path / table_format}"
@@ -546,10 +601,4 @@ def test_merge_into_duplicate_keys_agrees_across_formats(
         assert {row["v"] for row in rows} == {"c"}, f"{table_format}: {rows}"
         counts[table_format] = len(rows)
     assert counts["delta"] == counts["iceberg"], f"rows left per format: {counts}"
-    summary.finish("merge_into_existing_duplicates", "ok")
-
-
-KNOWN_GAPS_CROSS = "issue 14 item 3: Delta keeps both rows of a duplicated key, Iceberg one"
-test_merge_into_duplicate_keys_agrees_across_formats = pytest.mark.xfail(
-    strict=True, reason=KNOWN_GAPS_CROSS
-)(test_merge_into_duplicate_keys_agrees_across_formats)
+    summary.finish(case_id, "ok")
