@@ -67,6 +67,7 @@ KNOWN_GAPS: dict[str, str] = {
     "int_key": "issue 14 item 6: key 98765 gives 'expected bytes, int found' blamed on the resource",
     "lone_surrogate": "issue 14 item 6: quiver's UnicodeEncodeError is blamed on the resource and "
     "names no column",
+    "disk_full": "issue 14 item 9: run (b) loads the pending packages first without a warning",
     "user_dlt_load_id": "issue 14 item 7: a user's _dlt_load_id is kept (dlt overwrites it)",
     "none_items": "issue 14 item 7: run([None, None]) writes two empty rows",
     "yielded_tuple": "issue 14 item 7: a yielded tuple is split into rows",
@@ -522,22 +523,30 @@ def test_bad_input(
             assert not target.reader.rows(real), f"{real} holds rows of an input that failed"
     if target_name == "disk_full":
         _assert_whole_packages(
-            target.reader.rows(TABLE) or [], Path(pipeline.working_dir), failed_load_ids
+            target.reader.rows(TABLE) or [], Path(pipeline.working_dir), failed_load_ids, after
         )
     if target_name == "escape":
         assert not (tmp_path / "x").exists(), "dataset_name '../../x' wrote outside the bucket"
     summary.finish(request.node.callspec.id, outcome or "other")
 
 
-def _assert_whole_packages(rows: list[dict[str, Any]], working_dir: Path, failed: set[str]) -> None:
+def _assert_whole_packages(
+    rows: list[dict[str, Any]], working_dir: Path, failed: set[str], after: Attempt
+) -> None:
     """After the disk grew: each failed run's package loaded whole (the seed's pending-first
-    behaviour loads run (a)'s and the rerun's package: issue 14 item 9) or is still on disk."""
+    behaviour loads run (a)'s and the rerun's package: issue 14 item 9) or is still on disk.
+    Loading pending packages before the new data must be said (item 9: a warning)."""
     ids = sorted(row["id"] for row in _user_rows(rows))
     copies = ids.count(0)
     assert ids == sorted([0, 1, 2] * copies), f"a package loaded in part: ids {ids}"
     assert copies <= 2, f"two runs extracted the rows, {copies} copies loaded"
     if copies < 2:
         _assert_packages_kept(working_dir, failed)
+    if copies:
+        said = " | ".join(after.warnings).lower()
+        assert "pending" in said, (
+            f"run (b) loaded pending packages first without a warning: {said!r}"
+        )
 
 
 def _assert_secret_kept(
