@@ -15,8 +15,10 @@ noted in /work/shared/DLT_BEHAVIOUR.md), never copied from quiver's output:
 - merge with a primary key keeps one row per key; append adds the rows again on a rerun.
 
 Where the issue allows two outcomes (a value that cannot be stored exactly "goes to a variant
-column or fails with an error naming table, column and value"), a case sets both ``rows`` (or
-``check``) and ``error``; whichever happens is checked in full.
+column or fails with an error naming table, column and value"), a case sets both ``tables`` (or
+``check``) and ``error``; whichever happens is checked in full. Where quiver documents a
+deliberate difference (docs/decisions.md: int and float unify to double), the case follows it
+and says so.
 
 The cases are in tests/bad_input_values.py and tests/bad_input_types.py (collected in
 tests/bad_input_cases.py); the harness is tests/test_bad_input_corpus.py.
