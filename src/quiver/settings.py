@@ -195,13 +195,18 @@ class LoadConfig:
         "the other tables and reports the failed job in the LoadInfo.",
     )
     max_attempts: int = setting(
-        3,
-        "Attempts per table for transient errors before the package is left pending for the "
-        "next run.",
-        key=None,
+        10,
+        "Attempts of each table and sidecar commit (and of each ``refresh`` drop) when it "
+        "fails transiently (a connection reset, a timeout, a commit conflict with another "
+        "writer, a lost response); when they run out, the package stays pending for the next "
+        "run. Every commit carries its load id, so a retry never commits twice.",
+        minimum=1,
     )
     backoff_seconds: float = setting(
-        0.2, "First wait between attempts; doubles after each attempt.", key=None
+        0.05,
+        "Seconds to wait after the first failed attempt; the wait doubles after each attempt "
+        "(at most 2 s) and is spread by +-50% so that conflicting writers do not retry in "
+        "lockstep.",
     )
 
 
@@ -217,6 +222,15 @@ class PipelineConfig:
         "``run()`` first syncs with the destination, once per pipeline instance: a newer "
         "state of this pipeline in the dataset replaces the local one and its schemas are "
         "restored (see docs/state.md); ``false`` never reads the destination's state.",
+    )
+    extract_after_pending: bool = setting(
+        True,
+        "When ``run(data)`` finds pending packages (an earlier run failed or was killed before "
+        "its load finished), it loads them first, logs a warning and lists them in "
+        "``LoadInfo.pending_load_ids``, then extracts, normalizes and loads ``data`` in the "
+        "same call. ``false`` is dlt's behaviour: ``run()`` loads the pending packages, warns "
+        "that ``data`` was not extracted and returns; the next ``run(data)`` loads it (see "
+        "docs/bad-input.md, 'Failed packages').",
     )
 
 
