@@ -179,6 +179,13 @@ def test_values_dlt_cannot_serialize_fail_at_extract_not_as_text(
     assert (error.table_name, error.column_name) == ("t", "v") and says in str(error)
 
 
+def test_text_that_is_not_unicode_fails_at_extract(pipelines_dir: str, bucket: Path) -> None:
+    rows = [{"id": 1, "v": "fine"}, {"id": 2, "v": "a\ud800"}]
+    error = _fails_at_extract(_pipeline(pipelines_dir, bucket), rows, table_name="t")
+    assert isinstance(error, UnsupportedValue)
+    assert (error.table_name, error.column_name, error.value) == ("t", "v", "a\ud800")
+
+
 def test_pandas_missing_markers_are_nulls(pipelines_dir: str, bucket: Path) -> None:
     pd = pytest.importorskip("pandas")
     when = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
@@ -215,6 +222,18 @@ def test_arrow_types_without_a_mapping_fail_at_extract(
     assert isinstance(error, UnsupportedDataType)
     assert (error.table_name, error.column_name) == ("t", "odd")
     assert says in str(error) and "Hint: " in str(error)
+
+
+def test_nanoseconds_are_not_truncated_silently(pipelines_dir: str, bucket: Path) -> None:
+    pipeline = _pipeline(pipelines_dir, bucket)
+    whole = pa.array([1_700_000_000_123_456_000, None], pa.timestamp("ns", "UTC"))
+    pipeline.run(pa.table({"id": [1, 2], "ts": whole}), table_name="t")
+    expected = datetime.datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=datetime.UTC)
+    assert _data(bucket, "t")["ts"].to_list() == [expected, None]
+    fraction = pa.array([1_700_000_000_123_456_000, 1_700_000_000_123_456_789], pa.timestamp("ns"))
+    error = _fails_at_extract(pipeline, pa.table({"id": [3, 4], "ts": fraction}), table_name="t")
+    assert isinstance(error, UnsupportedValue) and error.column_name == "ts"
+    assert "1700000000123456789 ns" in str(error.value) and "nanoseconds" in str(error)
 
 
 def test_decimal256_that_fits_38_digits_is_stored_exactly(

@@ -120,7 +120,7 @@ class NullKeyError(NormalizeError, ValueError):
         self.null_count = null_count
         self.load_id = load_id
         super().__init__(
-            f"{null_count} row(s) of table {table_name!r} (package {load_id}) have no value in "
+            f"{null_count} row(s) of table {table_name!r} (package {load_id}) hold null in "
             f"{key_hint} column {column_name!r}; a merge cannot match a row without its key, "
             "so each run would add it again. Hint: give every row a key in the resource (or "
             "drop such rows with add_filter), or set schema_contract={'data_type': "

@@ -43,6 +43,8 @@ def storable_batch(batch: pa.RecordBatch, table_name: str, resource_name: str) -
             storable = _storable_type(field.type)
         except UnsupportedDataType as error:
             raise error.at(table_name, field.name) from None
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            _check_whole_microseconds(columns[index], field.name, table_name, resource_name)
         if storable != field.type:
             columns[index] = _convert_exactly(
                 columns[index], storable, field.name, table_name, resource_name
@@ -156,3 +158,24 @@ def _first_misfit(column: pa.Array, storable: pa.DataType) -> object:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return column[index].as_py()
     return None
+
+
+def _check_whole_microseconds(
+    column: pa.Array, column_name: str, table_name: str, resource: str
+) -> None:
+    """Delta and Iceberg store microseconds: a timestamp with nanoseconds would be truncated."""
+    nanoseconds = pc.cast(column, pa.int64())
+    fraction = pc.fill_null(pc.not_equal(pc.remainder(nanoseconds, 1000), 0), False)
+    if not pc.any(fraction).as_py():
+        return
+    example = pc.filter(column, fraction)[0]
+    raise UnsupportedValue(
+        column_name,
+        f"{example} ({pc.filter(nanoseconds, fraction)[0].as_py()} ns)",
+        "has nanoseconds; Delta and Iceberg store timestamps in microseconds, so the "
+        "nanosecond digits would be lost",
+        "cast the column to timestamp('us') in the resource if the nanoseconds may go, or keep "
+        "them in an int64 column of nanoseconds",
+        table_name,
+        resource,
+    )

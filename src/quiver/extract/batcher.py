@@ -218,6 +218,8 @@ def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
         _reject_unstorable_numbers(name, values)
     if kind == "other":
         _reject_unknown_objects(name, values)
+    if kind == "str":
+        _reject_unencodable_text(name, values)
     if kind == "dict":
         mask = pa.array([v is None for v in values])
         batch = _rows_to_batch_by_column([v if v is not None else {} for v in values])
@@ -238,6 +240,24 @@ def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
 
 
 _INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _reject_unencodable_text(name: str, values: list[Any]) -> None:
+    """Text that is not valid Unicode (a lone surrogate) cannot be written as UTF-8."""
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise UnsupportedValue(
+                name,
+                value,
+                f"is not valid Unicode ({error.reason} at position {error.start}); Delta and "
+                "Iceberg store text as UTF-8",
+                "clean the text in the resource, e.g. "
+                "value.encode('utf-8', 'replace').decode('utf-8')",
+            ) from None
 
 
 def _reject_unknown_objects(name: str, values: list[Any]) -> None:
