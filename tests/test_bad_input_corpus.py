@@ -36,50 +36,12 @@ from tests.corpus_targets import SECRET, build_target, grow, reverse_file_names
 #: Cases (``case_id`` or ``case_id-format[-target]``) failing on main because of a gap that
 #: issue 14 lists: strict xfails, removed while merging the fix.
 KNOWN_GAPS: dict[str, str] = {
-    "arrow_int_then_str_tables": "issue 14 item 1: the column type depends on the file order",
-    "decimal_fine_scale": "issue 14 item 2: 0.12345678901234567890123 is rounded to 9 digits",
-    "decimal_beyond_38_digits": "issue 14 item 2: 1E-50 is stored as 0E-9 without a word",
-    "decimal_infinity": "issue 14 item 2: Decimal('Infinity') gives a TypeError blamed on the "
-    "resource, naming neither column nor value",
-    "decimal_hint_scale_too_small": "issue 14 item 2: 1.234 into decimal(5, 2) is rounded to 1.23",
-    "merge_null_key": "issue 14 item 3: a null primary key is merged (duplicates on rerun), not "
-    "rejected",
-    "merge_compound_key_null": "issue 14 item 3: a null in a compound primary key is merged",
-    "collision_within_item": "issue 14 item 4: the collision fails at normalize and blocks run (b)",
-    "collision_by_normalization": "issue 14 item 4: the collision fails at normalize and blocks "
-    "run (b)",
-    "arrow_colliding_columns": "issue 14 item 4: the collision fails at normalize and blocks run (b)",
-    "arrow_duration": "issue 14 item 4: duration fails at normalize and blocks run (b)",
-    "arrow_union": "issue 14 item 4: union fails at normalize and blocks run (b)",
-    "arrow_decimal256_wide": "issue 14 item 4: decimal256 fails at load (Delta: no column named; "
-    "Iceberg: blocks run (b))",
-    "arrow_uint64_above_int64": "issue 14 item 4: fails at normalize with a bare ArrowInvalid "
-    "(no column, no hint) and blocks run (b)",
-    "arrow_timestamp_ns_fraction": "issue 14 item 4: nanoseconds are truncated to microseconds "
-    "silently (neither kept nor rejected)",
-    "unknown_data_type": "issue 14 item 4: data_type 'integr' fails at normalize and blocks run (b)",
-    "primary_key_missing_column": "issue 14 item 4: fails at normalize and blocks run (b)",
-    "not_nullable_with_null": "issue 14 item 4: fails at normalize and blocks run (b)",
     "merge_into_existing_duplicates": "issue 14 item 3: a merge into a table holding a key "
     "twice leaves 2 rows on Delta, 1 on Iceberg",
-    "same_name_across_rows": "issue 14 item 5: a false NameCollisionError across rows",
-    "int_key": "issue 14 item 6: key 98765 gives 'expected bytes, int found' blamed on the resource",
-    "lone_surrogate": "issue 14 item 6: quiver's UnicodeEncodeError is blamed on the resource and "
-    "names no column",
-    "disk_full": "issue 14 item 9: run (b) loads the pending packages first without a warning",
-    "user_dlt_load_id": "issue 14 item 7: a user's _dlt_load_id is kept (dlt overwrites it)",
-    "none_items": "issue 14 item 7: run([None, None]) writes two empty rows",
-    "yielded_tuple": "issue 14 item 7: a yielded tuple is split into rows",
-    "zero_column_arrow": "issue 14 item 7: three rows without columns load nothing, silently",
 }
 
 #: Cases failing on main because of a bug outside issue 14's nine items (reported, unowned).
 OUTSIDE_ISSUE: dict[str, str] = {
-    "list_scalars_and_dicts": "a dict inside a list of scalars becomes value__a (dlt: a)",
-    "arrow_fixed_size_list-delta": "the rerun of a fixed_size_list column fails on Delta "
-    "(SchemaMismatchError list vs fixed_size_list)",
-    "arrow_small_unsigned_ints": "uint8/uint16/uint32 columns fail at normalize "
-    "(CannotCoerceColumnError into c__v_bigint)",
     "unreachable_endpoint": "an unreachable endpoint is reported as a missing bucket; the "
     "endpoint is not named",
 }

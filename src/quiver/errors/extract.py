@@ -104,9 +104,9 @@ class EmptyArrowItem(QuiverError, ValueError):
         self.resource_name = resource_name
         self.rows = rows
         super().__init__(
-            f"Extract: resource {resource_name!r} yielded an Arrow item with {rows} row(s) and "
-            f"no columns for table {table_name!r}; no table format can store rows without "
-            "columns. Nothing was written for this run. Hint: check the projection that made "
+            f"Extract: resource {resource_name!r} yielded an Arrow item for table "
+            f"{table_name!r} with {rows} row(s) but not a single column; no table format can "
+            "store a row without a column. Nothing was written for this run. Hint: check the projection that made "
             "the item (a select of no columns?), or yield nothing when there is no data."
         )
 

@@ -85,8 +85,9 @@ def _storable_type(kind: pa.DataType) -> pa.DataType:
     if pa.types.is_large_list(kind) or pa.types.is_large_list_view(kind):
         return pa.large_list(kind.value_field.with_type(_storable_type(kind.value_type)))
     if pa.types.is_fixed_size_list(kind):
-        value_field = kind.value_field.with_type(_storable_type(kind.value_type))
-        return pa.list_(value_field, kind.list_size)
+        # Delta and Iceberg store arrays without a size: a list, so the table reads back (and
+        # is appended to) with the type it stores.
+        return pa.list_(kind.value_field.with_type(_storable_type(kind.value_type)))
     if pa.types.is_map(kind):
         key = kind.key_field.with_type(_storable_type(kind.key_type))
         item = kind.item_field.with_type(_storable_type(kind.item_type))
@@ -112,7 +113,8 @@ def _convert(array: pa.Array, storable: pa.DataType) -> pa.Array:
         ]
         return pa.StructArray.from_arrays(children, fields=list(storable), mask=pc.is_null(array))
     variable_list = (
-        pa.types.is_list(kind)
+        pa.types.is_fixed_size_list(kind)
+        or pa.types.is_list(kind)
         or pa.types.is_large_list(kind)
         or pa.types.is_list_view(kind)
         or pa.types.is_large_list_view(kind)

@@ -240,6 +240,8 @@ def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
 
 
 _INT64_RANGE = (-(2**63), 2**63 - 1)
+#: dlt's column for the scalars of a list (``{"value": x}`` rows of the child table).
+C_VALUE = "value"
 
 
 def _reject_unencodable_text(name: str, values: list[Any]) -> None:
@@ -358,6 +360,13 @@ def _list_array(values: list[Any]) -> pa.Array:
     item_kinds = {_kind(item) for item in items} - {None}
     if item_kinds and item_kinds <= {"dict"}:
         item_array: pa.Array = _single_kind_array("value", items, "dict")
+    elif "dict" in item_kinds and "list" not in item_kinds:
+        # Scalars next to dicts: dlt makes each dict a row of its own keys and wraps each
+        # scalar as {"value": x}, so both share the child table.
+        wrapped = [
+            item if item is None or isinstance(item, dict) else {C_VALUE: item} for item in items
+        ]
+        item_array = _single_kind_array("value", wrapped, "dict")
     else:
         # Lists of scalars of mixed kinds become lists of {"value": ..., "value__v_<type>": ...}
         # so that the child table gets dlt's `value` column and its variants.
