@@ -3,11 +3,12 @@
 The plan comes from :mod:`quiver.destinations.merge.plan`; this module turns it into delta-rs
 ``MERGE`` statements (target alias ``t``, source alias ``s``):
 
-* upsert: ``ON keys`` → delete (hard deletes), update all, insert the rest;
 * insert-only: ``ON keys`` → delete (hard deletes), insert where not matched;
-* delete-insert and child tables: the source is the load's distinct keys tagged ``d`` plus its
-  rows tagged ``i``; ``ON s.op = 'd' AND keys`` → delete every matched target row, and insert
-  the ``i`` rows (which never match). Delete and insert land in one commit;
+* upsert, delete-insert and child tables: the source is the load's distinct keys tagged ``d``
+  plus its rows tagged ``i``; ``ON s.op = 'd' AND keys`` → delete every matched target row, and
+  insert the ``i`` rows (which never match). Delete and insert land in one commit. An upsert is
+  not an "update when matched" MERGE because that would update every duplicate of a key the
+  table already holds and keep them all; Iceberg replaces them, and both formats must agree;
 * scd2: the source is the new versions tagged ``i`` plus the versions to retire tagged ``r``;
   ``ON s.op = 'r' AND version and valid_from match`` → set ``valid_to``, insert the ``i`` rows.
 
@@ -72,17 +73,29 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
         return
 
     target = _evolve(table, commit.arrow_schema)
+    if spec.strategy == "insert-only":
+        _insert_new(fmt, table, commit, spec, target, _rows(dataset, target, selection, drop_deleted=False), keys)
+        return
+    # upsert and delete-insert: every target row with a key of the load goes, the load's rows
+    # come: one row per key afterwards even where the table held duplicates (a MERGE with
+    # "update when matched" would update each duplicate and keep them all).
+    deletes = [plan.distinct_keys(keys, group) for group in spec.delete_keys]
+    inserts = _rows(dataset, target, selection, drop_deleted=True)
+    _delete_insert_merger(fmt, table, commit, target, spec.delete_keys, deletes, inserts).execute()
+
+
+def _insert_new(
+    fmt: DeltaFormat,
+    table: DeltaTable,
+    commit: TableCommit,
+    spec: MergeSpec,
+    target: pa.Schema,
+    source: pa.RecordBatchReader,
+    keys: pa.Table,
+) -> None:
+    """insert-only: insert rows whose key is not in the table; hard deletes delete the key."""
     deleted = _deleted_sql(spec, commit.arrow_schema)
     kept = None if deleted is None else f"NOT ({deleted})"
-    if spec.strategy == "delete-insert":
-        deletes = [plan.distinct_keys(keys, group) for group in spec.delete_keys]
-        inserts = _rows(dataset, target, selection, drop_deleted=True)
-        merger = _delete_insert_merger(
-            fmt, table, commit, target, spec.delete_keys, deletes, inserts
-        )
-        merger.execute()
-        return
-    source = _rows(dataset, target, selection, drop_deleted=False)
     merger = table.merge(
         source,
         _key_predicate(spec.primary_key, keys),
@@ -92,8 +105,6 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
     )
     if deleted is not None:
         merger = merger.when_matched_delete(deleted)
-    if spec.strategy == "upsert":
-        merger = merger.when_matched_update_all(kept)
     merger.when_not_matched_insert_all(kept).execute()
 
 
