@@ -137,9 +137,7 @@ def _candidate_files(
         return []
     candidate = functools.reduce(pc.or_, [_in_range(actions, *group) for group in groups])
     chosen = actions.filter(candidate)
-    return list(
-        zip(chosen["path"].to_pylist(), chosen["size_bytes"].to_pylist(), strict=True)
-    )
+    return list(zip(chosen["path"].to_pylist(), chosen["size_bytes"].to_pylist(), strict=True))
 
 
 def _in_range(actions: pa.Table, columns: list[str], keys: pa.Table) -> pa.Array:

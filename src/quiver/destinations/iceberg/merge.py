@@ -89,7 +89,12 @@ def _root_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> Wr
     columns = spec.selection_columns(commit.arrow_schema.names)
     keys = dataset.to_table(columns=columns)
     selection = plan.select_rows(keys, spec)
-    key_groups = [(g, plan.distinct_keys(keys, g)) for g in spec.delete_keys]
+    # Deduplication found no repeated key: the primary key is unique in the load.
+    unique = selection.keep is None and not spec.deduplicated
+    key_groups = [
+        (g, plan.distinct_keys(keys, g, unique=unique and g == spec.primary_key))
+        for g in spec.delete_keys
+    ]
     if spec.strategy == "insert-only":
         rows = selection.apply(dataset.to_table(), drop_deleted=False)
         written = rows.filter(pc.invert(selection.deleted))
