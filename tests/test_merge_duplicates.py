@@ -106,3 +106,34 @@ def test_upsert_twice_converges_to_one_row_per_key(lake: Lake, pipelines_dir: st
         load = [{"id": key, "v": f"{value}-{key}"} for key in (1, 2, 3)]
         pipeline.run(load, table_name="t", write_disposition=UPSERT, primary_key="id")
     assert _values(lake) == [(1, "second-1"), (2, "second-2"), (3, "second-3")]
+
+
+def test_upsert_with_child_rows_on_every_lake(any_lake: Lake, pipelines_dir: str) -> None:
+    """The copy-on-write merge (Delta) reads, rewrites and places files on S3 as on local disk."""
+    pipeline: quiver.Pipeline = any_lake.pipeline(pipelines_dir, "lakes")
+    first = [{"id": key, "v": f"a{key}", "tags": [f"t{key}", "x"]} for key in range(1, 5)]
+    pipeline.run(first, table_name="t", write_disposition=UPSERT, primary_key="id")
+    second = [
+        {"id": 2, "v": "b2", "tags": ["only"]},  # update: its child rows are replaced
+        {"id": 4, "v": "b4", "tags": []},  # update: its child rows are deleted
+        {"id": 9, "v": "b9", "tags": ["new"]},  # insert
+    ]
+    pipeline.run(second, table_name="t", write_disposition=UPSERT, primary_key="id")
+    roots = any_lake.rows("ds", "t", "id")
+    assert [(r["id"], r["v"]) for r in roots] == [
+        (1, "a1"),
+        (2, "b2"),
+        (3, "a3"),
+        (4, "b4"),
+        (9, "b9"),
+    ]
+    ids = {r["_dlt_id"]: r["id"] for r in roots}
+    children = any_lake.rows("ds", "t__tags", ["_dlt_root_id", "value"])
+    assert sorted((ids[c["_dlt_root_id"]], c["value"]) for c in children) == [
+        (1, "t1"),
+        (1, "x"),
+        (2, "only"),
+        (3, "t3"),
+        (3, "x"),
+        (9, "new"),
+    ]
