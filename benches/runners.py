@@ -94,13 +94,16 @@ class StreamFeed:
     make: Callable[[], Iterator[Any]]
     clock: StepClock | None = None
     generated_s: float = 0.0
+    #: CPU seconds of the generator (its thread's), to take out of the run's CPU time.
+    generated_cpu_s: float = 0.0
 
     def __iter__(self) -> Iterator[Any]:
         pages = self.make()
         while True:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             page = next(pages, None)
             elapsed = time.perf_counter() - started
+            self.generated_cpu_s += time.thread_time() - cpu_started
             self.generated_s += elapsed
             if self.clock is not None:
                 self.clock.exclude(elapsed)
