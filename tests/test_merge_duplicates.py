@@ -137,3 +137,31 @@ def test_upsert_with_child_rows_on_every_lake(any_lake: Lake, pipelines_dir: str
         (3, "x"),
         (9, "new"),
     ]
+
+
+@pytest.mark.parametrize("disposition", [UPSERT, DELETE_INSERT], ids=["upsert", "delete-insert"])
+def test_partitioned_tables_agree_too(
+    lake: Lake, pipelines_dir: str, disposition: dict[str, str]
+) -> None:
+    """Partitioned Delta tables merge with delta-rs' MERGE (not copy-on-write): same rule."""
+    pipeline: quiver.Pipeline = lake.pipeline(pipelines_dir, "parts")
+    hints = {"part": {"partition": True}}
+    rows = [{**row, "part": row["id"] % 2} for row in DUPLICATED]
+    pipeline.run(rows, table_name="t", write_disposition="append", columns=hints)
+    if lake.table_format == "delta":
+        from deltalake import DeltaTable
+
+        partitions = DeltaTable(lake.table_url("ds", "t").removeprefix("file://"))
+        assert partitions.metadata().partition_columns == ["part"]
+    load = [{"id": 1, "v": "new", "part": 1}, {"id": 4, "v": "inserted", "part": 0}]
+    pipeline.run(
+        load, table_name="t", write_disposition=disposition, primary_key="id", columns=hints
+    )
+    assert _values(lake) == [
+        (1, "new"),
+        (2, "keep-a"),
+        (2, "keep-b"),
+        (3, "gone-a"),
+        (3, "gone-b"),
+        (4, "inserted"),
+    ]
