@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from quiver.configuration import lookup as config
+from quiver.configuration.providers import current_providers
 from quiver.errors import ConfigValueInvalid
 
 __all__ = [
@@ -330,12 +331,14 @@ def resolve(
         >>> resolve(LoadConfig, workers=8).workers
         8
     """
-    hints = get_type_hints(cls)
+    hints = _type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(explicit) - known
     if unknown:
         raise TypeError(f"{cls.__name__} has no settings {sorted(unknown)}")
     section = section if section is not None else getattr(cls, "SECTION", ())
+    # Once per section, not per key: finding the providers stats every TOML file.
+    providers = current_providers()
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):  # type: ignore[arg-type]
         kind = hints[item.name]
@@ -348,7 +351,7 @@ def resolve(
         if given is not None:
             value, where = given, ".".join(path or (*section, item.name))
         else:
-            found = None if path is None else _find(path, source_name)
+            found = None if path is None else _find(path, source_name, providers)
             if found is None:
                 continue  # the field's default
             where, raw = found
@@ -387,15 +390,28 @@ def _config_path(section: tuple[str, ...], item: dataclasses.Field[Any]) -> tupl
     return (*section, *(key or (item.name,)))
 
 
-def _find(path: tuple[str, ...], source_name: str | None) -> tuple[str, Any] | None:
+_TYPE_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    """The fields' types (``get_type_hints`` evaluates the annotations' text on every call)."""
+    hints = _TYPE_HINTS.get(cls)
+    if hints is None:
+        hints = _TYPE_HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
+def _find(
+    path: tuple[str, ...], source_name: str | None, providers: list[Any] | None = None
+) -> tuple[str, Any] | None:
     """``(dotted key, raw value)`` of the first configured spelling of ``path``."""
     *sections, key = path
     if source_name:
         for scoped in (("sources", source_name, *sections), ("sources", *sections)):
-            raw = config.lookup_exact(scoped, key)
+            raw = config.lookup_exact(scoped, key, providers=providers)
             if raw is not None:
                 return ".".join((*scoped, key)), raw
-    return config.find(tuple(sections), key)
+    return config.find(tuple(sections), key, providers=providers)
 
 
 def _cast(raw: Any, kind: Any, where: str) -> Any:
