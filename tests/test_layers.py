@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "atomic_files": 0,
     "configuration": 1,
     "settings": 2,
+    "settings_catalog": 3,  # the docs catalog of the settings: above them, used by no layer
     "progress": 2,
     "schema": 3,
     "package": 4,
