@@ -26,7 +26,6 @@ from quiver.extract.source import Source
 from quiver.extract.state import managed_state
 from quiver.load.loader import Loader
 from quiver.load.staging import record_staging, staging_from_state
-from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import new_load_id
 from quiver.package.schema_store import SchemaStore
 from quiver.package.storage import PackageStorage
@@ -50,6 +49,7 @@ from quiver.pipeline.step_logs import logged_step
 from quiver.pipeline.trace import traced
 from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
+from quiver.scaleout import extract_on, normalize_on
 from quiver.schema.documents import PipelineState
 from quiver.schema.hints import (
     ColumnsHint,
@@ -210,6 +210,7 @@ class Pipeline(WorkingFolder, Observable):
         refresh: str | None = None,
         loader_file_format: FileFormat | None = None,
         workers: int | None = None,
+        executor: Any = None,
     ) -> ExtractInfo:
         """Extract data into one package per source; nothing is committed if anything fails.
 
@@ -250,7 +251,7 @@ class Pipeline(WorkingFolder, Observable):
                     load_id = new_load_id()
                     extracted.append(
                         self._extract_source(
-                            source, resources, load_id, working_state, workers, mode
+                            source, resources, load_id, working_state, workers, mode, executor
                         )
                     )
         except Exception as error:
@@ -280,6 +281,7 @@ class Pipeline(WorkingFolder, Observable):
         working_state: dict[str, Any],
         workers: int,
         refresh: RefreshMode | None = None,
+        executor: Any = None,
     ) -> _ExtractedPackage:
         """Extract one source into a new temp package (the caller commits or discards it)."""
         refreshed = prepare_refresh(
@@ -289,19 +291,16 @@ class Pipeline(WorkingFolder, Observable):
         package = self._storage.new_temp_package(load_id)
         extracted = _ExtractedPackage(load_id, package, schema, ExtractMetrics(), refreshed)
         buffers = buffer_config(source.name)
-        extractor = Extractor(
-            package,
-            schema,
-            naming=schema_naming(schema, self.naming.max_length),
-            buffer_max_items=buffers.buffer_max_items,
-            file_max_items=buffers.file_max_items,
-            file_max_bytes=buffers.file_max_bytes,
-            progress=self._progress,
-        )
-        try:
-            extracted.metrics = extractor.extract(
-                resources, state=working_state, source_name=source.name, workers=workers
-            )
+        options: dict[str, Any] = {
+            "naming": schema_naming(schema, self.naming.max_length),
+            "buffer_max_items": buffers.buffer_max_items,
+            "file_max_items": buffers.file_max_items,
+            "file_max_bytes": buffers.file_max_bytes,
+        }
+        extractor = Extractor(package, schema, **options, progress=self._progress)
+        try:  # in this process, or on the executor's workers (quiver.scaleout)
+            run = (executor, extractor, package, options, resources, working_state, source.name)
+            extracted.metrics = extract_on(*run, workers=workers)
         except Exception:
             self._storage.discard_temp(package)
             raise
@@ -377,23 +376,24 @@ class Pipeline(WorkingFolder, Observable):
     @locked_step
     @traced("normalize")
     @logged_step("normalize")
-    def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
+    def normalize(self, workers: int | None = None, executor: Any = None) -> NormalizeInfo | None:
         """Normalize every extracted package into parquet; a failure keeps the package pending.
 
         Args:
             workers: how many extracted files of a package are normalized at once; defaults
                 to the ``normalize.workers`` config value (1).
+            executor: where files are normalized (docs/scale-out.md); default in this process.
         """
         self._storage.recover()
         info = NormalizeInfo(self.pipeline_name, _now())
         config = resolve(NormalizeConfig, workers=workers)
         for load_id in self._storage.load_ids("extracted"):
-            self._normalize_package(load_id, config, info)
+            self._normalize_package(load_id, config, info, executor)
         info.finished_at = _now()
         return info
 
     def _normalize_package(
-        self, load_id: str, config: NormalizeConfig, info: NormalizeInfo
+        self, load_id: str, config: NormalizeConfig, info: NormalizeInfo, executor: Any
     ) -> None:
         extracted = self._storage.path("extracted", load_id)
         package_schema = Schema.from_dict(self._storage.read_schema(extracted))
@@ -404,8 +404,8 @@ class Pipeline(WorkingFolder, Observable):
         naming = naming_of(schema, self.naming.max_length)
         try:
             with self._progress(f"Normalize {schema.name} in {load_id}") as progress:
-                metrics = normalize_package(
-                    extracted, target, schema, load_id, naming, config, progress=progress
+                metrics = normalize_on(
+                    executor, extracted, target, schema, load_id, naming, config, progress
                 )
         except Exception as error:
             self._storage.discard_temp(target)
@@ -531,6 +531,7 @@ class Pipeline(WorkingFolder, Observable):
         table_format: TableFormatName | None = None,
         schema_contract: SchemaContractHint | None = None,
         refresh: str | None = None,
+        executor: Any = None,
     ) -> LoadInfo | None:
         """Finish pending packages, then extract, normalize and load ``data``.
 
@@ -559,7 +560,7 @@ class Pipeline(WorkingFolder, Observable):
         sync.sync_once(self)
         pending = self.has_pending_data
         if pending:
-            self.normalize()
+            self.normalize(executor=executor)
         if data is not None:
             self.extract(
                 data,
@@ -571,8 +572,9 @@ class Pipeline(WorkingFolder, Observable):
                 schema_contract=schema_contract,
                 refresh=refresh,
                 loader_file_format=loader_file_format,
+                executor=executor,
             )
-            self.normalize()
+            self.normalize(executor=executor)
         elif not pending:
             return None
         return self.load()
