@@ -84,15 +84,19 @@ def normalize_on(
 
 
 def split_files(jobs: list[Path], groups: int) -> list[list[Path]]:
-    """At most ``groups`` groups of similar size in bytes (largest files first)."""
+    """At most ``groups`` groups of similar size in bytes, in the order of their first file
+    in ``jobs`` (the order one process normalizes them in: where two groups type a column
+    differently, the earlier group's type wins, as the earlier file's would)."""
     count = max(1, min(groups, len(jobs)))
-    buckets: list[tuple[int, list[Path]]] = [(0, []) for _ in range(count)]
+    sizes = [0] * count
+    buckets: list[list[Path]] = [[] for _ in range(count)]
     for job in sorted(jobs, key=lambda path: -path.stat().st_size):
-        size, files = min(buckets, key=lambda bucket: bucket[0])
-        buckets.remove((size, files))
-        files.append(job)
-        buckets.append((size + job.stat().st_size, files))
-    return [files for _, files in buckets if files]
+        smallest = sizes.index(min(sizes))
+        buckets[smallest].append(job)
+        sizes[smallest] += job.stat().st_size
+    position = {job: index for index, job in enumerate(jobs)}
+    groups_in_order = [sorted(b, key=position.__getitem__) for b in buckets if b]
+    return sorted(groups_in_order, key=lambda group: position[group[0]])
 
 
 def _adopted(result: NormalizeResult, target: Path) -> NormalizeMetrics:
