@@ -75,6 +75,7 @@ def test_cursors_of_all_partitions_merge_into_the_committed_state(
     assert len(ids) == len(set(ids))
 
 
+@pytest.mark.slow
 def test_processes_load_every_row_once(bucket: Path, pipelines_dir: str) -> None:
     lake = Lake("iceberg", "local", f"file://{bucket}")
     pipeline = lake.pipeline(pipelines_dir, "scale_processes")
