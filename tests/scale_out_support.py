@@ -29,7 +29,7 @@ def partitioned_events(
     itself after its first page, once (the marker file remembers it did)."""
 
     @quiver.resource(name="events", primary_key="id", partitions=list(range(partitions)))
-    def events(partition: int, cursor: Any = quiver.sources.incremental("id")) -> Any:
+    def events(partition: int, cursor: Any = quiver.sources.incremental("id")) -> Any:  # noqa: B008
         import os
         import signal
 

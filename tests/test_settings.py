@@ -13,6 +13,7 @@ from quiver.errors import ConfigValueInvalid, ConfigValueMissing, QuiverError
 from quiver.extract.extractor import Extractor
 from quiver.load.loader import Loader
 from quiver.pipeline import pipeline as pipeline_module
+from quiver.scaleout import normalize as scaleout_normalize
 from quiver.settings import (
     SECTIONS,
     BufferConfig,
@@ -176,7 +177,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         recorded["extract_workers"] = kwargs["workers"]
         return extract(self, *args, **kwargs)
 
-    normalize = pipeline_module.normalize_package
+    normalize = scaleout_normalize.normalize_package
 
     def recording_normalize(*args: Any, **kwargs: Any) -> Any:
         recorded["normalize"] = args[-1]
@@ -188,7 +189,8 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             super().__init__(*args, config=config, **kwargs)
 
     monkeypatch.setattr(Extractor, "extract", recording_extract)
-    monkeypatch.setattr(pipeline_module, "normalize_package", recording_normalize)
+    # The pipeline normalizes through quiver.scaleout (in this process without an executor).
+    monkeypatch.setattr(scaleout_normalize, "normalize_package", recording_normalize)
     monkeypatch.setattr(pipeline_module, "Loader", RecordingLoader)
     return recorded
 

@@ -52,7 +52,9 @@ def normalize_on(
     chosen = resolve_executor(executor)
     jobs = PackageStorage.jobs(extracted, "new")
     if chosen is None or len(jobs) < 2:
-        return normalize_package(extracted, target, schema, load_id, naming, config, progress)
+        return normalize_package(
+            extracted, target, schema, load_id, naming, config, progress=progress
+        )
     parts = target / PARTS_FOLDER
     tasks = []
     for number, group in enumerate(split_files(jobs, chosen.parallelism)):
