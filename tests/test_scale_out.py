@@ -75,6 +75,48 @@ def test_cursors_of_all_partitions_merge_into_the_committed_state(
     assert len(ids) == len(set(ids))
 
 
+def test_transformers_follow_each_partition_of_their_resource(
+    bucket: Path, pipelines_dir: str
+) -> None:
+    @quiver.resource(name="ids", partitions=[0, 1, 2])
+    def ids(partition: int) -> Any:
+        yield [{"id": partition * 10 + i} for i in range(3)]
+
+    @quiver.transformer(data_from=ids, name="details")
+    def details(items: list[dict[str, Any]]) -> Any:
+        yield [{"id": item["id"], "double": item["id"] * 2} for item in items]
+
+    @quiver.source(name="with_details")
+    def with_details() -> Any:
+        return ids, details
+
+    lake = Lake("delta", "local", f"file://{bucket}")
+    lake.pipeline(pipelines_dir, "scale_transformer").run(with_details(), executor="threads")
+    expected = [p * 10 + i for p in range(3) for i in range(3)]
+    assert [r["id"] for r in lake.rows("ds", "ids", "id")] == expected
+    assert [r["double"] for r in lake.rows("ds", "details", "id")] == [2 * i for i in expected]
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_replaced_partitioned_resource_starts_its_state_from_scratch(
+    bucket: Path, pipelines_dir: str, executor: str | None
+) -> None:
+    @quiver.resource(name="snap", write_disposition="replace", partitions=[0, 1])
+    def snap(partition: int, mark: bool = False) -> Any:
+        if mark:
+            quiver.current.resource_state()[f"seen_{partition}"] = True
+        yield [{"p": partition}]
+
+    lake = Lake("delta", "local", f"file://{bucket}")
+    pipeline = lake.pipeline(pipelines_dir, "scale_replace")
+    pipeline.run(snap(mark=True), executor=executor)
+    resources = pipeline.state["sources"]["scale_replace"]["resources"]
+    assert resources["snap"] == {"seen_0": True, "seen_1": True}  # both partitions' keys
+    pipeline.run(snap(), executor=executor)
+    assert "snap" not in pipeline.state["sources"]["scale_replace"].get("resources", {})
+    assert sorted(lake.read("ds", "snap")["p"].to_list()) == [0, 1]
+
+
 @pytest.mark.slow
 def test_processes_load_every_row_once(bucket: Path, pipelines_dir: str) -> None:
     lake = Lake("iceberg", "local", f"file://{bucket}")

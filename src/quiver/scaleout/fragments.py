@@ -82,6 +82,10 @@ def merge_source_state(
             if returned is not None:
                 by_resource.setdefault(name, []).append(returned)
     resources = merged.setdefault("resources", {})
+    for names, _ in sections:
+        for name in names:
+            if name not in by_resource:  # reset by the task (a replace starts from scratch)
+                resources.pop(name, None)
     for name, returned in by_resource.items():
         resources[name] = merge_resource_state(returned, last_value_funcs.get(name, max))
     return merged
