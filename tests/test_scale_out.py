@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 import quiver
-from quiver.errors import ExecutorNotSupported, WorkerTaskFailed
+from quiver.errors import ExecutorNotSupported, WorkerTaskFailed, WorkerTaskNotSerializable
 from tests.readers import Lake
 from tests.scale_out_support import (
     assert_loaded_once,
@@ -259,3 +259,43 @@ def test_coordinator_killed_after_the_table_commit_loads_once(
     assert commits_per_table(lake, "events") == 1  # skipped as committed, not loaded again
     loads = lake.read("ds", "_dlt_loads")["load_id"].to_list()
     assert loads == info.loads_ids
+
+
+def test_import_quiver_does_not_import_the_engines() -> None:
+    # (cloudpickle is not checked: pyarrow imports it when it is installed.)
+    code = (
+        "import sys, quiver\n"
+        "print([m for m in ('dask', 'distributed', 'ray') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_missing_engine_names_the_extra(
+    bucket: Path, pipelines_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a)
+    )
+    pipeline = Lake("delta", "local", f"file://{bucket}").pipeline(pipelines_dir, "scale_no_ray")
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run(partitioned_events(), executor="ray")
+    error = failed.value.__cause__
+    assert isinstance(error, ImportError) and isinstance(error, quiver.QuiverError)
+    assert "pip install 'quiver[scale]'" in str(error)
+
+
+def test_a_resource_that_cannot_travel_to_a_process_says_what_to_do(
+    bucket: Path, pipelines_dir: str
+) -> None:
+    rows = ({"i": i} for i in range(3))  # a generator object cannot be pickled
+    pipeline = Lake("delta", "local", f"file://{bucket}").pipeline(pipelines_dir, "scale_gen")
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run(quiver.resource(rows, name="gen"), executor="processes")
+    error = failed.value.__cause__
+    assert isinstance(error, WorkerTaskNotSerializable) and isinstance(error, TypeError)
+    assert "resource 'gen'" in str(error) and "executor='threads'" in str(error)
+    assert not pipeline.has_pending_data
