@@ -98,7 +98,7 @@ class RayExecutor:
         ray: Any = importlib.import_module("ray")
         if not ray.is_initialized():
             # RAY_ADDRESS (if set) joins a running cluster; otherwise a local one starts.
-            ray.init(include_dashboard=False, log_to_driver=False)
+            ray.init(include_dashboard=False)
         self._ray = ray
         self._max_retries = max_retries
         self.parallelism = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -110,6 +110,10 @@ class RayExecutor:
 
 def resolve_executor(executor: Any) -> Executor | None:
     """The executor for ``executor=`` (or the ``scale_out`` config when it is ``None``).
+
+    ``executor`` is a name (``threads``, ``processes``, ``dask``, ``ray``), a
+    ``dask.distributed.Client``, or any object with ``name``, ``parallelism`` and ``map`` (the
+    :class:`Executor` protocol).
 
     Returns:
         ``None`` to run in this process as without ``executor=``.
