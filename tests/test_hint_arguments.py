@@ -248,7 +248,7 @@ UNSUPPORTED: dict[str, Callable[[], Any]] = {
     "resource nested_hints": lambda: quiver.resource(
         [{"id": 1}],
         name="r",
-        nested_hints={"r__items": {}},  # type: ignore[arg-type]
+        nested_hints={"items": {"primary_key": "id"}},
     ),
     "resource spec": lambda: quiver.resource(spec=object)(_users),  # type: ignore[arg-type]
     "transformer spec": lambda: quiver.transformer(spec=object)(lambda item: item),  # type: ignore[arg-type]

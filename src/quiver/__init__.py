@@ -12,7 +12,7 @@ from quiver.errors import (
     PipelineStepFailed,
     QuiverError,
 )
-from quiver.extract.decorators import resource, source, transformer
+from quiver.extract.decorators import defer, resource, source, transformer
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source
 from quiver.pipeline.factory import attach, pipeline, run
@@ -36,6 +36,7 @@ __all__ = [
     "attach",
     "config",
     "current",
+    "defer",
     "destinations",
     "mark",
     "pipeline",

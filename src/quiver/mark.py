@@ -14,9 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from quiver.extract.hints import make_hints
-from quiver.extract.items import DataItemWithMeta, HintsMeta, TableNameMeta
+from quiver.extract.items import DataItemWithMeta, HintsMeta, MaterializedEmptyList, TableNameMeta
+from quiver.extract.nested_hints import check_nested_table_hints
 
-__all__ = ["make_hints", "with_hints", "with_table_name"]
+__all__ = [
+    "make_hints",
+    "make_nested_hints",
+    "materialize_table_schema",
+    "with_hints",
+    "with_table_name",
+]
 
 
 def with_table_name(item: Any, table_name: str) -> DataItemWithMeta:
@@ -58,3 +65,60 @@ def with_hints(
         ...     )
     """
     return DataItemWithMeta(HintsMeta(dict(hints), create_table_variant), item)
+
+
+def materialize_table_schema() -> MaterializedEmptyList:
+    """An item with no rows that still creates its table, with the columns the hints declare.
+
+    Yield it (usually inside :func:`with_hints` with the columns) to create an empty table:
+    non-nullable columns are fine, since no row is written. A table that exists already is
+    left as it is.
+
+    Returns:
+        An empty list the extractor recognizes.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource(table_name="raw_events")
+        ... def raw_events():
+        ...     yield quiver.mark.with_hints(
+        ...         quiver.mark.materialize_table_schema(),
+        ...         quiver.mark.make_hints(
+        ...             columns=[{"name": "id", "data_type": "bigint", "nullable": False}]
+        ...         ),
+        ...     )
+    """
+    return MaterializedEmptyList()
+
+
+def make_nested_hints(**hints: Any) -> dict[str, Any]:
+    """Hints for a nested table, for ``nested_hints={"purchases": make_nested_hints(...)}``.
+
+    Nested tables take ``columns`` (data types and other column hints of the nested rows).
+    The other hints raise :class:`~quiver.errors.NotSupportedYet`: ``schema_contract`` (the
+    resource's contract applies to its nested tables), ``primary_key``, ``merge_key``,
+    ``write_disposition``, ``references`` (they would make the nested table a table of its own).
+
+    Args:
+        **hints: ``columns`` (a dict, a list of column schemas or a pydantic model).
+
+    Returns:
+        The hints, checked; pass them in ``nested_hints=`` of ``@quiver.resource``,
+        ``apply_hints`` or ``make_hints``.
+
+    Raises:
+        NotSupportedYet: for a hint other than ``columns``.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource(
+        ...     nested_hints={
+        ...         "purchases": quiver.mark.make_nested_hints(
+        ...             columns=[{"name": "price", "data_type": "decimal"}]
+        ...         )
+        ...     }
+        ... )
+        ... def customers():
+        ...     yield {"id": 1, "purchases": [{"id": 1, "price": "1.50"}]}
+    """
+    return check_nested_table_hints(hints, "quiver.mark.make_nested_hints()")

@@ -26,6 +26,7 @@ from quiver.errors import (
     ConfigFieldMissingException,
     DestinationConfigError,
     DestinationConfigTypeError,
+    NotSupportedYet,
 )
 
 TABLE_FORMATS = ("delta", "iceberg", "native", "none", "files")
@@ -256,7 +257,20 @@ def filesystem(
     table_format: str = DEFAULT_TABLE_FORMAT,
     **kwargs: Any,
 ) -> FilesystemDestination:
-    """The filesystem destination, as ``dlt.destinations.filesystem(bucket_url=...)``."""
+    """The filesystem destination, as ``dlt.destinations.filesystem(bucket_url=...)``.
+
+    Raises:
+        DestinationConfigError: ``table_format`` is not one the destination writes.
+        NotSupportedYet: ``naming_convention=`` (dlt's destination factories take it); the
+            schema's convention is configured as ``SCHEMA__NAMING`` instead.
+    """
+    if kwargs.get("naming_convention") is not None:
+        raise NotSupportedYet(
+            "filesystem(naming_convention=...)",
+            "make that naming convention the default of every schema the pipeline loads",
+            f"set SCHEMA__NAMING={kwargs['naming_convention']} (or naming=... under [schema] "
+            "in .dlt/config.toml) and remove naming_convention= from the destination.",
+        )
     if table_format not in TABLE_FORMATS:
         raise DestinationConfigError(
             f"table_format={table_format!r} is not supported by the filesystem destination. "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, ParamSpec, Unpack, cast, overload
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
 
 from quiver.configuration.accessors import collecting_missing_config, inject_config
 from quiver.errors import (
@@ -21,6 +21,7 @@ from quiver.errors import (
 from quiver.extract.hints import build_hints, reject_unknown, reject_unsupported
 from quiver.extract.incremental import Incremental
 from quiver.extract.items import is_arrow_like
+from quiver.extract.nested_hints import NestedHintsArgument, with_nested_hints
 from quiver.extract.partitions import all_partitions, check_partitions
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source, copy_resources
@@ -55,7 +56,7 @@ def resource(
     data_from: Resource | Any = None,
     partitions: Sequence[Any] | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
     **hints: Unpack[TableHints],
 ) -> Callable[[Callable[..., Any]], Resource]: ...
@@ -75,7 +76,7 @@ def resource(
     data_from: Resource | Any = None,
     partitions: Sequence[Any] | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
     **hints: Unpack[TableHints],
 ) -> Resource: ...
@@ -94,7 +95,7 @@ def resource(
     data_from: Resource | Any = None,
     partitions: Sequence[Any] | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
     **hints: Unpack[TableHints],
 ) -> Resource | Callable[[Callable[..., Any]], Resource]:
@@ -120,7 +121,8 @@ def resource(
             parameter and is called once per value (in turn in one process, as tasks on
             workers with ``executor=``; see docs/scale-out.md).
         references: not supported yet (raises :class:`~quiver.errors.NotSupportedYet`).
-        nested_hints: not supported yet (raises).
+        nested_hints: columns of nested tables by field path (``{"purchases": {"columns": ...}}``;
+            see :func:`quiver.mark.make_nested_hints`).
         spec: not supported yet (raises); config is injected from the signature.
         **hints: the table hints of :class:`~quiver.schema.hints.TableHints`:
             ``table_name`` (may be a callable of the item, for dynamic tables),
@@ -165,12 +167,12 @@ def resource(
         resource_name = _resource_name(target, name, hints.get("table_name"))
         where = f"quiver.resource() for resource {resource_name!r}"
         reject_unknown(hints, RESOURCE_ARGUMENTS, where)
-        reject_unsupported(where, references=references, nested_hints=nested_hints, spec=spec)
+        reject_unsupported(where, references=references, spec=spec)
         values = None if partitions is None else check_partitions(resource_name, target, partitions)
         made = Resource(
             resource_name,
             target if values is None else all_partitions(target, values),
-            hints=build_hints(hints, where=where),
+            hints=with_nested_hints(build_hints(hints, where=where), nested_hints, where),
             selected=selected,
             section=section or _section_of(target),
             parallelized=parallelized,
@@ -211,7 +213,7 @@ def transformer(
     incremental: Incremental[Any] | None = None,
     standalone: bool | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
     **hints: Unpack[TableHints],
 ) -> Callable[[Callable[..., Any]], Resource]: ...
@@ -230,7 +232,7 @@ def transformer(
     incremental: Incremental[Any] | None = None,
     standalone: bool | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
     **hints: Unpack[TableHints],
 ) -> Resource: ...
@@ -248,7 +250,7 @@ def transformer(
     incremental: Incremental[Any] | None = None,
     standalone: bool | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
     **hints: Unpack[TableHints],
 ) -> Resource | Callable[[Callable[..., Any]], Resource]:
@@ -265,7 +267,8 @@ def transformer(
         incremental: an incremental cursor for this transformer.
         standalone: accepted for compatibility (see :func:`resource`).
         references: not supported yet (raises).
-        nested_hints: not supported yet (raises).
+        nested_hints: columns of nested tables by field path (``{"purchases": {"columns": ...}}``;
+            see :func:`quiver.mark.make_nested_hints`).
         spec: not supported yet (raises).
         **hints: the table hints, as for :func:`resource`.
 
@@ -301,11 +304,11 @@ def transformer(
         transformer_name = name or function.__name__
         where = f"quiver.transformer() for resource {transformer_name!r}"
         reject_unknown(hints, TRANSFORMER_ARGUMENTS, where)
-        reject_unsupported(where, references=references, nested_hints=nested_hints, spec=spec)
+        reject_unsupported(where, references=references, spec=spec)
         made = Resource(
             transformer_name,
             function,
-            hints=build_hints(hints, where=where),
+            hints=with_nested_hints(build_hints(hints, where=where), nested_hints, where),
             selected=selected,
             section=section or _section_of(function),
             parallelized=parallelized,
@@ -521,3 +524,39 @@ def _own_arguments(function: Callable[..., Any]) -> tuple[str, ...]:
 RESOURCE_ARGUMENTS = (*TABLE_HINT_NAMES, *_own_arguments(resource))
 TRANSFORMER_ARGUMENTS = (*TABLE_HINT_NAMES, *_own_arguments(transformer))
 SOURCE_OPTIONS = _own_arguments(source)
+
+
+T = TypeVar("T")
+
+
+def defer(function: Callable[P, T]) -> Callable[P, Callable[[], T]]:
+    """Make calls of ``function`` run in the extract thread pool (dlt's ``@dlt.defer``).
+
+    The decorated function returns a deferred call instead of running. A resource that yields
+    it, or a transformer that returns it, has it run on one of the extract's worker threads;
+    what it returns goes on through the resource's steps as if it had been yielded. Results
+    arrive in the order the calls finish.
+
+    Args:
+        function: a function that fetches or computes one item (a row, a page, an Arrow table).
+
+    Returns:
+        ``function`` with the same arguments, returning a callable that takes none.
+
+    Examples:
+        >>> import quiver
+        >>> @quiver.resource
+        ... def profiles(names=("ada", "bob")):
+        ...     @quiver.defer
+        ...     def fetch(name):
+        ...         return {"name": name}
+        ...
+        ...     for name in names:
+        ...         yield fetch(name)
+    """
+
+    @functools.wraps(function)
+    def deferred(*args: P.args, **kwargs: P.kwargs) -> Callable[[], T]:
+        return functools.partial(function, *args, **kwargs)
+
+    return deferred

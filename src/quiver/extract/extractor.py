@@ -24,10 +24,12 @@ from quiver.extract.hints import resolve_hints, table_schema_hints
 from quiver.extract.items import (
     DataItemWithMeta,
     HintsMeta,
+    MaterializedEmptyList,
     TableNameMeta,
     arrow_batches,
     is_arrow_like,
 )
+from quiver.extract.nested_hints import NESTED_HINTS, nested_table_hints
 from quiver.extract.pipe import (
     DEFAULT_WORKERS,
     PipeNode,
@@ -54,6 +56,8 @@ class ExtractMetrics:
     files: list[Path] = field(default_factory=list)
     replaced_tables: set[str] = field(default_factory=set)
     resources: list[str] = field(default_factory=list)
+    #: ``Resource.add_metrics`` results by resource name (resources that collected any).
+    custom_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Extractor:
@@ -126,6 +130,8 @@ class Extractor:
             roots = build_nodes(resources)
             bind_incrementals(roots, state, source, in_pipe=False)
             emitted = [node for root in roots for node in root.walk() if node.emit]
+            for node in (node for root in roots for node in root.walk()):
+                node.resource._reset_metrics()  # metrics are per extract
             self.metrics.resources = [node.name for node in emitted]
             self._progress.update("Resources", 0, total=len(emitted))
             for node in emitted:
@@ -140,11 +146,19 @@ class Extractor:
                 for writer in self._writers.values():
                     writer.close()
         self._new_tables.forget_discarded(self.metrics.replaced_tables)
+        for root in roots:
+            for node in root.walk():
+                if node.resource.custom_metrics:
+                    self.metrics.custom_metrics[node.name] = node.resource.custom_metrics
         return self.metrics
 
     # --------------------------------------------------------------------------- routing
     def _route(self, node: PipeNode, item: Any) -> None:
         kind = type(item)
+        if kind is MaterializedEmptyList:
+            table = self._static_table(node)
+            self._materialize(table or self._table(node, node.resource.table_name_of(item), None))
+            return
         if kind is dict:
             table = self._static_table(node)
             if table is None:
@@ -202,7 +216,9 @@ class Extractor:
         else:
             self._route(node, data)
             return
-        if is_arrow_like(data):
+        if type(data) is MaterializedEmptyList:
+            self._materialize(table)
+        elif is_arrow_like(data):
             self._write_arrow(node, table, data)
         elif isinstance(data, list):
             if data and is_arrow_like(data[0]):
@@ -260,16 +276,23 @@ class Extractor:
         resolved.setdefault("write_disposition", "append")
         cursor = node.incremental.get_cursor_column_name() if node.incremental else None
         name = self._naming.normalize_table_identifier(raw_name)
+        nested = resolved.pop(NESTED_HINTS, None) or {}
         existing = self.schema.tables.get(name, {}).get("columns")
         table_hints = table_schema_hints(
             resolved, self._naming, cursor_column=cursor, existing_columns=existing
         )
         self._new_tables.register(name, resource.name, table_hints.get("schema_contract"))
         self.schema.merge_hints(name, table_hints)
+        for nested_name, hints in nested_table_hints(name, nested, self._naming):
+            self.schema.merge_hints(nested_name, hints)
         if resolved["write_disposition"] == "replace":
             self.metrics.replaced_tables.add(name)
         self._tables[key] = name
         return name
+
+    def _materialize(self, table: str) -> None:
+        """Record ``table`` with no rows: the loader creates it empty (``load/materialize.py``)."""
+        self.metrics.row_counts.setdefault(table, 0)
 
     # --------------------------------------------------------------------------- writing
     def _buffer(self, node: PipeNode, table: str, rows: list[Any]) -> None:

@@ -47,11 +47,6 @@ _NOT_SUPPORTED: Final = {
         "record references between tables in the schema",
         "remove references=...; Delta and Iceberg tables do not use them.",
     ),
-    "nested_hints": (
-        "apply hints to the nested tables of this resource",
-        "remove nested_hints=...; nested tables take their columns from the data "
-        "(max_table_nesting limits how deep).",
-    ),
     "spec": (
         "read the arguments' configuration through that spec class",
         "remove spec=...; quiver injects the arguments whose default is quiver.config.value "
@@ -220,7 +215,7 @@ def make_hints(
     *,
     additional_table_hints: Mapping[str, Any] | None = None,
     references: None = None,
-    nested_hints: None = None,
+    nested_hints: Mapping[str | tuple[str, ...], Mapping[str, Any]] | None = None,
     incremental: None = None,
     **hints: Unpack[TableHints],
 ) -> dict[str, Any]:
@@ -233,7 +228,7 @@ def make_hints(
     Args:
         additional_table_hints: table hints written to the schema as they are (``x-...``).
         references: not supported yet (raises).
-        nested_hints: not supported yet (raises).
+        nested_hints: hints of nested tables by field path (see ``make_nested_hints``).
         incremental: not supported yet here (raises); give it to the resource.
         **hints: the table hints (``table_name``, ``write_disposition``, ``primary_key``...).
 
@@ -243,7 +238,7 @@ def make_hints(
     Raises:
         UnknownArgument: for a keyword that is not a hint (with the closest hint).
         InvalidHintValue: for an unknown write disposition, merge strategy or table format.
-        NotSupportedYet: for ``references``, ``nested_hints`` or ``incremental``.
+        NotSupportedYet: for ``references``, ``incremental`` or an unsupported nested hint.
 
     Examples:
         >>> make_hints(write_disposition={"disposition": "merge", "strategy": "upsert"})
@@ -254,10 +249,10 @@ def make_hints(
         f" in resource {resource_name!r}" if resource_name else ""
     )
     reject_unknown(hints, MAKE_HINTS_ARGUMENTS, where)
-    reject_unsupported(
-        where, references=references, nested_hints=nested_hints, incremental=incremental
-    )
-    made = build_hints(hints, where=where)
+    reject_unsupported(where, references=references, incremental=incremental)
+    from quiver.extract.nested_hints import with_nested_hints  # it imports this module
+
+    made = with_nested_hints(build_hints(hints, where=where), nested_hints, where)
     if additional_table_hints:
         made[ADDITIONAL_TABLE_HINTS] = dict(additional_table_hints)
     return made
@@ -275,7 +270,7 @@ MAKE_HINTS_ARGUMENTS: Final = (
 
 def check_stored_names(hints: Mapping[str, Any], where: str) -> None:
     """Raise for a key that is neither a table hint nor an ``x-`` table hint."""
-    allowed = (*TABLE_HINT_NAMES, ADDITIONAL_TABLE_HINTS)
+    allowed = (*TABLE_HINT_NAMES, ADDITIONAL_TABLE_HINTS, "nested_hints")
     for name in hints:
         if name not in allowed and not str(name).startswith("x-"):
             raise InvalidHintValue.not_one_of(where, "a hint name", name, allowed)
@@ -355,6 +350,7 @@ def table_schema_hints(
         "columns",
         "additional_table_hints",
         "parent_table_name",
+        "nested_hints",  # hints of other tables (extract/nested_hints.py)
     )
     result = {k: v for k, v in hints.items() if k not in skipped and v is not None}
     if hints.get("parent_table_name"):

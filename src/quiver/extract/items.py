@@ -115,3 +115,8 @@ def _is_row(value: Any) -> bool:
     return not (
         isinstance(value, list | tuple) or type(value) is DataItemWithMeta or is_arrow_like(value)
     )
+
+
+class MaterializedEmptyList(list[Any]):
+    """``quiver.mark.materialize_table_schema()``: no rows, but the table is created with the
+    columns its hints declare (the loader commits it empty if it does not exist)."""

@@ -27,7 +27,13 @@ from typing import Any
 
 from quiver.errors import QuiverError, ResourceExtractionError
 from quiver.extract.incremental import Incremental
-from quiver.extract.items import DataItemWithMeta, as_item_iterator, is_arrow_like, to_arrow_table
+from quiver.extract.items import (
+    DataItemWithMeta,
+    MaterializedEmptyList,
+    as_item_iterator,
+    is_arrow_like,
+    to_arrow_table,
+)
 from quiver.extract.resource import Resource
 from quiver.extract.state import (
     current_source_name,
@@ -121,7 +127,7 @@ def filter_item(incremental: Incremental[Any], item: Any) -> Any:
         return None if inner is None else DataItemWithMeta(item.meta, inner)
     if isinstance(item, list):
         if not item:
-            return None
+            return item if type(item) is MaterializedEmptyList else None
         if is_arrow_like(item[0]):
             kept = [f for f in (filter_item(incremental, x) for x in item) if f is not None]
             return kept or None
@@ -270,6 +276,9 @@ class PipeRunner:
         if inspect.isawaitable(item):
             self._submit_async(node, item, single=True)
             return
+        if callable(item) and not isinstance(item, type) and not is_arrow_like(item):
+            self._submit_deferred(node, item)  # quiver.defer: dlt runs any callable item
+            return
         resource = node.resource
         if resource._steps:
             try:
@@ -408,6 +417,20 @@ class PipeRunner:
             self._put(("done", child, None))
         except BaseException as error:
             self._put(("error", child, error))
+
+    def _submit_deferred(self, node: PipeNode, call: Callable[[], Any]) -> None:
+        self._pending += 1
+        context = contextvars.copy_context()
+        self._pool().submit(context.run, self._call_in_thread, node, call)
+
+    def _call_in_thread(self, node: PipeNode, call: Callable[[], Any]) -> None:
+        """Worker thread: run a deferred call; its result is processed as an item of ``node``."""
+        set_current_resource(node.name)
+        try:
+            self._put(("item", node, call()))
+            self._put(("done", node, None))
+        except BaseException as error:
+            self._put(("error", node, error))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:

@@ -15,7 +15,7 @@ from quiver.extract.incremental import Incremental
 from quiver.extract.incremental_config import apply_config
 from quiver.extract.items import DataItemWithMeta, TableNameMeta, as_item_iterator, is_arrow_like
 from quiver.extract.resource_hints import ResourceHints
-from quiver.extract.steps import FilterStep, Limit, MapStep, Step, YieldMapStep
+from quiver.extract.steps import FilterStep, Limit, MapStep, MetricsStep, Step, YieldMapStep
 
 
 class Resource(ResourceHints):
@@ -103,6 +103,41 @@ class Resource(ResourceHints):
     def add_filter(self, item_filter: Callable[..., Any], insert_at: int | None = None) -> Resource:
         """Keep only the rows (Arrow objects) for which ``item_filter`` returns true."""
         return self._add_step(FilterStep(item_filter), insert_at)
+
+    def add_metrics(
+        self, metrics_f: Callable[[Any, Any, dict[str, Any]], None], insert_at: int | None = None
+    ) -> Resource:
+        """Collect custom metrics from the items at this point of the pipe; returns ``self``.
+
+        ``metrics_f(items, meta, metrics)`` sees each item (a row, a page or an Arrow object)
+        and its ``quiver.mark`` meta (or ``None``) and updates the dict ``metrics`` in place;
+        items pass through unchanged. The metrics of every such step of a resource are reported
+        by the extract: ``ExtractInfo.metrics[load_id][0]["resource_metrics"][name]
+        .custom_metrics`` (dlt's place). They start empty in each extract.
+
+        Examples:
+            >>> import quiver
+            >>> def count_pages(items, meta, metrics):
+            ...     metrics["pages"] = metrics.get("pages", 0) + 1
+            >>> pages = quiver.resource([[{"id": 1}], [{"id": 2}]], name="pages")
+            >>> pages = pages.add_metrics(count_pages)
+        """
+        return self._add_step(MetricsStep(metrics_f), insert_at)
+
+    @property
+    def custom_metrics(self) -> dict[str, Any]:
+        """The metrics the resource's ``add_metrics`` steps collected (merged, later steps'
+        keys over earlier ones)."""
+        merged: dict[str, Any] = {}
+        for step in self._steps:
+            if isinstance(step, MetricsStep):
+                merged.update(step.custom_metrics)
+        return merged
+
+    def _reset_metrics(self) -> None:
+        for step in self._steps:
+            if isinstance(step, MetricsStep):
+                step.custom_metrics.clear()
 
     def add_limit(
         self, max_items: int | None = None, max_time: float | None = None, count_rows: bool = False

@@ -26,6 +26,7 @@ from quiver.extract.hints import (
     table_schema_hints,
     validate_dynamic_hints,
 )
+from quiver.extract.nested_hints import NestedHintsArgument, with_nested_hints
 from quiver.schema.hints import TABLE_HINT_NAMES, ItemCallable, TableHints
 from quiver.schema.naming import VERBATIM_NAMING
 
@@ -133,7 +134,7 @@ class ResourceHints:
         additional_table_hints: Mapping[str, Any] | None = None,
         create_table_variant: bool = False,
         references: None = None,
-        nested_hints: None = None,
+        nested_hints: NestedHintsArgument | None = None,
         **hints: Unpack[TableHints],
     ) -> Self:
         """Set table hints in place (the keywords of ``@resource``); returns ``self``.
@@ -148,7 +149,7 @@ class ResourceHints:
             create_table_variant: apply the hints only to the table ``table_name`` (items sent
                 there by a dynamic name or ``quiver.mark.with_table_name``).
             references: not supported yet (raises).
-            nested_hints: not supported yet (raises).
+            nested_hints: hints of nested tables by field path (replace the ones set).
             **hints: the table hints (``table_name``, ``write_disposition``, ``primary_key``...).
 
         Returns:
@@ -157,7 +158,8 @@ class ResourceHints:
         Raises:
             UnknownArgument: for a keyword it does not take (with the closest one).
             InvalidHintValue: for a value outside the vocabulary of its hint.
-            NotSupportedYet: for ``references`` or ``nested_hints``.
+            NotSupportedYet: for ``references``, or a nested table hint other than
+                ``columns`` and ``schema_contract``.
 
         Examples:
             >>> import quiver
@@ -167,8 +169,8 @@ class ResourceHints:
         """
         where = f"apply_hints() of resource {self.name!r}"
         reject_unknown(hints, APPLY_HINTS_ARGUMENTS, where)
-        reject_unsupported(where, references=references, nested_hints=nested_hints)
-        given = build_hints(hints, where=where)
+        reject_unsupported(where, references=references)
+        given = with_nested_hints(build_hints(hints, where=where), nested_hints, where)
         if additional_table_hints is not None:
             given[ADDITIONAL_TABLE_HINTS] = dict(additional_table_hints)
         self._merge(given, hints.get("table_name"), create_table_variant, where)

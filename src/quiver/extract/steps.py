@@ -96,6 +96,23 @@ class YieldMapStep(Step):
         return out
 
 
+class MetricsStep(Step):
+    """``add_metrics``: ``function(items, meta, metrics)`` updates ``metrics``; items pass as
+    they are. ``metrics`` is reported per resource in ``ExtractInfo.metrics`` (dlt's
+    ``custom_metrics``)."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        super().__init__(function)
+        self.custom_metrics: dict[str, Any] = {}
+
+    def __call__(self, item: Any) -> Any:
+        if type(item) is DataItemWithMeta:
+            self.function(item.data, item.meta, self.custom_metrics)
+        else:
+            self.function(item, None, self.custom_metrics)
+        return item
+
+
 def run_steps(item: Any, steps: list[Step]) -> list[Any]:
     """Apply ``steps`` in order; the items that come out (none, one or several)."""
     items = [item]

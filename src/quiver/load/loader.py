@@ -37,6 +37,7 @@ from quiver.destinations.base import (
 )
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
+from quiver.load.materialize import create_materialized_tables
 from quiver.load.refresh import apply_refresh
 from quiver.load.retry import RetryPolicy, classify
 from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
@@ -158,6 +159,10 @@ class Loader:
         if apply_refresh(state, self.table_format, default_format, load_id, self._retry):
             self._storage.write_state(package, state)
         plan = self._plan(package, schema, state)
+        create_materialized_tables(
+            package, state, schema, plan.new_files, self.table_format, default_format,
+            lambda name: _arrow_schema(schema, name, []), load_id, self._retry,
+        )  # fmt: skip
         result = PackageLoadResult(load_id)
         self._commit_tables(package, schema, state, plan, result)
         self._write_sidecars(schema, state, load_id)

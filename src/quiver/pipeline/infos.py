@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from quiver.errors import DestinationHasFailedJobs
 from quiver.package.storage import SCHEMA_FILE, JobFile
+from quiver.pipeline import resource_metrics as rm
 from quiver.schema.model import Schema
 
 #: The job folders of a package, as dlt names them in ``LoadPackageInfo.jobs``.
@@ -81,20 +82,34 @@ class StepInfo:
 
 @dataclass
 class ExtractInfo(StepInfo):
-    """Rows extracted per table, per package."""
+    """Rows extracted per table, per package; ``metrics[load_id][0]["resource_metrics"]``
+    holds each resource's ``add_metrics`` results (``.custom_metrics``), as in dlt."""
 
     row_counts: dict[str, int] = field(default_factory=dict)
+    metrics: rm.ExtractMetricsByLoad = field(default_factory=dict)
+
+    def add_package(
+        self, load_id: str, row_counts: dict[str, int], custom_metrics: dict[str, dict[str, Any]]
+    ) -> None:
+        """Count in one committed package."""
+        self.loads_ids.append(load_id)
+        for table, count in row_counts.items():
+            self.row_counts[table] = self.row_counts.get(table, 0) + count
+        self.metrics[load_id] = rm.package_metrics(custom_metrics)
 
     def asdict(self) -> dict[str, Any]:
         """A dict of plain values (for printing or loading with a pipeline)."""
-        return {**self._base_document(), "row_counts": dict(self.row_counts)}
+        document = {**self._base_document(), "row_counts": dict(self.row_counts)}
+        return {**document, "metrics": rm.metrics_document(self.metrics)}
 
     def to_document(self) -> dict[str, Any]:
         return self.asdict()
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> ExtractInfo:
-        return cls(**cls._base_fields(document), row_counts=dict(document.get("row_counts", {})))
+        info = cls(**cls._base_fields(document), row_counts=dict(document.get("row_counts", {})))
+        info.metrics = rm.metrics_from_document(document.get("metrics", {}))
+        return info
 
     def __str__(self) -> str:
         lines = [f"Extracted data for the following tables ({len(self.loads_ids)} package(s)):"]

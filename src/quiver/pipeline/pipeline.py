@@ -364,9 +364,7 @@ class Pipeline(WorkingFolder, Observable):
         for entry in extracted:
             self._storage.commit(entry.path, "extracted")
             self._save_schema(entry.schema)
-            info.loads_ids.append(entry.load_id)
-            for table, count in entry.metrics.row_counts.items():
-                info.row_counts[table] = info.row_counts.get(table, 0) + count
+            info.add_package(entry.load_id, entry.metrics.row_counts, entry.metrics.custom_metrics)
         if state_changed and extracted:
             self._state["_local"]["_last_extracted_hash"] = self._state.get("_version_hash")
             self._state["_local"]["_last_extracted_at"] = _now().isoformat()

@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, TypedDict, get_args
 
 from quiver.errors import InvalidHintValue, InvalidSchemaContract, did_you_mean
 from quiver.schema.columns import C_DLT_ID
-from quiver.schema.naming import SnakeCaseNaming
+from quiver.schema.naming import NamingConvention, SnakeCaseNaming
 
 WriteDisposition = Literal["append", "replace", "merge", "skip"]
 WRITE_DISPOSITIONS: Final = get_args(WriteDisposition)
@@ -198,19 +198,30 @@ def resolve_strategy(table: Mapping[str, Any]) -> str:
     return DEFAULT_MERGE_STRATEGY if has_primary_key and not has_merge_key else "delete-insert"
 
 
-def row_version_column(table: Mapping[str, Any]) -> str:
-    """The column identifying scd2 row versions: ``row_version_column_name`` or ``_dlt_id``."""
+def row_version_column(table: Mapping[str, Any], naming: NamingConvention | None = None) -> str:
+    """The column identifying scd2 row versions: ``row_version_column_name`` or ``_dlt_id``.
+
+    ``naming`` is the schema's convention, to find a raw name given as a table hint.
+    """
     columns: dict[str, dict[str, Any]] = table.get("columns", {})
     version = table.get("x-row-version-column-name")
     if isinstance(version, str):
-        return column_name(columns, version)
+        return column_name(columns, version, naming)
     return next(
         (n for n, c in columns.items() if c.get("x-row-version") and n != C_DLT_ID), C_DLT_ID
     )
 
 
-def column_name(columns: Mapping[str, Any], name: str) -> str:
-    """``name`` as it is in ``columns``: as given, else normalized (hints may use raw names)."""
+def column_name(
+    columns: Mapping[str, Any], name: str, naming: NamingConvention | None = None
+) -> str:
+    """``name`` as it is in ``columns``: as given, else normalized (hints may use raw names).
+
+    Args:
+        columns: the table's columns by (normalized) name.
+        name: a column name from a hint, raw or normalized.
+        naming: the schema's naming convention (``SCHEMA__NAMING``); snake_case if not given.
+    """
     if name in columns:
         return name
-    return SnakeCaseNaming().normalize_path(name)
+    return (naming or SnakeCaseNaming()).normalize_path(name)

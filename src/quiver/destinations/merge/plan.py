@@ -60,6 +60,7 @@ from quiver.schema.hints import (
     resolve_strategy,
     row_version_column,
 )
+from quiver.schema.naming_conventions import naming_convention
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -225,17 +226,24 @@ def merge_spec(commit: TableCommit) -> MergeSpec:
         hard_delete=next((n for n, c in columns.items() if c.get("hard_delete")), None),
         dedup_sort=cast("tuple[str, Literal['asc', 'desc']] | None", dedup_sort),
         deduplicated=bool(root.get("x-stage-data-deduplicated")),
-        scd2=_scd2_options(root, commit.load_id) if strategy == "scd2" else None,
+        scd2=_scd2_options(root, commit) if strategy == "scd2" else None,
     )
 
 
-def _scd2_options(root: Mapping[str, Any], load_id: str) -> Scd2Options:
+def _scd2_options(root: Mapping[str, Any], commit: TableCommit) -> Scd2Options:
     columns: dict[str, dict[str, Any]] = root.get("columns", {})
+    # Raw names in hints are normalized as the schema's columns were (SCHEMA__NAMING).
+    naming = (
+        None
+        if commit.schema is None
+        else naming_convention(str(commit.schema.normalizers.get("names") or "snake_case"))
+    )
+    load_id = commit.load_id
 
     def column_with(hint: str) -> str | None:
         value = root.get(hint)  # table-hint form: the hint holds the column name
         if isinstance(value, str):
-            return column_name(columns, value)
+            return column_name(columns, value, naming)
         return next((n for n, c in columns.items() if c.get(hint)), None)
 
     valid_from = column_with("x-valid-from") or DEFAULT_VALID_FROM
@@ -249,7 +257,7 @@ def _scd2_options(root: Mapping[str, Any], load_id: str) -> Scd2Options:
         valid_to=valid_to,
         boundary=load_time(load_id) if boundary is None else to_utc_datetime(boundary),
         active=None if active is None else to_utc_datetime(active),
-        version_column=row_version_column(root),
+        version_column=row_version_column(root, naming),
     )
 
 
