@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--commit-files", default="10000,100000")
     parser.add_argument("--skip-loads", action="store_true")
+    parser.add_argument("--tag", default="scale-out", help="results/<date>-<tag>.json")
     args = parser.parse_args()
 
     results: dict[str, Any] = {
@@ -191,7 +192,7 @@ def main() -> None:
                 flush=True,
             )
             results["commits"].append({"format": table_format, "files": files, **measured})
-    out = ROOT / "benches" / "results" / f"{datetime.date.today()}-scale-out.json"
+    out = ROOT / "benches" / "results" / f"{datetime.date.today()}-{args.tag}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {out.relative_to(ROOT)}")
 
