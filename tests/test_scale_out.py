@@ -192,6 +192,27 @@ def test_a_failing_partition_names_itself_and_commits_nothing(
     assert list((Path(pipelines_dir) / "scale_flaky" / "tmp").iterdir()) == []
 
 
+def test_a_contract_violation_on_a_normalize_worker_keeps_the_package(
+    bucket: Path, pipelines_dir: str
+) -> None:
+    @quiver.resource(name="frozen", schema_contract={"columns": "freeze"}, partitions=[0, 1])
+    def frozen(partition: int, extra: bool = False) -> Any:
+        row = {"id": partition, "extra": "new"} if extra and partition == 1 else {"id": partition}
+        yield [row]
+
+    lake = Lake("delta", "local", f"file://{bucket}")
+    pipeline = lake.pipeline(pipelines_dir, "scale_frozen")
+    pipeline.run(frozen(), executor="threads")
+    with pytest.raises(quiver.PipelineStepFailed) as failed:
+        pipeline.run(frozen(extra=True), executor="threads")
+    assert failed.value.step == "normalize"
+    cause = failed.value.__cause__
+    assert isinstance(cause, WorkerTaskFailed) and cause.step == "normalize"
+    assert "DataValidationError" in str(cause) and "extra" in str(cause)
+    assert pipeline.has_pending_data  # the extracted package waits for a fix
+    assert sorted(lake.read("ds", "frozen")["id"].to_list()) == [0, 1]
+
+
 def test_unknown_executor_is_refused_with_a_suggestion(bucket: Path, pipelines_dir: str) -> None:
     pipeline = Lake("delta", "local", f"file://{bucket}").pipeline(pipelines_dir, "scale_bad")
     with pytest.raises(quiver.PipelineStepFailed) as failed:
