@@ -288,7 +288,9 @@ def test_a_name_collision_is_a_quiver_value_error_with_table_and_load_id(
     assert isinstance(cause, NameCollisionError) and isinstance(cause, QuiverError)
     assert _caught_as(cause, ValueError)
     assert job.table_name == "t" and job.job_id is not None and job.job_id.startswith("t.")
-    assert pipeline.list_extracted_load_packages() == [job.load_id]
+    # Moved aside, not pending: it would fail the same way on every run.
+    assert pipeline.list_extracted_load_packages() == []
+    assert [f.load_id for f in pipeline.list_failed_packages()] == [job.load_id]
     assert not (bucket / "ds" / "t").exists()
 
 

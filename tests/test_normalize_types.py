@@ -217,7 +217,7 @@ def test_none_into_a_not_nullable_column_fails_clearly(pipelines_dir: str, bucke
     cause = failed.value.__context__.__context__
     assert isinstance(cause, CannotCoerceNullError)
     assert "`name`" in str(cause) and "`t`" in str(cause) and "1 row(s)" in str(cause)
-    assert pipeline.list_extracted_load_packages()
+    assert [f.load_id for f in pipeline.list_failed_packages()] == [failed.value.load_id]
 
 
 def test_arrow_types_are_kept(pipelines_dir: str, bucket: Path) -> None:

@@ -244,7 +244,7 @@ def test_failed_extract_changes_nothing(
 def test_failed_normalize_changes_nothing_in_the_destination(
     tmp_path: Path, pipelines_dir: str, table_format: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quiver.scaleout import normalize as scaleout_normalize
+    from quiver.pipeline import steps as steps_module
 
     lake = Lake(table_format, "local", f"file://{tmp_path / 'lake'}")
     pipeline = lake.pipeline(pipelines_dir, "failed_normalize")
@@ -253,7 +253,7 @@ def test_failed_normalize_changes_nothing_in_the_destination(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OSError("disk full")
 
-    monkeypatch.setattr(scaleout_normalize, "normalize_package", broken)
+    monkeypatch.setattr(steps_module, "normalize_package", broken)
     with pytest.raises(PipelineStepFailed) as failed:
         pipeline.run(make_source(range(1, 6), "second"), refresh="drop_sources")
     assert failed.value.step == "normalize"

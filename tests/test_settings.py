@@ -13,7 +13,7 @@ from quiver.errors import ConfigValueInvalid, ConfigValueMissing, QuiverError
 from quiver.extract.extractor import Extractor
 from quiver.load.loader import Loader
 from quiver.pipeline import pipeline as pipeline_module
-from quiver.scaleout import normalize as scaleout_normalize
+from quiver.pipeline import steps as steps_module
 from quiver.settings import (
     SECTIONS,
     BufferConfig,
@@ -177,7 +177,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         recorded["extract_workers"] = kwargs["workers"]
         return extract(self, *args, **kwargs)
 
-    normalize = scaleout_normalize.normalize_package
+    normalize = steps_module.normalize_package
 
     def recording_normalize(*args: Any, **kwargs: Any) -> Any:
         recorded["normalize"] = args[-1]
@@ -189,8 +189,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             super().__init__(*args, config=config, **kwargs)
 
     monkeypatch.setattr(Extractor, "extract", recording_extract)
-    # The pipeline normalizes through quiver.scaleout (in this process without an executor).
-    monkeypatch.setattr(scaleout_normalize, "normalize_package", recording_normalize)
+    monkeypatch.setattr(steps_module, "normalize_package", recording_normalize)
     monkeypatch.setattr(pipeline_module, "Loader", RecordingLoader)
     return recorded
 

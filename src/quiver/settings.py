@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from quiver.configuration import lookup as config
+from quiver.configuration.providers import current_providers
 from quiver.errors import ConfigValueInvalid
 
 __all__ = [
@@ -210,13 +211,18 @@ class LoadConfig:
         "the other tables and reports the failed job in the LoadInfo.",
     )
     max_attempts: int = setting(
-        3,
-        "Attempts per table for transient errors before the package is left pending for the "
-        "next run.",
-        key=None,
+        10,
+        "Attempts of each table and sidecar commit (and of each ``refresh`` drop) when it "
+        "fails transiently (a connection reset, a timeout, a commit conflict with another "
+        "writer, a lost response); when they run out, the package stays pending for the next "
+        "run. Every commit carries its load id, so a retry never commits twice.",
+        minimum=1,
     )
     backoff_seconds: float = setting(
-        0.2, "First wait between attempts; doubles after each attempt.", key=None
+        0.05,
+        "Seconds to wait after the first failed attempt; the wait doubles after each attempt "
+        "(at most 2 s) and is spread by +-50% so that conflicting writers do not retry in "
+        "lockstep.",
     )
 
 
@@ -232,6 +238,15 @@ class PipelineConfig:
         "``run()`` first syncs with the destination, once per pipeline instance: a newer "
         "state of this pipeline in the dataset replaces the local one and its schemas are "
         "restored (see docs/state.md); ``false`` never reads the destination's state.",
+    )
+    extract_after_pending: bool = setting(
+        True,
+        "When ``run(data)`` finds pending packages (an earlier run failed or was killed before "
+        "its load finished), it loads them first, logs a warning and lists them in "
+        "``LoadInfo.pending_load_ids``, then extracts, normalizes and loads ``data`` in the "
+        "same call. ``false`` is dlt's behaviour: ``run()`` loads the pending packages, warns "
+        "that ``data`` was not extracted and returns; the next ``run(data)`` loads it (see "
+        "docs/bad-input.md, 'Failed packages').",
     )
 
 
@@ -332,12 +347,14 @@ def resolve(
         >>> resolve(LoadConfig, workers=8).workers
         8
     """
-    hints = get_type_hints(cls)
+    hints = _type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(explicit) - known
     if unknown:
         raise TypeError(f"{cls.__name__} has no settings {sorted(unknown)}")
     section = section if section is not None else getattr(cls, "SECTION", ())
+    # Once per section, not per key: finding the providers stats every TOML file.
+    providers = current_providers()
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):  # type: ignore[arg-type]
         kind = hints[item.name]
@@ -350,7 +367,7 @@ def resolve(
         if given is not None:
             value, where = given, ".".join(path or (*section, item.name))
         else:
-            found = None if path is None else _find(path, source_name)
+            found = None if path is None else _find(path, source_name, providers)
             if found is None:
                 continue  # the field's default
             where, raw = found
@@ -389,15 +406,28 @@ def _config_path(section: tuple[str, ...], item: dataclasses.Field[Any]) -> tupl
     return (*section, *(key or (item.name,)))
 
 
-def _find(path: tuple[str, ...], source_name: str | None) -> tuple[str, Any] | None:
+_TYPE_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    """The fields' types (``get_type_hints`` evaluates the annotations' text on every call)."""
+    hints = _TYPE_HINTS.get(cls)
+    if hints is None:
+        hints = _TYPE_HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
+def _find(
+    path: tuple[str, ...], source_name: str | None, providers: list[Any] | None = None
+) -> tuple[str, Any] | None:
     """``(dotted key, raw value)`` of the first configured spelling of ``path``."""
     *sections, key = path
     if source_name:
         for scoped in (("sources", source_name, *sections), ("sources", *sections)):
-            raw = config.lookup_exact(scoped, key)
+            raw = config.lookup_exact(scoped, key, providers=providers)
             if raw is not None:
                 return ".".join((*scoped, key)), raw
-    return config.find(tuple(sections), key)
+    return config.find(tuple(sections), key, providers=providers)
 
 
 def _cast(raw: Any, kind: Any, where: str) -> Any:

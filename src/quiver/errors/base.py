@@ -62,7 +62,9 @@ def short_repr(value: Any, limit: int = 120) -> str:
 class InternalError(QuiverError, RuntimeError):
     """A bug in quiver (an ``AssertionError``, ``KeyError``, ... in its own code); never bad data.
 
-    The package is not aborted: it stays pending, so that a fixed quiver loads it.
+    At load the package is not aborted: it stays pending, so that a fixed quiver loads it. At
+    normalize (which never touched the destination) it is moved aside to ``failed/`` and
+    ``Pipeline.retry_failed_package`` loads it with a fixed quiver.
 
     Attributes:
         step: what quiver was doing, e.g. ``"load"``.
@@ -71,7 +73,13 @@ class InternalError(QuiverError, RuntimeError):
     """
 
     def __init__(
-        self, step: str, where: str, load_id: str | None, exception: BaseException
+        self,
+        step: str,
+        where: str,
+        load_id: str | None,
+        exception: BaseException,
+        *,
+        package_fate: str = "the package stays pending",
     ) -> None:
         self.step = step
         self.load_id = load_id
@@ -80,8 +88,8 @@ class InternalError(QuiverError, RuntimeError):
         super().__init__(
             f"Step {step!r} hit a bug in quiver while {where}{package}: "
             f"{type(exception).__name__}: {exception}. Hint: this is not a problem with your "
-            "data and the package stays pending; please report it to quiver's issue tracker "
-            "with the traceback."
+            f"data and {package_fate}; please report it to quiver's issue tracker with the "
+            "traceback."
         )
 
 

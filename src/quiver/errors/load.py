@@ -13,7 +13,8 @@ class LoadError(QuiverError):
         load_id: the package.
         exception: the original exception object (also ``__cause__``), so that
             ``except SchemaMismatchError`` works on ``error.exception``.
-        retryable: whether the package stays pending for the next run (``False``: aborted).
+        retryable: whether the package stays pending for the next run (``False``: aborted,
+            see ``Pipeline.retry_failed_package``).
     """
 
     def __init__(
@@ -26,7 +27,8 @@ class LoadError(QuiverError):
         hint = (
             "the package stays pending and the next run() retries it"
             if retryable
-            else "fix the cause; the package was aborted"
+            else f"the package was aborted (kept, it blocks nothing); fix the cause, then "
+            f"pipeline.retry_failed_package({load_id!r}) loads it again"
         )
         super().__init__(
             f"Loading table {table_name!r} of package {load_id} failed with "

@@ -8,7 +8,8 @@ from quiver.errors.base import QuiverError, short_repr
 
 
 class NormalizeError(QuiverError):
-    """Normalizing a package failed; the package stays in extracted/ for the next run."""
+    """Normalizing a package failed: a deterministic failure moves the package to ``failed/``,
+    any other leaves it in ``extracted/`` for the next run (see ``quiver.load.retry``)."""
 
 
 class NormalizeJobFailed(NormalizeError):

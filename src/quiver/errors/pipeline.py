@@ -66,6 +66,8 @@ class PipelineStepFailed(PipelineException):
         exception: the original error (also ``__cause__``).
         step_info: the step's info object for what was completed, if any.
         has_pending_data: whether packages wait on disk for the next ``run()``.
+        failed_package: where the failed package was moved aside (``failed/<load_id>``, or
+            ``loaded/<load_id>`` for a package aborted at load), ``None`` if it stays pending.
     """
 
     def __init__(
@@ -76,17 +78,28 @@ class PipelineStepFailed(PipelineException):
         exception: BaseException,
         step_info: Any = None,
         has_pending_data: bool = False,
+        *,
+        failed_package: str | None = None,
     ) -> None:
         self.step = step
         self.load_id = load_id
         self.exception = exception
         self.step_info = step_info
         self.has_pending_data = has_pending_data
+        self.failed_package = failed_package
         package = f" when processing package {load_id}" if load_id else ""
         message = (
             f"Pipeline execution failed at step={step}{package} "
             f"with exception:\n\n{type(exception).__name__}: {filter_message(str(exception))}"
         )
+        if failed_package is not None:
+            message += (
+                f"\n\nThe error fails the same way on every run, so the package was moved aside "
+                f"to {failed_package} (kept, not deleted): it no longer blocks later runs. Fix the "
+                f"cause, then call pipeline.retry_failed_package({load_id!r}) to load it; "
+                "pipeline.list_failed_packages() lists every failed package (see "
+                "docs/bad-input.md, 'Failed packages')."
+            )
         if has_pending_data:
             message += (
                 "\n\nPending packages are kept on disk: the next run() finishes them before it "
@@ -110,8 +123,36 @@ class DestinationHasFailedJobs(PipelineException):
         super().__init__(
             pipeline_name,
             f"Destination has failed jobs in pipeline {pipeline_name!r}:\n{lines}\n"
-            "Hint: the failed jobs' messages say what to fix; the packages were aborted, so "
-            "run the pipeline again once fixed.",
+            "Hint: the failed jobs' messages say what to fix; once fixed, "
+            "pipeline.retry_failed_package(<load_id>) loads an aborted or failed package again.",
+        )
+
+
+class FailedPackageNotFound(PipelineException, LookupError):
+    """``retry_failed_package`` was given a load id that is not a failed or aborted package."""
+
+    def __init__(self, pipeline_name: str, load_id: str, failed: list[str]) -> None:
+        self.load_id = load_id
+        listed = ", ".join(failed[-5:]) if failed else "none"
+        super().__init__(
+            pipeline_name,
+            f"Pipeline {pipeline_name!r} has no failed or aborted package {load_id!r}."
+            f"{did_you_mean(load_id, failed)} Failed packages: {listed}. Hint: "
+            "pipeline.list_failed_packages() lists them; a pending package needs no retry "
+            "(the next run() loads it).",
+        )
+
+
+class InvalidDatasetName(PipelineException, ValueError):
+    """A ``dataset_name`` that cannot name a folder below the bucket (e.g. ``"../../x"``)."""
+
+    def __init__(self, pipeline_name: str | None, dataset_name: str, reason: str) -> None:
+        self.dataset_name = dataset_name
+        super().__init__(
+            pipeline_name,
+            f"dataset_name={short_repr(dataset_name)} of pipeline {pipeline_name!r} {reason}. "
+            "Hint: give a plain name such as 'my_dataset'; quiver.pipeline(bucket_url=...) "
+            "says where the datasets are, the dataset name only picks a folder there.",
         )
 
 

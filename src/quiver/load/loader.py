@@ -37,9 +37,10 @@ from quiver.destinations.base import (
 )
 from quiver.destinations.filesystem import FilesystemDestination
 from quiver.errors import DestinationCapabilitiesError, InternalError, LoadError
+from quiver.errors.base import filter_message
 from quiver.load.materialize import create_materialized_tables
 from quiver.load.refresh import apply_refresh
-from quiver.load.retry import RetryPolicy, classify
+from quiver.load.retry import RetryPolicy, classify, failure_record
 from quiver.load.sidecars import SidecarStore, TableSidecars, open_sidecars
 from quiver.load.staging import StagingArea
 from quiver.package.storage import JOB_STATES, JobFile, JobState, PackageStorage
@@ -113,8 +114,8 @@ class Loader:
             dataset_name: The dataset folder below the destination's bucket.
             app_id: The pipeline's id, recorded with the load id in every commit.
             config: Loader settings.
-            retry: The retry policy of every table and sidecar commit; ``RetryPolicy()`` (its
-                defaults, written in :mod:`quiver.load.retry`) if not given.
+            retry: The retry policy of every table and sidecar commit; if not given, one with
+                ``config.max_attempts`` and ``config.backoff_seconds``.
             progress: counts ``Jobs`` (job files) and ``Commits`` (tables), once per commit,
                 from the commit threads (give a thread-safe collector).
             staging: where each table's files are placed before its commit
@@ -128,7 +129,9 @@ class Loader:
         self._dataset = destination.location().join(dataset_name)
         self._app_id = app_id
         self._config = config
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or RetryPolicy(
+            attempts=config.max_attempts, base_delay=config.backoff_seconds
+        )
         self._formats: dict[str, TableFormat] = {}
         self._progress = progress
         self._staging = None if staging is None else StagingArea(staging, destination, dataset_name)
@@ -154,18 +157,23 @@ class Loader:
         package = self._storage.path("normalized", load_id)
         schema = Schema.from_dict(self._storage.read_schema(package))
         state = self._storage.read_state(package)
-        # refresh: drop/truncate before any data of the package commits, once per package.
-        default_format = self._destination.table_format
-        if apply_refresh(state, self.table_format, default_format, load_id, self._retry):
-            self._storage.write_state(package, state)
-        plan = self._plan(package, schema, state)
-        create_materialized_tables(
-            package, state, schema, plan.new_files, self.table_format, default_format,
-            lambda name: _arrow_schema(schema, name, []), load_id, self._retry,
-        )  # fmt: skip
         result = PackageLoadResult(load_id)
-        self._commit_tables(package, schema, state, plan, result)
-        self._write_sidecars(schema, state, load_id)
+        try:
+            # refresh: drop/truncate before any data of the package commits, once per package.
+            default_format = self._destination.table_format
+            if apply_refresh(state, self.table_format, default_format, load_id, self._retry):
+                self._storage.write_state(package, state)
+            plan = self._plan(package, schema, state)
+            create_materialized_tables(
+                package, state, schema, plan.new_files, self.table_format, default_format,
+                lambda name: _arrow_schema(schema, name, []), load_id, self._retry,
+            )  # fmt: skip
+            self._commit_tables(schema, plan, result)
+            self._write_sidecars(schema, state, load_id)
+        except LoadError as error:
+            if not error.retryable:  # terminal: it would fail the same way on every run
+                self._abort(package, state, load_id, error)
+            raise
         result.completed_at = datetime.datetime.now(datetime.UTC)
         result.state = "loaded"
         state.update(state="loaded", completed_at=result.completed_at.isoformat())
@@ -203,14 +211,7 @@ class Loader:
                 )
         return _PackagePlan(tables, dict(new_files), dict(all_files), replaced)
 
-    def _commit_tables(
-        self,
-        package: Path,
-        schema: Schema,
-        state: dict[str, Any],
-        plan: _PackagePlan,
-        result: PackageLoadResult,
-    ) -> None:
+    def _commit_tables(self, schema: Schema, plan: _PackagePlan, result: PackageLoadResult) -> None:
         """Commit the planned tables level by level (parents before children), in parallel."""
         load_id = result.load_id
         self._progress.update(
@@ -235,13 +236,16 @@ class Loader:
                 result.tables.extend(outcomes)
                 failed = [(t.table_name, t.exception) for t in outcomes if t.exception]
                 if failed and self._config.raise_on_failed_jobs:
-                    self._abort(package, state, load_id)
                     table_name, error = failed[0]
                     raise LoadError(table_name, load_id, error, retryable=False) from error
 
-    def _abort(self, package: Path, state: dict[str, Any], load_id: str) -> None:
+    def _abort(self, package: Path, state: dict[str, Any], load_id: str, error: LoadError) -> None:
+        """Move the package to ``loaded/`` as ``aborted`` (dlt's place for it), with its
+        ``failure.json``: it no longer blocks later runs and
+        ``Pipeline.retry_failed_package`` can load it again after a fix."""
         state.update(state="aborted", completed_at=datetime.datetime.now(datetime.UTC).isoformat())
         self._storage.write_state(package, state)
+        self._storage.write_failure(package, failure_record("load", "normalized", error))
         self._storage.move(load_id, "normalized", "loaded")
 
     # ------------------------------------------------------------------ table
@@ -365,7 +369,7 @@ class Loader:
         for path in files:
             failed = path.parent.parent / "failed" / path.name
             failed.with_name(failed.name + ".exception").write_text(
-                "".join(traceback.format_exception(error))
+                filter_message("".join(traceback.format_exception(error)))
             )
 
     # --------------------------------------------------------------- sidecars
@@ -402,16 +406,18 @@ class Loader:
         """Run a sidecar read or write under the retry policy.
 
         Raises:
-            LoadError: the package stays pending (it is never aborted for a sidecar).
+            LoadError: retryable: the package stays pending; not retryable (a terminal error,
+                e.g. a ``_dlt_loads`` table whose columns do not fit): the package is aborted.
             InternalError: a bug in quiver.
         """
         try:
             return self._retry.run(action, what=f"Commit of package {load_id} to {table_name}")
         except Exception as error:
-            if classify(error) == "bug":
+            kind = classify(error)
+            if kind == "bug":
                 where = f"writing {table_name}"
                 raise InternalError("load", where, load_id, error) from error
-            raise LoadError(table_name, load_id, error, retryable=True) from error
+            raise LoadError(table_name, load_id, error, retryable=kind != "terminal") from error
 
 
 def _levels(schema: Schema, tables: list[str]) -> list[list[str]]:

@@ -86,6 +86,8 @@ def create_materialized_tables(
 
             retry.run(create, what=f"Creating empty table {name!r} for package {load_id}")
         except Exception as error:
-            if classify(error) == "bug":
+            kind = classify(error)
+            if kind == "bug":
                 raise InternalError("load", f"creating table {name!r}", load_id, error) from error
-            raise LoadError(name, load_id, error, retryable=True) from error
+            # A terminal error aborts the package (the loader moves it out of the way).
+            raise LoadError(name, load_id, error, retryable=kind != "terminal") from error

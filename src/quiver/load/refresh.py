@@ -83,4 +83,5 @@ def _run(
     except Exception as error:
         if classify(error) == "bug":
             raise InternalError("load", f"{verb.lower()} table {name!r}", load_id, error) from error
-        raise LoadError(name, load_id, error, retryable=True) from error
+        # A terminal error aborts the package (the loader moves it out of the way).
+        raise LoadError(name, load_id, error, retryable=classify(error) != "terminal") from error

@@ -21,9 +21,15 @@ Errors fall in four kinds (:func:`classify`):
   ...), ``ValueError`` and ``NotImplementedError`` (Arrow's ``ArrowInvalid``,
   ``ArrowTypeError`` and ``ArrowNotImplementedError`` included). The job fails and the package
   is aborted.
-* ``"pending"``: anything else (a missing folder, a permission error, an engine error quiver
-  does not know): not retried now, the package stays pending so that a run after the cause is
-  fixed loads it.
+* ``"pending"``: anything else (a missing folder, a permission error, a full disk, an engine
+  error quiver does not know): not retried now, the package stays pending so that a run after
+  the cause is fixed loads it.
+
+Errors that only carry another one (``NormalizeJobFailed``, ``LoadError``, ``InternalError``,
+``PipelineStepFailed``) are classified by the error they carry. ``"terminal"`` and ``"bug"`` are
+*deterministic* (:data:`DETERMINISTIC`): the same package fails the same way on every run, so
+the pipeline moves it aside instead of retrying it forever (docs/bad-input.md, "Failed
+packages").
 
 Examples:
     >>> policy = RetryPolicy(attempts=3, base_delay=0.0)
@@ -39,19 +45,40 @@ Examples:
 
 from __future__ import annotations
 
+import datetime
 import errno
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
 import pyarrow as pa
 
-from quiver.errors import InvalidRetryPolicy, QuiverError
+from quiver.errors import (
+    InternalError,
+    InvalidRetryPolicy,
+    LoadError,
+    NormalizeJobFailed,
+    PipelineStepFailed,
+    QuiverError,
+)
+from quiver.errors.base import filter_message
+from quiver.package.storage import PackageFailure, Stage
 
-__all__ = ["ErrorKind", "RetryPolicy", "classify", "is_bug", "is_retryable", "is_terminal"]
+__all__ = [
+    "DETERMINISTIC",
+    "ErrorKind",
+    "RetryPolicy",
+    "classify",
+    "failure_record",
+    "is_bug",
+    "is_retryable",
+    "is_terminal",
+    "root_cause",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +86,8 @@ T = TypeVar("T")
 
 #: What to do about an error: retry it, report a bug, fail the job, or leave the package pending.
 ErrorKind = Literal["transient", "bug", "terminal", "pending"]
+#: Kinds that fail the same way on every attempt: their package is moved aside, not retried.
+DETERMINISTIC: Final[frozenset[ErrorKind]] = frozenset({"terminal", "bug"})
 
 # errno values of failures that are about the network or the remote end, not about the request.
 _TRANSIENT_ERRNOS: Final = frozenset(
@@ -91,8 +120,25 @@ _BUG_CLASSES: Final = (AssertionError, KeyError, AttributeError, TypeError, Name
 _ARROW_DATA_ERRORS: Final = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 
 
+def root_cause(error: BaseException) -> BaseException:
+    """The error that ``error`` carries, through quiver's wrappers (``error`` if none)."""
+    while True:
+        if isinstance(error, NormalizeJobFailed):
+            carried: BaseException | None = error.cause
+        elif isinstance(error, LoadError | InternalError | PipelineStepFailed):
+            carried = error.exception
+        else:
+            return error
+        if carried is None or carried is error:
+            return error
+        error = carried
+
+
 def is_retryable(error: BaseException) -> bool:
     """Whether trying the same operation again may succeed (see the module docstring)."""
+    if isinstance(error, LoadError):
+        return error.retryable  # the loader decided, with the original error at hand
+    error = root_cause(error)
     if isinstance(error, QuiverError):
         return error.retryable
     if isinstance(error, ConnectionError | TimeoutError):
@@ -102,6 +148,7 @@ def is_retryable(error: BaseException) -> bool:
 
 def is_bug(error: BaseException) -> bool:
     """Whether the error is a bug in quiver rather than a problem with data or storage."""
+    error = root_cause(error)
     if isinstance(error, (QuiverError, *_ARROW_DATA_ERRORS)):
         return False
     return isinstance(error, _BUG_CLASSES)
@@ -116,11 +163,31 @@ def classify(error: BaseException) -> ErrorKind:
     """The kind of an error: ``"transient"``, ``"bug"``, ``"terminal"`` or ``"pending"``."""
     if is_retryable(error):
         return "transient"
+    error = root_cause(error)
     if is_bug(error):
         return "bug"
     if isinstance(error, (QuiverError, ValueError, NotImplementedError, *_ARROW_DATA_ERRORS)):
         return "terminal"
     return "pending"
+
+
+def failure_record(step: str, stage: Stage, error: BaseException) -> PackageFailure:
+    """The ``failure.json`` of a package that ``error`` failed at ``step`` (secrets masked).
+
+    Args:
+        step: ``"normalize"`` or ``"load"``.
+        stage: the stage the package was in: where a retry puts it back.
+        error: the error as raised by the step (its carried error is classified).
+    """
+    return {
+        "step": step,
+        "kind": classify(error),
+        "stage": stage,
+        "exception_type": type(error).__name__,
+        "message": filter_message(str(error)),
+        "traceback": filter_message("".join(traceback.format_exception(error))),
+        "failed_at": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
 
 
 @dataclass(frozen=True)

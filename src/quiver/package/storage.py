@@ -2,10 +2,14 @@
 
 A package is a folder named by its load id. It is written in ``tmp/`` and renamed into
 ``extracted/``, ``normalized/`` and ``loaded/``: a rename is atomic on one filesystem, so a crash
-leaves either the old or the new stage, never half of one. Inside a package::
+leaves either the old or the new stage, never half of one. A package that failed
+deterministically at normalize is renamed into ``failed/`` as it was (never deleted), so that it
+no longer blocks later runs; :meth:`PackageStorage.restore_failed` moves it back. Inside a
+package::
 
     schema.json            the schema the package was made with
     package_state.json     a PackageState: {"state": ..., "created_at": ..., stage facts}
+    failure.json           a PackageFailure, in a failed (or aborted) package
     jobs/new|started|completed|failed/<table>.<file_id>.<retry>.<ext>
 """
 
@@ -23,12 +27,13 @@ from quiver.atomic_files import write_text_atomically
 from quiver.package.ids import uniq_id
 from quiver.schema.documents import StateRow
 
-Stage = Literal["extracted", "normalized", "loaded"]
+Stage = Literal["extracted", "normalized", "loaded", "failed"]
 JobState = Literal["new", "started", "completed", "failed"]
 STAGES: tuple[Stage, ...] = ("extracted", "normalized", "loaded")
 JOB_STATES: tuple[JobState, ...] = ("new", "started", "completed", "failed")
 SCHEMA_FILE = "schema.json"
 PACKAGE_STATE_FILE = "package_state.json"
+FAILURE_FILE = "failure.json"
 #: The ``state`` of a package: its stage, or ``aborted`` (in ``loaded/``, with a failed job).
 PackageStage = Literal["extracted", "normalized", "loaded", "aborted"]
 
@@ -65,6 +70,23 @@ class PackageState(TypedDict, total=False):
     truncated_tables: list[dict[str, Any]]
     #: ISO 8601 (UTC), when the loader dropped and truncated them: never done twice.
     refreshed_at: str
+
+
+class PackageFailure(TypedDict):
+    """``failure.json``: why a package was moved aside (``failed/``) or aborted (``loaded/``)."""
+
+    #: The step that failed: ``"normalize"`` or ``"load"``.
+    step: str
+    #: :func:`quiver.load.retry.classify` of the error: ``"terminal"`` or ``"bug"``.
+    kind: str
+    #: The stage the package was in when it failed: where a retry puts it back.
+    stage: Stage
+    exception_type: str
+    #: The error's message (secrets masked).
+    message: str
+    traceback: str
+    #: ISO 8601 (UTC).
+    failed_at: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,7 @@ class PackageStorage:
 
     def __init__(self, working_dir: Path) -> None:
         self.root = working_dir
-        for stage in (*STAGES, "tmp"):
+        for stage in (*STAGES, "failed", "tmp"):
             (self.root / stage).mkdir(parents=True, exist_ok=True)
 
     # -------------------------------------------------------------- locations
@@ -199,6 +221,44 @@ class PackageStorage:
             # idempotent by load id, so running them again cannot duplicate rows.
             for job in self.jobs(package, "started"):
                 self.move_job(job, "new")
+
+    # ------------------------------------------------------------ failed packages
+    def move_aside(self, load_id: str, stage: Stage, failure: PackageFailure) -> Path:
+        """Record ``failure`` in the package and rename it from ``stage`` into ``failed/``."""
+        write_json(self.path(stage, load_id) / FAILURE_FILE, failure)
+        return self.move(load_id, stage, "failed")
+
+    @staticmethod
+    def read_failure(package: Path) -> PackageFailure | None:
+        """The package's ``failure.json``, ``None`` if it has none."""
+        path = package / FAILURE_FILE
+        return cast(PackageFailure, read_json(path)) if path.exists() else None
+
+    @staticmethod
+    def write_failure(package: Path, failure: PackageFailure) -> None:
+        write_json(package / FAILURE_FILE, failure)
+
+    def restore_failed(self, load_id: str, stage: Stage) -> Path:
+        """Move a package from ``failed/`` back to ``stage``; its failure record goes along
+        renamed to ``failure.retried.json`` (the last failure before the retry)."""
+        package = self.move(load_id, "failed", stage)
+        failure = package / FAILURE_FILE
+        if failure.exists():
+            os.replace(failure, package / f"failure.retried{failure.suffix}")
+        return package
+
+    def failed_jobs_to_new(self, package: Path) -> None:
+        """Make an aborted package loadable again: its failed jobs become new jobs (their
+        ``.exception`` files go: ``failure.json`` keeps the error) and its state ``normalized``."""
+        for job in self.jobs(package, "failed"):
+            if job.name.endswith(".exception"):
+                job.unlink()
+            else:
+                self.move_job(job, "new")
+        state = self.read_package_state(package)
+        state["state"] = "normalized"
+        state.pop("completed_at", None)
+        self.write_state(package, state)
 
     def drop_pending(self) -> None:
         pending: tuple[Stage, ...] = ("extracted", "normalized")

@@ -12,23 +12,37 @@ import datetime
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from quiver.errors import DestinationHasFailedJobs
 from quiver.package.storage import SCHEMA_FILE, JobFile
 from quiver.pipeline import resource_metrics as rm
+from quiver.pipeline.failed_packages import FailedPackageInfo
+from quiver.pipeline.load_metrics import (
+    LoadJobMetrics,
+    LoadMetrics,
+    iso_time,
+    metrics_document,
+    metrics_from_document,
+    parse_time,
+)
 from quiver.schema.model import Schema
+
+__all__ = [
+    "ExtractInfo",
+    "JobFileInfo",
+    "LoadInfo",
+    "LoadJobInfo",
+    "LoadJobMetrics",
+    "LoadMetrics",
+    "LoadPackageInfo",
+    "NormalizeInfo",
+    "StepInfo",
+    "combine_normalize_infos",
+]
 
 #: The job folders of a package, as dlt names them in ``LoadPackageInfo.jobs``.
 JOB_STATE_KEYS = ("new_jobs", "started_jobs", "completed_jobs", "failed_jobs")
-
-
-def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _time(value: Any) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,8 @@ class StepInfo:
     def _base_document(self) -> dict[str, Any]:
         return {
             "pipeline_name": self.pipeline_name,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
             "loads_ids": list(self.loads_ids),
         }
 
@@ -74,8 +88,8 @@ class StepInfo:
     def _base_fields(document: dict[str, Any]) -> dict[str, Any]:
         return {
             "pipeline_name": document["pipeline_name"],
-            "started_at": _time(document["started_at"]),
-            "finished_at": _time(document.get("finished_at")),
+            "started_at": parse_time(document["started_at"]),
+            "finished_at": parse_time(document.get("finished_at")),
             "loads_ids": list(document.get("loads_ids", [])),
         }
 
@@ -260,7 +274,7 @@ class LoadJobInfo:
             "state": self.state,
             "file_path": self.file_path,
             "file_size": self.file_size,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_time(self.created_at),
             "elapsed": self.elapsed,
             "job_file_info": self.job_file_info._asdict(),
             "failed_message": self.failed_message,
@@ -272,7 +286,7 @@ class LoadJobInfo:
             document["state"],
             document["file_path"],
             document["file_size"],
-            _time(document.get("created_at")),
+            parse_time(document.get("created_at")),
             document.get("elapsed", 0.0),
             JobFileInfo(**document["job_file_info"]),
             document.get("failed_message"),
@@ -345,7 +359,7 @@ class LoadPackageInfo:
             "state": self.state,
             "schema_name": self.schema_name,
             "schema_hash": self.schema_hash,
-            "completed_at": _iso(self.completed_at),
+            "completed_at": iso_time(self.completed_at),
             "jobs": {key: [job.to_document() for job in jobs] for key, jobs in self.jobs.items()},
         }
 
@@ -356,7 +370,7 @@ class LoadPackageInfo:
             document["package_path"],
             document["state"],
             document["schema_name"],
-            _time(document.get("completed_at")),
+            parse_time(document.get("completed_at")),
             {
                 key: [LoadJobInfo.from_document(job) for job in jobs]
                 for key, jobs in document.get("jobs", {}).items()
@@ -395,81 +409,6 @@ class LoadPackageInfo:
         return self.asstr()
 
 
-class LoadJobMetrics(NamedTuple):
-    """How one job file was loaded (dlt's ``LoadJobMetrics``, plus ``rows``).
-
-    quiver commits a table's job files together, so the files of one table share
-    ``started_at`` and ``finished_at`` (the table commit's). ``remote_url`` is the table's
-    location; ``rows`` (quiver only) is the number of rows in the file.
-    """
-
-    job_id: str
-    file_path: str
-    table_name: str
-    started_at: datetime.datetime | None
-    finished_at: datetime.datetime | None
-    state: str
-    remote_url: str | None
-    retry_count: int = 0
-    followup_jobs: list[str] | None = None
-    rows: int | None = None
-
-
-class LoadMetrics(TypedDict):
-    """The load metrics of one package: ``LoadInfo.metrics[load_id][0]``."""
-
-    started_at: datetime.datetime | None
-    finished_at: datetime.datetime | None
-    job_metrics: dict[str, LoadJobMetrics]
-    dataset_name: str | None
-
-
-def _metrics_document(metrics: dict[str, list[LoadMetrics]]) -> dict[str, Any]:
-    return {
-        load_id: [
-            {
-                "started_at": _iso(m["started_at"]),
-                "finished_at": _iso(m["finished_at"]),
-                "dataset_name": m["dataset_name"],
-                "job_metrics": {
-                    job_id: {
-                        **job._asdict(),
-                        "started_at": _iso(job.started_at),
-                        "finished_at": _iso(job.finished_at),
-                    }
-                    for job_id, job in m["job_metrics"].items()
-                },
-            }
-            for m in entries
-        ]
-        for load_id, entries in metrics.items()
-    }
-
-
-def _metrics_from_document(document: dict[str, Any]) -> dict[str, list[LoadMetrics]]:
-    return {
-        load_id: [
-            LoadMetrics(
-                started_at=_time(m.get("started_at")),
-                finished_at=_time(m.get("finished_at")),
-                dataset_name=m.get("dataset_name"),
-                job_metrics={
-                    job_id: LoadJobMetrics(
-                        **{
-                            **job,
-                            "started_at": _time(job.get("started_at")),
-                            "finished_at": _time(job.get("finished_at")),
-                        }
-                    )
-                    for job_id, job in m.get("job_metrics", {}).items()
-                },
-            )
-            for m in entries
-        ]
-        for load_id, entries in document.items()
-    }
-
-
 @dataclass
 class LoadInfo(StepInfo):
     """What ``run()`` and ``load()`` return.
@@ -484,6 +423,10 @@ class LoadInfo(StepInfo):
         extract_info: (quiver only) the extract of the ``run()`` that returned this info, or
             ``None`` (``load()``, or ``run()`` with only pending packages).
         normalize_info: (quiver only) the normalize steps of that ``run()``, combined.
+        pending_load_ids: (quiver only) packages that were pending when ``run()`` started
+            and were loaded before the new data.
+        failed_packages: (quiver only) packages of this call that failed deterministically
+            and were moved aside, with their errors (see ``Pipeline.list_failed_packages``).
     """
 
     destination_name: str = "filesystem"
@@ -495,10 +438,13 @@ class LoadInfo(StepInfo):
     metrics: dict[str, list[LoadMetrics]] = field(default_factory=dict)
     extract_info: ExtractInfo | None = None
     normalize_info: NormalizeInfo | None = None
+    pending_load_ids: list[str] = field(default_factory=list)
+    failed_packages: list[FailedPackageInfo] = field(default_factory=list)
 
     @property
     def has_failed_jobs(self) -> bool:
-        return any(p.jobs.get("failed_jobs") for p in self.load_packages)
+        jobs = any(p.jobs.get("failed_jobs") for p in self.load_packages)
+        return jobs or bool(self.failed_packages)
 
     def raise_on_failed_jobs(self) -> None:
         """Raise if any package has failed jobs.
@@ -511,6 +457,12 @@ class LoadInfo(StepInfo):
                 (p.load_id, job.table_name, job.failed_message)
                 for p in self.load_packages
                 for job in p.jobs.get("failed_jobs", [])
+            ]
+            seen = {load_id for load_id, _, _ in failed}
+            failed += [
+                (f.load_id, f"(failed at {f.step})", f"{f.exception_type}: {f.message}")
+                for f in self.failed_packages
+                if f.load_id not in seen
             ]
             raise DestinationHasFailedJobs(self.pipeline_name, failed)
 
@@ -553,7 +505,9 @@ class LoadInfo(StepInfo):
             "dataset_name": self.dataset_name,
             "load_packages": [package.to_document() for package in self.load_packages],
             "first_run": self.first_run,
-            "metrics": _metrics_document(self.metrics),
+            "metrics": metrics_document(self.metrics),
+            "pending_load_ids": self.pending_load_ids,
+            "failed_packages": [failed.asdict() for failed in self.failed_packages],
         }
 
     @classmethod
@@ -568,7 +522,11 @@ class LoadInfo(StepInfo):
             dataset_name=document.get("dataset_name", ""),
             load_packages=[LoadPackageInfo.from_document(p) for p in document["load_packages"]],
             first_run=bool(document.get("first_run", False)),
-            metrics=_metrics_from_document(document.get("metrics", {})),
+            metrics=metrics_from_document(document.get("metrics", {})),
+            pending_load_ids=list(document.get("pending_load_ids", [])),
+            failed_packages=[
+                FailedPackageInfo.from_dict(f) for f in document.get("failed_packages", [])
+            ],
         )
 
     def asstr(self, verbosity: int = 1) -> str:
@@ -580,6 +538,9 @@ class LoadInfo(StepInfo):
             f"{self.destination_displayable_credentials} location to store data",
         ]
         lines += [package.summary() for package in self.load_packages]
+        if self.pending_load_ids:
+            lines.append(f"Loaded first, pending from an earlier run: {self.pending_load_ids}")
+        lines += [str(failed) for failed in self.failed_packages]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 
-from quiver.errors import TableIdentifiersFrozen
+from quiver.errors import InvalidDatasetName, TableIdentifiersFrozen
 from quiver.package.schema_store import SchemaStore
 from quiver.pipeline.local_state import dev_mode_dataset_name
 from quiver.schema.model import Schema
@@ -91,11 +91,29 @@ def _loaded_table(schema: Schema) -> str | None:
     return None
 
 
-def normalize_dataset_name(naming: NamingConvention, dataset_name: str, dev_mode: bool) -> str:
+def normalize_dataset_name(
+    naming: NamingConvention,
+    dataset_name: str,
+    dev_mode: bool,
+    pipeline_name: str | None = None,
+) -> str:
     """``dataset_name`` (with dev mode's time suffix) through the convention's
-    ``normalize_table_identifier``: ``MyCamelCaseName`` is ``my_camel_case_name`` under
-    ``snake_case`` and stays as it is under ``direct``."""
+    ``normalize_table_identifier``: ``My Dataset`` is ``my_dataset`` under ``snake_case`` (as in
+    dlt) and stays as it is under ``direct``.
+
+    Raises:
+        InvalidDatasetName: the name is a path that leaves the bucket (``../x``, ``/x``), or
+            its normalized form is not one plain folder name. Checked before any work, so a
+            bad name never extracts or normalizes anything.
+    """
+    segments = dataset_name.replace("\\", "/").split("/")
+    if ".." in segments or dataset_name.startswith(("/", "\\")):
+        raise InvalidDatasetName(pipeline_name, dataset_name, "is a path that leaves the bucket")
     now = datetime.datetime.now(datetime.UTC)
-    return naming.normalize_table_identifier(
+    normalized = naming.normalize_table_identifier(
         dev_mode_dataset_name(dataset_name, now) if dev_mode else dataset_name
     )
+    if normalized in (".", "..") or any(sep in normalized for sep in "/\\"):
+        reason = f"is {normalized!r} after normalization, not one folder name"
+        raise InvalidDatasetName(pipeline_name, dataset_name, reason)
+    return normalized

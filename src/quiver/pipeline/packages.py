@@ -72,8 +72,9 @@ def normalized_state(
 
 
 def find_package(storage: PackageStorage, load_id: str) -> Path | None:
-    """The package's folder: loaded (or aborted), else normalized, else extracted."""
-    for stage in ("loaded", "normalized", "extracted"):
+    """The package's folder: loaded (or aborted), else normalized, else extracted, else
+    failed at normalize."""
+    for stage in ("loaded", "normalized", "extracted", "failed"):
         path = storage.path(stage, load_id)
         if path.is_dir():
             return path
@@ -103,7 +104,7 @@ def package_info(storage: PackageStorage, package: Path) -> LoadPackageInfo:
     return LoadPackageInfo(
         package.name,
         str(package),
-        package_state.get("state", stage),
+        "failed" if stage == "failed" else package_state.get("state", stage),
         str(schema["name"]),
         completed_at,
         jobs,

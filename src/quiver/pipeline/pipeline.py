@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from quiver.destinations.filesystem import FilesystemDestination, resolve_destination
-from quiver.errors import PipelineConfigMissing, PipelineStepFailed, QuiverError
+from quiver.errors import PipelineConfigMissing, PipelineStepFailed
 from quiver.extract.extractor import ExtractMetrics, Extractor
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source
@@ -29,8 +29,10 @@ from quiver.load.staging import record_staging, staging_from_state
 from quiver.package.ids import new_load_id
 from quiver.package.schema_store import SchemaStore
 from quiver.package.storage import PackageStorage
-from quiver.pipeline import packages, sync, validation
+from quiver.pipeline import packages, steps, sync, validation
 from quiver.pipeline.data import data_to_sources, with_run_hints
+from quiver.pipeline.excepthook import install_masking_excepthook
+from quiver.pipeline.failed_packages import FailedPackages
 from quiver.pipeline.infos import ExtractInfo, LoadInfo, NormalizeInfo
 from quiver.pipeline.local_state import (
     adopt_newer_package_state,
@@ -40,7 +42,7 @@ from quiver.pipeline.local_state import (
     write_state,
 )
 from quiver.pipeline.lock import FolderLock, locked_step
-from quiver.pipeline.naming import naming_of, normalize_dataset_name, pipeline_naming, schema_naming
+from quiver.pipeline.naming import normalize_dataset_name, pipeline_naming, schema_naming
 from quiver.pipeline.observability import Observable
 from quiver.pipeline.refresh import RefreshMode, SourceRefresh, check_refresh_mode, prepare_refresh
 from quiver.pipeline.salt import anonymize, resolve_pipeline_salt
@@ -49,7 +51,7 @@ from quiver.pipeline.step_logs import logged_step
 from quiver.pipeline.trace import traced
 from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
-from quiver.scaleout import extract_on, normalize_on
+from quiver.scaleout import executor_of_step, extract_on
 from quiver.schema.documents import PipelineState
 from quiver.schema.hints import (
     ColumnsHint,
@@ -88,7 +90,7 @@ class _ExtractedPackage:
     refresh: SourceRefresh | None = None
 
 
-class Pipeline(WorkingFolder, Observable):
+class Pipeline(WorkingFolder, FailedPackages, Observable):
     """A named pipeline with a working folder, schemas, pending packages and a destination.
 
     Create it with :func:`quiver.pipeline`; see that function for the arguments.
@@ -136,6 +138,7 @@ class Pipeline(WorkingFolder, Observable):
         )
         if self.destination is not None:
             self.destination.validate()
+        install_masking_excepthook()  # the bucket_url's userinfo is registered by now
         self.naming = pipeline_naming(self._schemas, self.default_schema_name)
         self.dataset_name = self._make_dataset_name(dataset_name or self._state.get("dataset_name"))
         self._init_observability(progress)
@@ -144,7 +147,7 @@ class Pipeline(WorkingFolder, Observable):
     # ----------------------------------------------------------------- naming
     def _make_dataset_name(self, dataset_name: str | None) -> str:
         name = dataset_name or self.pipeline_name + "_dataset"
-        return normalize_dataset_name(self.naming, name, self.dev_mode)
+        return normalize_dataset_name(self.naming, name, self.dev_mode, self.pipeline_name)
 
     @property
     def default_schema_name(self) -> str:
@@ -375,7 +378,11 @@ class Pipeline(WorkingFolder, Observable):
     @traced("normalize")
     @logged_step("normalize")
     def normalize(self, workers: int | None = None, executor: Any = None) -> NormalizeInfo | None:
-        """Normalize every extracted package into parquet; a failure keeps the package pending.
+        """Normalize every extracted package into parquet.
+
+        A package that fails deterministically (bad data, a wrong hint, a bug in quiver) is
+        moved to ``failed/`` and the other packages are normalized before the step raises; a
+        transient error is retried; anything else raises at once and keeps the package pending.
 
         Args:
             workers: how many extracted files of a package are normalized at once; defaults
@@ -384,45 +391,10 @@ class Pipeline(WorkingFolder, Observable):
         """
         self._storage.recover()
         info = NormalizeInfo(self.pipeline_name, _now())
-        config = resolve(NormalizeConfig, workers=workers)
-        for load_id in self._storage.load_ids("extracted"):
-            self._normalize_package(load_id, config, info, executor)
+        with executor_of_step(executor):  # files on the executor's workers (quiver.scaleout)
+            steps.normalize_packages(self, resolve(NormalizeConfig, workers=workers), info)
         info.finished_at = _now()
         return info
-
-    def _normalize_package(
-        self, load_id: str, config: NormalizeConfig, info: NormalizeInfo, executor: Any
-    ) -> None:
-        extracted = self._storage.path("extracted", load_id)
-        package_schema = Schema.from_dict(self._storage.read_schema(extracted))
-        schema = self._schemas.load(package_schema.name)
-        for table_schema in package_schema.tables.values():
-            schema.merge_hints(table_schema["name"], table_schema)
-        target = self._storage.new_temp_package(load_id)
-        naming = naming_of(schema, self.naming.max_length)
-        try:
-            with self._progress(f"Normalize {schema.name} in {load_id}") as progress:
-                metrics = normalize_on(
-                    executor, extracted, target, schema, load_id, naming, config, progress
-                )
-        except Exception as error:
-            self._storage.discard_temp(target)
-            raise PipelineStepFailed(
-                self.pipeline_name, "normalize", load_id, error, info, True
-            ) from error
-        schema.bump_version()
-        package_state = packages.normalized_state(
-            self._storage.read_package_state(extracted),
-            metrics.row_counts,
-            metrics.discarded_rows,
-            metrics.discarded_values,
-        )
-        self._storage.write_state(target, package_state)
-        self._storage.write_schema(target, schema.to_dict())
-        self._storage.commit(target, "normalized")
-        self._save_schema(schema)
-        info.loads_ids.append(load_id)
-        info.add_package(metrics.row_counts, metrics.discarded_rows, metrics.discarded_values)
 
     # ------------------------------------------------------------------- load
     @locked_step
@@ -446,7 +418,9 @@ class Pipeline(WorkingFolder, Observable):
             workers: tables committed at once; defaults to the ``load.workers`` config value
                 (4).
             raise_on_failed_jobs: abort the package and raise on a terminally failed job;
-                defaults to the ``load.raise_on_failed_jobs`` config value (true).
+                defaults to the ``load.raise_on_failed_jobs`` config value (true). An aborted
+                package blocks nothing: the other packages load before the step raises, and
+                :meth:`retry_failed_package` loads it again after a fix.
         """
         self._set_destination(destination, dataset_name, credentials)
         self._storage.recover()
@@ -466,16 +440,7 @@ class Pipeline(WorkingFolder, Observable):
             progress=self._progress,
             staging=staging_from_state(self._state),
         )
-        for load_id in self._storage.load_ids("normalized"):
-            try:
-                with self._progress(self._step_title("Load", load_id)):
-                    result = loader.load_package(load_id)
-            except QuiverError as error:
-                self._record_package(info, load_id, None)  # an aborted package is listed
-                raise PipelineStepFailed(
-                    self.pipeline_name, "load", load_id, error, info, self.has_pending_data
-                ) from error
-            self._record_package(info, load_id, result)
+        steps.load_packages(self, loader, config, info)
         if info.loads_ids:
             self._state["_local"]["first_run"] = False
             self._save_state()
@@ -504,7 +469,9 @@ class Pipeline(WorkingFolder, Observable):
         if credentials is not None and self.destination is not None:
             self.destination.credentials = credentials
         if dataset_name is not None and dataset_name != self.dataset_name:
-            self.dataset_name = self.naming.normalize_table_identifier(dataset_name)
+            self.dataset_name = normalize_dataset_name(
+                self.naming, dataset_name, False, self.pipeline_name
+            )
             changed = True
         if changed:
             self._save_state()
@@ -534,8 +501,12 @@ class Pipeline(WorkingFolder, Observable):
         """Finish pending packages, then extract, normalize and load ``data``.
 
         Unlike dlt, which loads pending packages and then returns without extracting the new
-        data, quiver loads the pending packages first and then the new data in the same call
-        (see docs/decisions.md); the LoadInfo lists every package loaded. The first ``run()``
+        data, quiver loads the pending packages first, logs a warning, and then the new data in
+        the same call; ``LoadInfo.pending_load_ids`` lists the packages that were pending
+        (``pipelines.extract_after_pending=false`` restores dlt's behaviour). A package that
+        fails deterministically is moved aside after the rest loaded (``LoadInfo.
+        failed_packages``, :meth:`list_failed_packages`, :meth:`retry_failed_package`; see
+        docs/bad-input.md, "Failed packages"). The first ``run()``
         of a pipeline instance syncs with the dataset first (``restore_from_destination``,
         default true; skipped in ``dev_mode``): a newer state there replaces the local one.
 
@@ -543,7 +514,8 @@ class Pipeline(WorkingFolder, Observable):
             NotSupportedYet: ``schema`` is given.
             InvalidRefreshMode: ``refresh`` is not a refresh mode.
             PipelineConfigMissing: the pipeline has no destination.
-            PipelineStepFailed: a step failed (the cause is chained).
+            PipelineStepFailed: a step failed (the cause is chained); ``failed_package`` says
+                where a package that fails the same way on every run was moved aside.
         """
         refuse_unsupported("Pipeline.run()", schema=schema)
         if record_staging(self._state, staging):  # files go there before each table commit
@@ -556,10 +528,8 @@ class Pipeline(WorkingFolder, Observable):
             )
         validation.check_run(self, write_disposition, table_format, schema_contract)
         sync.sync_once(self)
-        pending = self.has_pending_data
-        if pending:
-            self.normalize(executor=executor)
-        if data is not None:
+
+        def extract() -> None:
             self.extract(
                 data,
                 table_name=table_name,
@@ -572,10 +542,9 @@ class Pipeline(WorkingFolder, Observable):
                 loader_file_format=loader_file_format,
                 executor=executor,
             )
-            self.normalize(executor=executor)
-        elif not pending:
-            return None
-        return self.load()
+
+        with executor_of_step(executor):
+            return steps.run_steps(self, data, extract)
 
     def dataset(self, schema: str | None = None) -> Dataset:
         """The loaded tables, read back lazily (a :class:`quiver.pipeline.dataset.Dataset`)."""

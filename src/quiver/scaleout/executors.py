@@ -9,12 +9,14 @@ returns their results in order. Dask and Ray are imported only when chosen (``pi
 from __future__ import annotations
 
 import atexit
+import contextlib
+import contextvars
 import importlib
 import importlib.util
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -108,8 +110,26 @@ class RayExecutor:
         return list(self._ray.get([remote.remote(task) for task in tasks]))
 
 
+#: The ``executor=`` of the running ``run()``/``normalize()`` step (``None``: not given).
+_step_executor: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "quiver_step_executor", default=None
+)
+
+
+@contextlib.contextmanager
+def executor_of_step(executor: Any) -> Iterator[None]:
+    """Make ``executor`` the default of :func:`resolve_executor` while a step runs (the step's
+    package loops call the stages without passing it through)."""
+    token = _step_executor.set(executor)
+    try:
+        yield
+    finally:
+        _step_executor.reset(token)
+
+
 def resolve_executor(executor: Any) -> Executor | None:
-    """The executor for ``executor=`` (or the ``scale_out`` config when it is ``None``).
+    """The executor for ``executor=``: given, else the step's (:func:`executor_of_step`), else
+    the ``scale_out.executor`` config.
 
     ``executor`` is a name (``threads``, ``processes``, ``dask``, ``ray``), a
     ``dask.distributed.Client``, or any object with ``name``, ``parallelism`` and ``map`` (the
@@ -123,6 +143,8 @@ def resolve_executor(executor: Any) -> Executor | None:
         MissingDependencyError: ``dask`` or ``ray`` is not installed.
     """
     config = resolve(ScaleOutConfig)
+    if executor is None:
+        executor = _step_executor.get()
     chosen = config.executor if executor is None else executor
     workers = config.workers or os.cpu_count() or 1
     if chosen is None or chosen == "" or chosen is False:

@@ -10,8 +10,10 @@ package, which the load step commits as always: one commit per table, carrying t
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,13 @@ def normalize_on(
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return metrics
+
+
+def workers_normalizer() -> Callable[..., NormalizeMetrics] | None:
+    """:func:`normalize_on` bound to the step's executor, with the signature of
+    :func:`~quiver.normalize.normalizer.normalize_package`; ``None`` without an executor."""
+    chosen = resolve_executor(None)
+    return None if chosen is None else functools.partial(normalize_on, chosen)
 
 
 def split_files(jobs: list[Path], groups: int) -> list[list[Path]]:

@@ -89,7 +89,14 @@ class DeltaFormat:
             if table is None:
                 return False
             committed = table.transaction_version(self._app_id)
-            return committed is not None and committed >= load_id_to_version(load_id)
+            version = load_id_to_version(load_id)
+            if committed is None or committed < version:
+                return False
+            if committed == version:
+                return True
+            # A newer package committed since: this one is older (a failed package retried
+            # after newer loads). The app version cannot tell; the commit infos can.
+            return any(entry.get(LOAD_ID_METADATA_KEY) == load_id for entry in table.history())
 
     def read_table(
         self, table_name: str, columns: Sequence[str], where: RowFilter | None = None

@@ -1,0 +1,160 @@
+"""Support for the bad-input corpus: independent table readers and the outcome summary."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class LakeReader:
+    """Reads a table that quiver wrote with deltalake or pyiceberg (never quiver).
+
+    Attributes:
+        table_format: ``"delta"`` or ``"iceberg"``.
+        bucket_url: ``file://...`` or ``s3://...``.
+        dataset: The dataset folder (Iceberg namespace).
+        endpoint_url: The S3 server, for ``s3://`` buckets.
+        sql_uri: An Iceberg SqlCatalog to read through instead of the metadata files.
+    """
+
+    table_format: str
+    bucket_url: str
+    dataset: str
+    endpoint_url: str | None = None
+    sql_uri: str | None = None
+
+    def rows(self, table: str) -> list[dict[str, Any]] | None:
+        """The table's rows (with ``_dlt_*`` columns), or ``None`` if there is no table."""
+        arrow = self._delta(table) if self.table_format == "delta" else self._iceberg(table)
+        return None if arrow is None else arrow.to_pylist()
+
+    def dataset_folder(self) -> Path | None:
+        """The dataset's folder on local disk (``None`` on S3)."""
+        if not self.bucket_url.startswith("file://"):
+            return None
+        return Path(self.bucket_url.removeprefix("file://")) / self.dataset
+
+    def _url(self, table: str) -> str:
+        return f"{self.bucket_url}/{self.dataset}/{table}"
+
+    def _delta(self, table: str) -> Any:
+        import pyarrow as pa
+        from deltalake import DeltaTable, QueryBuilder
+
+        options = self._delta_options()
+        if not DeltaTable.is_deltatable(self._url(table), storage_options=options):
+            return None
+        delta = DeltaTable(self._url(table), storage_options=options)
+        result = QueryBuilder().register("t", delta).execute("select * from t")
+        return pa.RecordBatchReader.from_stream(result).read_all()
+
+    def _delta_options(self) -> dict[str, str] | None:
+        if not self.bucket_url.startswith("s3://"):
+            return None
+        return {
+            "AWS_ENDPOINT_URL": str(self.endpoint_url),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def _iceberg(self, table: str) -> Any:
+        if self.sql_uri is not None:
+            from pyiceberg.catalog.sql import SqlCatalog
+
+            catalog = SqlCatalog("default", uri=self.sql_uri)
+            if not catalog.table_exists((self.dataset, table)):
+                return None
+            return catalog.load_table((self.dataset, table)).scan().to_arrow()
+        from pyiceberg.table import StaticTable
+
+        metadata = self._newest_metadata(table)
+        if metadata is None:
+            return None
+        static = StaticTable.from_metadata(metadata, properties=self._iceberg_properties())
+        return static.scan().to_arrow()
+
+    def _iceberg_properties(self) -> dict[str, str]:
+        if not self.bucket_url.startswith("s3://"):
+            return {}
+        return {
+            "s3.endpoint": str(self.endpoint_url),
+            "s3.access-key-id": "testing",
+            "s3.secret-access-key": "testing",
+            "s3.region": "us-east-1",
+        }
+
+    def _newest_metadata(self, table: str) -> str | None:
+        import fsspec
+
+        if self.bucket_url.startswith("s3://"):
+            fs = fsspec.filesystem(
+                "s3",
+                key="testing",
+                secret="testing",
+                endpoint_url=self.endpoint_url,
+                skip_instance_cache=True,
+                use_listings_cache=False,
+            )
+            folder = self._url(table).removeprefix("s3://") + "/metadata"
+        else:
+            fs = fsspec.filesystem("file")
+            folder = self._url(table).removeprefix("file://") + "/metadata"
+        if not fs.exists(folder):
+            return None
+        names = [p for p in fs.ls(folder, detail=False) if p.endswith(".metadata.json")]
+        if not names:
+            return None
+
+        def version(path: str) -> int:
+            match = re.match(r"v?(\d+)", path.rsplit("/", 1)[-1])
+            return int(match.group(1)) if match else -1
+
+        newest = max(names, key=version)
+        return f"s3://{newest}" if self.bucket_url.startswith("s3://") else newest
+
+
+@dataclass
+class CorpusSummary:
+    """Outcome per corpus test: ``ok``, ``clear error`` or ``other`` (failed or a known gap)."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    def start(self, test_id: str) -> None:
+        self.outcomes[test_id] = "other"
+
+    def finish(self, test_id: str, outcome: str) -> None:
+        self.outcomes[test_id] = outcome
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.outcomes:
+            return
+        counts = Counter(self.outcomes.values())
+        terminalreporter.write_sep("-", "bad-input corpus (issue 14)")
+        terminalreporter.write_line(
+            f"{len(self.outcomes)} case runs: {counts['ok']} ok, "
+            f"{counts['clear error']} clear error, {counts['other']} other"
+        )
+        others = sorted(k for k, v in self.outcomes.items() if v == "other")
+        if others:
+            terminalreporter.write_line("other: " + ", ".join(others))
+
+
+_PLUGIN_NAME = "quiver-bad-input-corpus-summary"
+
+
+def corpus_summary(config: pytest.Config) -> CorpusSummary:
+    """The session's summary, registered as a plugin so it prints in the terminal summary."""
+    summary = config.pluginmanager.get_plugin(_PLUGIN_NAME)
+    if summary is None:
+        summary = CorpusSummary()
+        config.pluginmanager.register(summary, _PLUGIN_NAME)
+    assert isinstance(summary, CorpusSummary)
+    return summary
