@@ -192,8 +192,9 @@ def test_a_failing_partition_names_itself_and_commits_nothing(
     assert list((Path(pipelines_dir) / "scale_flaky" / "tmp").iterdir()) == []
 
 
-def test_a_contract_violation_on_a_normalize_worker_keeps_the_package(
-    bucket: Path, pipelines_dir: str
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_contract_violation_on_a_normalize_worker_moves_the_package_aside_as_in_one_process(
+    bucket: Path, pipelines_dir: str, executor: str | None
 ) -> None:
     @quiver.resource(name="frozen", schema_contract={"columns": "freeze"}, partitions=[0, 1])
     def frozen(partition: int, extra: bool = False) -> Any:
@@ -202,14 +203,17 @@ def test_a_contract_violation_on_a_normalize_worker_keeps_the_package(
 
     lake = Lake("delta", "local", f"file://{bucket}")
     pipeline = lake.pipeline(pipelines_dir, "scale_frozen")
-    pipeline.run(frozen(), executor="threads")
+    pipeline.run(frozen(), executor=executor)
     with pytest.raises(quiver.PipelineStepFailed) as failed:
-        pipeline.run(frozen(extra=True), executor="threads")
+        pipeline.run(frozen(extra=True), executor=executor)
     assert failed.value.step == "normalize"
+    assert failed.value.failed_package is not None  # a data error: the package is set aside
     cause = failed.value.__cause__
-    assert isinstance(cause, WorkerTaskFailed) and cause.step == "normalize"
+    assert isinstance(cause, WorkerTaskFailed if executor else quiver.errors.NormalizeJobFailed)
     assert "DataValidationError" in str(cause) and "extra" in str(cause)
-    assert pipeline.has_pending_data  # the extracted package waits for a fix
+    if executor:
+        assert cause.step == "normalize" and not cause.retryable
+    assert not pipeline.has_pending_data
     assert sorted(lake.read("ds", "frozen")["id"].to_list()) == [0, 1]
 
 
@@ -320,3 +324,33 @@ def test_a_resource_that_cannot_travel_to_a_process_says_what_to_do(
     assert isinstance(error, WorkerTaskNotSerializable) and isinstance(error, TypeError)
     assert "resource 'gen'" in str(error) and "executor='threads'" in str(error)
     assert not pipeline.has_pending_data
+
+
+@pytest.mark.parametrize("how", ["run", "steps", "config"])
+def test_normalize_runs_on_the_workers_however_the_executor_is_given(
+    bucket: Path, pipelines_dir: str, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    import quiver.scaleout.normalize as scaleout_normalize
+
+    groups: list[str] = []
+    run_task = scaleout_normalize.run_normalize_task
+
+    def counting(task: Any) -> Any:
+        groups.append(task.label)
+        return run_task(task)
+
+    monkeypatch.setattr(scaleout_normalize, "run_normalize_task", counting)
+    lake = Lake("delta", "local", f"file://{bucket}")
+    pipeline = lake.pipeline(pipelines_dir, f"scale_normalize_{how}")
+    if how == "run":
+        pipeline.run(partitioned_events(), executor="threads")
+    elif how == "steps":
+        pipeline.extract(partitioned_events(), executor="threads")
+        pipeline.normalize(executor="threads")
+        pipeline.load()
+    else:
+        monkeypatch.setenv("SCALE_OUT__EXECUTOR", "threads")
+        monkeypatch.setenv("SCALE_OUT__WORKERS", "2")
+        pipeline.run(partitioned_events())
+    assert len(groups) >= 2  # four extracted files, split over the workers
+    assert_loaded_once(lake)

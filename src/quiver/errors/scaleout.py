@@ -28,6 +28,8 @@ class WorkerTaskFailed(QuiverError, RuntimeError):
         load_id: the package the task worked on.
         error_type: the class name of the worker's error.
         remote_traceback: the worker's traceback.
+        retryable: whether the worker's error was transient (a retry of the step may succeed);
+            a data error is not, so the package is handled as in one process.
     """
 
     def __init__(
@@ -38,8 +40,10 @@ class WorkerTaskFailed(QuiverError, RuntimeError):
         error_type: str,
         message: str,
         remote_traceback: str,
+        retryable: bool = False,
     ) -> None:
         self.step = step
+        self.retryable = retryable
         self.task = task
         self.load_id = load_id
         self.error_type = error_type

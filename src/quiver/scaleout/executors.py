@@ -120,7 +120,8 @@ _step_executor: contextvars.ContextVar[Any] = contextvars.ContextVar(
 def executor_of_step(executor: Any) -> Iterator[None]:
     """Make ``executor`` the default of :func:`resolve_executor` while a step runs (the step's
     package loops call the stages without passing it through)."""
-    token = _step_executor.set(executor)
+    # ``run()`` sets it and then calls ``normalize()`` without one: keep the outer executor.
+    token = _step_executor.set(_step_executor.get() if executor is None else executor)
     try:
         yield
     finally:

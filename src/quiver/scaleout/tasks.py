@@ -22,6 +22,7 @@ from quiver.errors import WorkerTaskFailed
 from quiver.extract.extractor import Extractor
 from quiver.extract.resource import Resource
 from quiver.extract.state import managed_state
+from quiver.load.retry import is_retryable
 from quiver.normalize.normalizer import normalize_package
 from quiver.package.ids import uniq_id
 from quiver.schema.model import Schema
@@ -36,6 +37,7 @@ class TaskFailure:
     error_type: str
     message: str
     traceback: str
+    retryable: bool
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,13 @@ def raise_failures(
         failure = result.failure
         if failure is not None:
             raise WorkerTaskFailed(
-                step, result.label, load_id, failure.error_type, failure.message, failure.traceback
+                step,
+                result.label,
+                load_id,
+                failure.error_type,
+                failure.message,
+                failure.traceback,
+                failure.retryable,
             )
 
 
@@ -167,4 +175,5 @@ def _attempt_folder(parts_dir: str, label: str) -> Path:
 
 
 def _failure(error: BaseException) -> TaskFailure:
-    return TaskFailure(type(error).__name__, str(error), "".join(traceback.format_exception(error)))
+    trace = "".join(traceback.format_exception(error))
+    return TaskFailure(type(error).__name__, str(error), trace, is_retryable(error))
