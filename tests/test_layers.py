@@ -29,7 +29,8 @@ LAYERS: dict[str, int] = {
     "extract": 6,
     "normalize": 6,
     "load": 6,
-    "pipeline": 7,
+    "scaleout": 7,
+    "pipeline": 8,
 }
 
 #: Modules that only re-export (or sit on top of everything): they may import any layer.

@@ -38,6 +38,7 @@ __all__ = [
     "ParquetOptions",
     "PipelineConfig",
     "RuntimeConfig",
+    "ScaleOutConfig",
     "buffer_config",
     "config_path",
     "pipeline_config",
@@ -176,6 +177,20 @@ class NormalizeConfig:
 
 
 @dataclass(frozen=True)
+class ScaleOutConfig:
+    """Where extract and normalize run (config section ``scale_out``; docs/scale-out.md)."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("scale_out",)
+
+    executor: str = setting(
+        "",
+        "``threads``, ``processes``, ``dask`` or ``ray``: run partitions and files on workers; "
+        "empty: in this process. The default of ``executor=`` on ``run``/``extract``/``normalize``.",
+    )
+    workers: int = setting(0, "Workers of ``threads``/``processes`` (0: one per CPU core).")
+
+
+@dataclass(frozen=True)
 class LoadConfig:
     """Loader settings (config section ``load``)."""
 
@@ -292,6 +307,7 @@ SECTIONS: tuple[type[Any], ...] = (
     BufferConfig,
     NormalizeConfig,
     ParquetOptions,
+    ScaleOutConfig,
     LoadConfig,
     FilesystemDestinationConfig,
     SchemaConfig,

@@ -6,7 +6,7 @@ example value and the load id where those are known, and end with a hint of what
 Retryability is an attribute (``retryable``), not a base class.
 
 The classes live in one module per area (``base``, ``configuration``, ``schema``, ``extract``,
-``normalize``, ``load``, ``pipeline``); import them from here.
+``normalize``, ``load``, ``pipeline``, ``scaleout``); import them from here.
 """
 
 from quiver.errors.base import (
@@ -90,6 +90,11 @@ from quiver.errors.pipeline import (
     PipelineStepFailed,
 )
 from quiver.errors.progress import InvalidProgressOption, UnknownProgressCollector
+from quiver.errors.scaleout import (
+    ExecutorNotSupported,
+    WorkerTaskFailed,
+    WorkerTaskNotSerializable,
+)
 from quiver.errors.schema import (
     InvalidIdentifier,
     InvalidSchemaContract,
@@ -118,6 +123,7 @@ __all__ = [
     "DestinationConfigError",
     "DestinationConfigTypeError",
     "DestinationHasFailedJobs",
+    "ExecutorNotSupported",
     "FailedPackageNotFound",
     "InconsistentTableTemplate",
     "IncrementalArgumentError",
@@ -175,5 +181,7 @@ __all__ = [
     "UnserializableValue",
     "UnsupportedDataType",
     "UnsupportedStorageError",
+    "WorkerTaskFailed",
+    "WorkerTaskNotSerializable",
     "did_you_mean",
 ]
