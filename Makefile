@@ -44,9 +44,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 install-bench: $(VENV)/.installed-bench ## Install the benchmark extras (dlt, matplotlib)
 
-bench: install-bench ## Quick benchmarks (quiver vs dlt vs the floor), then 1M nested dicts -> Delta
+bench: install-bench ## Every scenario at small sizes (quiver vs dlt vs the floor, ratios, peak RSS), then 200k streamed dicts -> Delta
 	$(PY) benches/run.py --quick
-	$(PY) benches/run.py --scenarios dicts-delta --rows 1000000 --tools quiver,floor --no-readme --tag $$(date +%F)-1m-dicts
+	$(PY) benches/run.py --scenarios stream-dicts-delta --rows 200000 --no-readme --tag $$(date +%F)-200k-stream
 
 bench-full: install-bench ## All benchmark scenarios at full size
 	$(PY) benches/run.py --full

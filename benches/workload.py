@@ -225,9 +225,15 @@ def _to_dicts(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names).to_pylist()
 
 
+def iter_event_pages(rows: RowRange, *, seed: int = SEED) -> Iterator[list[dict[str, Any]]]:
+    """The events of ``rows`` as Python dicts, page by page, generated as they are asked for."""
+    for batch in iter_event_batches(rows, PAGE_SIZE, seed=seed):
+        yield _to_dicts(batch)
+
+
 def event_pages(rows: RowRange, *, seed: int = SEED) -> list[list[dict[str, Any]]]:
     """The events of ``rows`` as Python dicts, in pages of ``PAGE_SIZE`` (as an API client yields)."""
-    return [_to_dicts(batch) for batch in iter_event_batches(rows, PAGE_SIZE, seed=seed)]
+    return list(iter_event_pages(rows, seed=seed))
 
 
 def flatten_events(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -237,13 +243,34 @@ def flatten_events(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({name: columns[name] for name in FLAT_COLUMNS})
 
 
+#: The schema of the flat projection (what :func:`flatten_events` returns).
+FLAT_SCHEMA = pa.schema(
+    [
+        EVENT_SCHEMA.field(name)
+        if name != "country"
+        else pa.field("country", EVENT_SCHEMA.field("geo").type.field("country").type)
+        for name in FLAT_COLUMNS
+    ]
+)
+
+
+def iter_flat_batches(rows: RowRange, *, seed: int = SEED) -> Iterator[pa.RecordBatch]:
+    """The events of ``rows`` as flat Arrow batches of ``ARROW_BATCH_SIZE``, generated lazily."""
+    for batch in iter_event_batches(rows, ARROW_BATCH_SIZE, seed=seed):
+        yield flatten_events(batch)
+
+
 def flat_batches(rows: RowRange, *, seed: int = SEED) -> list[pa.RecordBatch]:
     """The events of ``rows`` as flat 10-column Arrow batches of ``ARROW_BATCH_SIZE`` rows."""
-    return [flatten_events(b) for b in iter_event_batches(rows, ARROW_BATCH_SIZE, seed=seed)]
+    return list(iter_flat_batches(rows, seed=seed))
+
+
+def iter_flat_dict_pages(rows: RowRange, *, seed: int = SEED) -> Iterator[list[dict[str, Any]]]:
+    """The flat 10-column projection of ``rows`` as dicts, page by page, generated lazily."""
+    for batch in iter_event_batches(rows, PAGE_SIZE, seed=seed):
+        yield _to_dicts(flatten_events(batch))
 
 
 def flat_dict_pages(rows: RowRange, *, seed: int = SEED) -> list[list[dict[str, Any]]]:
     """The flat 10-column projection of ``rows`` as dicts, in pages of ``PAGE_SIZE``."""
-    return [
-        _to_dicts(flatten_events(batch)) for batch in iter_event_batches(rows, PAGE_SIZE, seed=seed)
-    ]
+    return list(iter_flat_dict_pages(rows, seed=seed))

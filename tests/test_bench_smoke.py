@@ -15,9 +15,12 @@ import pytest
 from benches import run as bench_run
 from benches.child import classify_error
 from benches.report import summarize, update_readme
+from benches.runners import StepClock, StreamFeed
 from benches.scenarios import SCENARIOS_BY_NAME, load_plan
 from benches.workload import (
+    EVENT_SCHEMA,
     FLAT_COLUMNS,
+    FLAT_SCHEMA,
     PAGE_SIZE,
     RowRange,
     event_pages,
@@ -61,6 +64,36 @@ def test_harness_runs_quiver_and_floor_end_to_end(tmp_path: Path) -> None:
     markdown = (tmp_path / "smoke.md").read_text()
     assert "| dicts-delta | 10k |" in markdown
     assert (tmp_path / "smoke.png").exists() == HAS_MATPLOTLIB
+
+
+def test_streamed_input_is_generated_during_the_run_and_not_charged(tmp_path: Path) -> None:
+    results = _run_bench(
+        tmp_path, "--rows", "10000", "--scenarios", "stream-dicts-delta", "--tools", "quiver,floor"
+    )
+    for run in results["runs"]:
+        assert run["status"] == "ok", run.get("error")
+        assert run["verified_rows"] == 10_000
+        assert run["gc"] == "on"
+        assert run["generate_s"] > 0  # the pages were built inside the timed section
+
+
+def test_the_clock_leaves_out_excluded_time() -> None:
+    clock = StepClock()
+    feed = StreamFeed(lambda: iter([[1], [2]]), clock)
+    with clock.step("extract"):
+        assert list(feed) == [[1], [2]]
+        clock.exclude(3600.0)  # an hour of generator time cannot have been spent in this step
+    assert clock.steps["extract"] < 0
+    assert clock.excluded_s == pytest.approx(3600.0 + feed.generated_s)
+
+
+def test_the_floor_is_given_the_workload_schema() -> None:
+    import pyarrow as pa
+
+    pages = event_pages(RowRange(0, 50))
+    assert pa.Table.from_pylist(pages[0], schema=EVENT_SCHEMA).to_pylist() == pages[0]
+    flat = flat_batches(RowRange(0, 50))[0]
+    assert flat.schema == FLAT_SCHEMA
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dlt") is None, reason="dlt is in the bench extra")

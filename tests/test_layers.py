@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "atomic_files": 0,
     "configuration": 1,
     "settings": 2,
+    "settings_catalog": 3,  # the docs catalog of the settings: above them, used by no layer
     "progress": 2,
     "schema": 3,
     "package": 4,
@@ -28,7 +29,8 @@ LAYERS: dict[str, int] = {
     "extract": 6,
     "normalize": 6,
     "load": 6,
-    "pipeline": 7,
+    "scaleout": 7,
+    "pipeline": 8,
 }
 
 #: Modules that only re-export (or sit on top of everything): they may import any layer.

@@ -21,9 +21,9 @@ from quiver.settings import (
     LoadConfig,
     NormalizeConfig,
     ParquetOptions,
-    describe,
     resolve,
 )
+from quiver.settings_catalog import describe
 
 # (settings class, field, environment variable, configured text, configured value, explicit)
 PRECEDENCE = [

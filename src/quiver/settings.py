@@ -23,25 +23,24 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from quiver.configuration import lookup as config
+from quiver.configuration.providers import current_providers
 from quiver.errors import ConfigValueInvalid
 
 __all__ = [
     "DEFAULT_BUFFER_MAX_ITEMS",
     "DEFAULT_EXTRACT_WORKERS",
-    "OTHER_KEYS",
     "SECTIONS",
     "BufferConfig",
     "ExtractConfig",
     "FilesystemDestinationConfig",
     "LoadConfig",
     "NormalizeConfig",
-    "OtherKey",
     "ParquetOptions",
     "PipelineConfig",
     "RuntimeConfig",
-    "SettingInfo",
+    "ScaleOutConfig",
     "buffer_config",
-    "describe",
+    "config_path",
     "pipeline_config",
     "resolve",
 ]
@@ -178,6 +177,20 @@ class NormalizeConfig:
 
 
 @dataclass(frozen=True)
+class ScaleOutConfig:
+    """Where extract and normalize run (config section ``scale_out``; docs/scale-out.md)."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("scale_out",)
+
+    executor: str = setting(
+        "",
+        "``threads``, ``processes``, ``dask`` or ``ray``: run partitions and files on workers; "
+        "empty: in this process. The default of ``executor=`` on ``run``/``extract``/``normalize``.",
+    )
+    workers: int = setting(0, "Workers of ``threads``/``processes`` (0: one per CPU core).")
+
+
+@dataclass(frozen=True)
 class LoadConfig:
     """Loader settings (config section ``load``)."""
 
@@ -294,6 +307,7 @@ SECTIONS: tuple[type[Any], ...] = (
     BufferConfig,
     NormalizeConfig,
     ParquetOptions,
+    ScaleOutConfig,
     LoadConfig,
     FilesystemDestinationConfig,
     SchemaConfig,
@@ -330,12 +344,14 @@ def resolve(
         >>> resolve(LoadConfig, workers=8).workers
         8
     """
-    hints = get_type_hints(cls)
+    hints = _type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(explicit) - known
     if unknown:
         raise TypeError(f"{cls.__name__} has no settings {sorted(unknown)}")
     section = section if section is not None else getattr(cls, "SECTION", ())
+    # Once per section, not per key: finding the providers stats every TOML file.
+    providers = current_providers()
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):  # type: ignore[arg-type]
         kind = hints[item.name]
@@ -344,11 +360,11 @@ def resolve(
             nested = resolve(kind, source_name=source_name) if given is None else given
             values[item.name] = nested
             continue
-        path = _config_path(section, item)
+        path = config_path(section, item)
         if given is not None:
             value, where = given, ".".join(path or (*section, item.name))
         else:
-            found = None if path is None else _find(path, source_name)
+            found = None if path is None else _find(path, source_name, providers)
             if found is None:
                 continue  # the field's default
             where, raw = found
@@ -380,22 +396,35 @@ def buffer_config(source_name: str | None = None) -> BufferConfig:
     return resolve(BufferConfig, source_name=source_name)
 
 
-def _config_path(section: tuple[str, ...], item: dataclasses.Field[Any]) -> tuple[str, ...] | None:
+def config_path(section: tuple[str, ...], item: dataclasses.Field[Any]) -> tuple[str, ...] | None:
     key: tuple[str, ...] | None = item.metadata.get("key", ())
     if key is None:
         return None
     return (*section, *(key or (item.name,)))
 
 
-def _find(path: tuple[str, ...], source_name: str | None) -> tuple[str, Any] | None:
+_TYPE_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    """The fields' types (``get_type_hints`` evaluates the annotations' text on every call)."""
+    hints = _TYPE_HINTS.get(cls)
+    if hints is None:
+        hints = _TYPE_HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
+def _find(
+    path: tuple[str, ...], source_name: str | None, providers: list[Any] | None = None
+) -> tuple[str, Any] | None:
     """``(dotted key, raw value)`` of the first configured spelling of ``path``."""
     *sections, key = path
     if source_name:
         for scoped in (("sources", source_name, *sections), ("sources", *sections)):
-            raw = config.lookup_exact(scoped, key)
+            raw = config.lookup_exact(scoped, key, providers=providers)
             if raw is not None:
                 return ".".join((*scoped, key)), raw
-    return config.find(tuple(sections), key)
+    return config.find(tuple(sections), key, providers=providers)
 
 
 def _cast(raw: Any, kind: Any, where: str) -> Any:
@@ -423,175 +452,3 @@ def _check_minimum(item: dataclasses.Field[Any], value: Any, where: str) -> None
             f"at least {minimum}",
             f"pass {item.name}={minimum} or more, or set {env} to {minimum} or more.",
         )
-
-
-# ---------------------------------------------------------------------------- documentation
-@dataclass(frozen=True)
-class SettingInfo:
-    """One documented setting, as :func:`describe` lists it.
-
-    Attributes:
-        name: the field name on the settings class.
-        key: the dotted configuration key (``load.workers``), ``None`` if not configurable.
-        env: the environment variable (``LOAD__WORKERS``), ``None`` if not configurable.
-        type: the field's type as text.
-        default: the default value.
-        doc: what the setting does.
-    """
-
-    name: str
-    key: str | None
-    env: str | None
-    type: str
-    default: Any
-    doc: str
-
-
-def describe(cls: type[Any]) -> list[SettingInfo]:
-    """The fields of a settings class with their keys, defaults and documentation."""
-    hints = get_type_hints(cls)
-    section: tuple[str, ...] = getattr(cls, "SECTION", ())
-    infos = []
-    for item in dataclasses.fields(cls):
-        path = _config_path(section, item)
-        kind = hints[item.name]
-        infos.append(
-            SettingInfo(
-                name=item.name,
-                key=None if path is None or dataclasses.is_dataclass(kind) else ".".join(path),
-                env=None
-                if path is None or dataclasses.is_dataclass(kind)
-                else config.env_key(path[:-1], path[-1]),
-                type=kind.__name__ if isinstance(kind, type) else str(kind),
-                default=item.default,
-                doc=str(item.metadata.get("doc", "")),
-            )
-        )
-    return infos
-
-
-# ------------------------------------------------------------------ keys read outside resolve()
-@dataclass(frozen=True)
-class OtherKey:
-    """A configuration key (or environment variable) read by a module, not by :func:`resolve`.
-
-    Attributes:
-        key: the dotted key with ``<placeholders>`` (``None`` for an environment-only variable).
-        env: the environment variable (the placeholders uppercased).
-        default: what applies when it is not set.
-        read_in: the module that reads it (``docs/configuration.md`` and a test check that
-            every module reading configuration is listed).
-        doc: what it does.
-        secret: only secret providers may hold it, and it is masked wherever printed.
-    """
-
-    key: str | None
-    env: str
-    default: str
-    read_in: str
-    doc: str
-    secret: bool = False
-
-
-_CREDENTIALS = "destination.<name>.credentials"
-_CREDENTIALS_ENV = "DESTINATION__<NAME>__CREDENTIALS"
-
-#: Every key read outside :func:`resolve`, for ``docs/configuration.md``.
-OTHER_KEYS: tuple[OtherKey, ...] = (
-    OtherKey(
-        "destination.<name>.bucket_url",
-        "DESTINATION__FILESYSTEM__BUCKET_URL",
-        "required",
-        "quiver.destinations.filesystem",
-        "Where the filesystem destination writes (``<name>`` is ``filesystem`` unless the "
-        "destination is named); a user and password in the URL are taken out as S3 keys.",
-    ),
-    OtherKey(
-        "destination.<name>.destination_type",
-        "DESTINATION__<NAME>__DESTINATION_TYPE",
-        "none",
-        "quiver.destinations.filesystem",
-        '``filesystem`` makes ``destination="<name>"`` a named filesystem destination whose '
-        "settings are read under ``destination.<name>``.",
-    ),
-    OtherKey(
-        "destination.<name>.truncate_tables_on_staging_destination_before_load",
-        "DESTINATION__FILESYSTEM__TRUNCATE_TABLES_ON_STAGING_DESTINATION_BEFORE_LOAD",
-        "``true``",
-        "quiver.load.staging",
-        "With ``staging``: delete a table's staged files of earlier loads before staging it "
-        "again (dlt's setting; see docs/staging.md).",
-    ),
-    *(
-        OtherKey(
-            f"{_CREDENTIALS}.{field_name}",
-            f"{_CREDENTIALS_ENV}__{field_name.upper()}",
-            f"``{aws}``" if aws else "none",
-            "quiver.destinations.credentials",
-            f"S3 credentials: {what}; then the standard AWS variable.",
-            secret=field_name in ("aws_secret_access_key", "aws_session_token"),
-        )
-        for field_name, aws, what in (
-            ("aws_access_key_id", "AWS_ACCESS_KEY_ID", "the access key id"),
-            ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "the secret access key"),
-            ("aws_session_token", "AWS_SESSION_TOKEN", "a session token"),
-            ("region_name", "AWS_REGION", "the region (or ``AWS_DEFAULT_REGION``)"),
-            ("endpoint_url", "AWS_ENDPOINT_URL", "an S3-compatible server's URL"),
-            ("profile_name", "", "a profile of the shared AWS config files"),
-        )
-    ),
-    OtherKey(
-        "sources.<section>.<name>.<argument>",
-        "SOURCES__<SECTION>__<NAME>__<ARGUMENT>",
-        "the argument's own default is not used: required",
-        "quiver.configuration.accessors",
-        "An argument of a source or resource whose default is ``quiver.config.value`` or "
-        "``quiver.secrets.value`` (``<section>``: the function's module; a script's file stem).",
-    ),
-    OtherKey(
-        "sources.<section>.<resource>.<argument>.<field>",
-        "SOURCES__<SECTION>__<RESOURCE>__<ARGUMENT>__<FIELD>",
-        "the incremental's own",
-        "quiver.extract.incremental_config",
-        "A field (``cursor_path``, ``initial_value``, ...) of an incremental argument.",
-    ),
-    OtherKey(
-        "pipelines.<pipeline_name>.pipeline_salt",
-        "PIPELINES__<PIPELINE_NAME>__PIPELINE_SALT",
-        "derived from the pipeline name",
-        "quiver.pipeline.salt",
-        "The salt of ``Pipeline.anonymize`` when ``pipeline(pipeline_salt=...)`` is not given.",
-        secret=True,
-    ),
-    OtherKey(
-        "pipelines.<pipeline_name>.progress",
-        "PIPELINES__<PIPELINE_NAME>__PROGRESS",
-        "none",
-        "quiver.pipeline.factory",
-        "The progress collector (``log``, ``tqdm``, ...) when ``pipeline(progress=...)`` is "
-        "not given.",
-    ),
-    OtherKey(
-        None,
-        "QUIVER_DATA_DIR",
-        "``~/.quiver``",
-        "quiver.pipeline.factory",
-        "Environment only: pipelines' working folders are in ``$QUIVER_DATA_DIR/pipelines``.",
-    ),
-    OtherKey(
-        None,
-        "ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE",
-        "none (catalog-less tables)",
-        "quiver.destinations.iceberg.catalog",
-        "Environment only: the Iceberg catalog type (``sql``, ``rest``, ...); with "
-        "``ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG`` (JSON properties) and "
-        "``ICEBERG_CATALOG__ICEBERG_CATALOG_NAME``.",
-    ),
-    OtherKey(
-        None,
-        "QUIVER_PROJECT_DIR / DLT_PROJECT_DIR / DLT_CONFIG_FOLDER / XDG_DATA_HOME",
-        "the current directory / ``.dlt``",
-        "quiver.configuration.providers",
-        "Environment only: where the TOML files are read (see the provider rules above).",
-    ),
-)

@@ -189,16 +189,26 @@ def provider_locations() -> dict[str, tuple[list[str], list[str]]]:
     return result
 
 
-def lookup_exact(sections: tuple[str, ...], key: str) -> Any:
-    """The configured value at exactly ``sections`` + ``key`` (no fallback), or ``None``."""
-    found = resolve(sections, key, exact=True)
+def lookup_exact(
+    sections: tuple[str, ...], key: str, *, providers: list[Provider] | None = None
+) -> Any:
+    """The configured value at exactly ``sections`` + ``key`` (no fallback), or ``None``.
+
+    ``providers``: ask these (from :func:`current_providers`, fetched once for many keys).
+    """
+    found = resolve(sections, key, exact=True, providers=providers)
     return None if found is None else found.value
 
 
-def find(sections: tuple[str, ...], key: str) -> tuple[str, Any] | None:
+def find(
+    sections: tuple[str, ...], key: str, *, providers: list[Provider] | None = None
+) -> tuple[str, Any] | None:
     """``(dotted key where found, value)`` for ``key`` under ``sections`` or a shorter
-    prefix of them, or ``None``; the dotted key lets an error name what was actually set."""
-    found = resolve(sections, key)
+    prefix of them, or ``None``; the dotted key lets an error name what was actually set.
+
+    ``providers``: ask these (from :func:`current_providers`, fetched once for many keys).
+    """
+    found = resolve(sections, key, providers=providers)
     return None if found is None else (found.key, found.value)
 
 

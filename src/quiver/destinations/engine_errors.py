@@ -61,6 +61,17 @@ def _is_one_of(error: BaseException, classes: tuple[tuple[str, str], ...]) -> bo
     return False
 
 
+def _lost_create_race(error: BaseException) -> bool:
+    """Another writer created the Delta table between our look and our create.
+
+    delta-rs reports it as a generic ``DeltaError``, so only its message tells it apart; a retry
+    finds the table and appends, and the load id in the commit keeps that retry exactly-once.
+    """
+    return _is_one_of(error, (("deltalake.exceptions", "DeltaError"),)) and (
+        "table already exists" in str(error)
+    )
+
+
 def translate(
     error: BaseException, table_format: str, table_name: str, load_id: str | None = None
 ) -> QuiverError | None:
@@ -80,7 +91,7 @@ def translate(
     if isinstance(error, QuiverError):
         return None
     package = f" of package {load_id}" if load_id else ""
-    if _is_one_of(error, _CONFLICTS):
+    if _is_one_of(error, _CONFLICTS) or _lost_create_race(error):
         return CommitConflictError(table_format, table_name, load_id, f"{error}")
     if _is_one_of(error, _SCHEMA_MISMATCHES):
         return SchemaMismatchError(

@@ -6,7 +6,7 @@ example value and the load id where those are known, and end with a hint of what
 Retryability is an attribute (``retryable``), not a base class.
 
 The classes live in one module per area (``base``, ``configuration``, ``schema``, ``extract``,
-``normalize``, ``load``, ``pipeline``); import them from here.
+``normalize``, ``load``, ``pipeline``, ``scaleout``); import them from here.
 """
 
 from quiver.errors.base import (
@@ -94,6 +94,11 @@ from quiver.errors.pipeline import (
     PipelineStepFailed,
 )
 from quiver.errors.progress import InvalidProgressOption, UnknownProgressCollector
+from quiver.errors.scaleout import (
+    ExecutorNotSupported,
+    WorkerTaskFailed,
+    WorkerTaskNotSerializable,
+)
 from quiver.errors.schema import (
     InvalidIdentifier,
     InvalidSchemaContract,
@@ -123,6 +128,7 @@ __all__ = [
     "DestinationConfigTypeError",
     "DestinationHasFailedJobs",
     "EmptyArrowItem",
+    "ExecutorNotSupported",
     "FailedPackageNotFound",
     "InconsistentTableTemplate",
     "IncrementalArgumentError",
@@ -183,5 +189,7 @@ __all__ = [
     "UnsupportedDataType",
     "UnsupportedStorageError",
     "UnsupportedValue",
+    "WorkerTaskFailed",
+    "WorkerTaskNotSerializable",
     "did_you_mean",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
 
 from quiver.configuration.accessors import collecting_missing_config, inject_config
@@ -22,6 +22,7 @@ from quiver.extract.hints import build_hints, reject_unknown, reject_unsupported
 from quiver.extract.incremental import Incremental
 from quiver.extract.items import is_arrow_like
 from quiver.extract.nested_hints import NestedHintsArgument, with_nested_hints
+from quiver.extract.partitions import all_partitions, check_partitions
 from quiver.extract.resource import Resource
 from quiver.extract.source import Source, copy_resources
 from quiver.extract.state import in_source
@@ -53,6 +54,7 @@ def resource(
     section: str | None = None,
     standalone: bool | None = None,
     data_from: Resource | Any = None,
+    partitions: Sequence[Any] | None = None,
     references: None = None,
     nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
@@ -72,6 +74,7 @@ def resource(
     section: str | None = None,
     standalone: bool | None = None,
     data_from: Resource | Any = None,
+    partitions: Sequence[Any] | None = None,
     references: None = None,
     nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
@@ -90,6 +93,7 @@ def resource(
     section: str | None = None,
     standalone: bool | None = None,
     data_from: Resource | Any = None,
+    partitions: Sequence[Any] | None = None,
     references: None = None,
     nested_hints: NestedHintsArgument | None = None,
     spec: None = None,
@@ -113,6 +117,9 @@ def resource(
         standalone: accepted for compatibility: quiver's resources always bind their
             arguments when called, which is what ``standalone=True`` did in dlt.
         data_from: makes this a transformer of that resource (as ``@quiver.transformer``).
+        partitions: the units of parallel work: the function takes one value as its first
+            parameter and is called once per value (in turn in one process, as tasks on
+            workers with ``executor=``; see docs/scale-out.md).
         references: not supported yet (raises :class:`~quiver.errors.NotSupportedYet`).
         nested_hints: columns of nested tables by field path (``{"purchases": {"columns": ...}}``;
             see :func:`quiver.mark.make_nested_hints`).
@@ -161,9 +168,10 @@ def resource(
         where = f"quiver.resource() for resource {resource_name!r}"
         reject_unknown(hints, RESOURCE_ARGUMENTS, where)
         reject_unsupported(where, references=references, spec=spec)
+        values = None if partitions is None else check_partitions(resource_name, target, partitions)
         made = Resource(
             resource_name,
-            target,
+            target if values is None else all_partitions(target, values),
             hints=with_nested_hints(build_hints(hints, where=where), nested_hints, where),
             selected=selected,
             section=section or _section_of(target),
@@ -172,6 +180,8 @@ def resource(
         )
         if inspect.isfunction(target):
             functools.update_wrapper(made, target, updated=())
+        if values is not None:
+            made.partitions, made.partition_function = values, target
         return made
 
     if data is None:

@@ -26,6 +26,10 @@ class Resource(ResourceHints):
     returns a new resource; nothing runs until the pipeline extracts it (or it is iterated).
     """
 
+    #: ``@quiver.resource(partitions=...)``: the partition values and the undecorated function.
+    partitions: tuple[Any, ...] | None = None
+    partition_function: Callable[..., Any] | None = None
+
     def __init__(
         self,
         name: str,
@@ -155,6 +159,17 @@ class Resource(ResourceHints):
         else:
             self._steps.insert(insert_at, step)
         return self
+
+    def for_partition(self, value: Any) -> Resource:
+        """A copy that runs one partition of a partitioned resource (its bound arguments kept)."""
+        if self.partition_function is None:
+            raise ResourceTypeError(f"resource {self.name!r} has no partitions.")
+        from quiver.extract.partitions import one_partition
+
+        clone = self._clone()
+        clone._data = one_partition(self.partition_function, value)
+        clone.partitions = None
+        return clone
 
     def parallelize(self) -> Resource:
         """Run this resource's generator in the extract thread pool; returns ``self``."""

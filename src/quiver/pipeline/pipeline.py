@@ -51,6 +51,7 @@ from quiver.pipeline.step_logs import logged_step
 from quiver.pipeline.trace import traced
 from quiver.pipeline.unsupported import refuse_unsupported
 from quiver.pipeline.working_folder import WorkingFolder
+from quiver.scaleout import executor_of_step, extract_on
 from quiver.schema.documents import PipelineState
 from quiver.schema.hints import (
     ColumnsHint,
@@ -212,6 +213,7 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
         refresh: str | None = None,
         loader_file_format: FileFormat | None = None,
         workers: int | None = None,
+        executor: Any = None,
     ) -> ExtractInfo:
         """Extract data into one package per source; nothing is committed if anything fails.
 
@@ -252,7 +254,7 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
                     load_id = new_load_id()
                     extracted.append(
                         self._extract_source(
-                            source, resources, load_id, working_state, workers, mode
+                            source, resources, load_id, working_state, workers, mode, executor
                         )
                     )
         except Exception as error:
@@ -282,6 +284,7 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
         working_state: dict[str, Any],
         workers: int,
         refresh: RefreshMode | None = None,
+        executor: Any = None,
     ) -> _ExtractedPackage:
         """Extract one source into a new temp package (the caller commits or discards it)."""
         refreshed = prepare_refresh(
@@ -291,19 +294,16 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
         package = self._storage.new_temp_package(load_id)
         extracted = _ExtractedPackage(load_id, package, schema, ExtractMetrics(), refreshed)
         buffers = buffer_config(source.name)
-        extractor = Extractor(
-            package,
-            schema,
-            naming=schema_naming(schema, self.naming.max_length),
-            buffer_max_items=buffers.buffer_max_items,
-            file_max_items=buffers.file_max_items,
-            file_max_bytes=buffers.file_max_bytes,
-            progress=self._progress,
-        )
-        try:
-            extracted.metrics = extractor.extract(
-                resources, state=working_state, source_name=source.name, workers=workers
-            )
+        options: dict[str, Any] = {
+            "naming": schema_naming(schema, self.naming.max_length),
+            "buffer_max_items": buffers.buffer_max_items,
+            "file_max_items": buffers.file_max_items,
+            "file_max_bytes": buffers.file_max_bytes,
+        }
+        extractor = Extractor(package, schema, **options, progress=self._progress)
+        try:  # in this process, or on the executor's workers (quiver.scaleout)
+            run = (executor, extractor, package, options, resources, working_state, source.name)
+            extracted.metrics = extract_on(*run, workers=workers)
         except Exception:
             self._storage.discard_temp(package)
             raise
@@ -377,7 +377,7 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
     @locked_step
     @traced("normalize")
     @logged_step("normalize")
-    def normalize(self, workers: int | None = None) -> NormalizeInfo | None:
+    def normalize(self, workers: int | None = None, executor: Any = None) -> NormalizeInfo | None:
         """Normalize every extracted package into parquet.
 
         A package that fails deterministically (bad data, a wrong hint, a bug in quiver) is
@@ -387,10 +387,12 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
         Args:
             workers: how many extracted files of a package are normalized at once; defaults
                 to the ``normalize.workers`` config value (1).
+            executor: where files are normalized (docs/scale-out.md); default in this process.
         """
         self._storage.recover()
         info = NormalizeInfo(self.pipeline_name, _now())
-        steps.normalize_packages(self, resolve(NormalizeConfig, workers=workers), info)
+        with executor_of_step(executor):  # files on the executor's workers (quiver.scaleout)
+            steps.normalize_packages(self, resolve(NormalizeConfig, workers=workers), info)
         info.finished_at = _now()
         return info
 
@@ -494,6 +496,7 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
         table_format: TableFormatName | None = None,
         schema_contract: SchemaContractHint | None = None,
         refresh: str | None = None,
+        executor: Any = None,
     ) -> LoadInfo | None:
         """Finish pending packages, then extract, normalize and load ``data``.
 
@@ -537,9 +540,11 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
                 schema_contract=schema_contract,
                 refresh=refresh,
                 loader_file_format=loader_file_format,
+                executor=executor,
             )
 
-        return steps.run_steps(self, data, extract)
+        with executor_of_step(executor):
+            return steps.run_steps(self, data, extract)
 
     def dataset(self, schema: str | None = None) -> Dataset:
         """The loaded tables, read back lazily (a :class:`quiver.pipeline.dataset.Dataset`)."""

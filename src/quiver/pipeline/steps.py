@@ -23,6 +23,7 @@ from quiver.pipeline.failed_packages import failed_package_info
 from quiver.pipeline.infos import LoadInfo, NormalizeInfo
 from quiver.pipeline.naming import naming_of
 from quiver.pipeline.step_logs import logger
+from quiver.scaleout import workers_normalizer
 from quiver.schema.model import Schema
 from quiver.settings import LoadConfig, NormalizeConfig, pipeline_config, resolve
 
@@ -100,9 +101,10 @@ def _normalize_package(
             schema.merge_hints(table_schema["name"], table_schema)
         target = storage.new_temp_package(load_id)
         naming = naming_of(schema, pipeline.naming.max_length)
+        normalize = workers_normalizer() or normalize_package  # executor= (quiver.scaleout)
         try:
             with pipeline._progress(f"Normalize {schema.name} in {load_id}") as progress:
-                metrics = normalize_package(
+                metrics = normalize(
                     extracted, target, schema, load_id, naming, config, progress=progress
                 )
         except Exception:

@@ -7,7 +7,9 @@ The plan comes from :mod:`quiver.destinations.merge.plan`; this module turns it 
 * insert-only: ``ON keys`` → delete (hard deletes), insert where not matched;
 * delete-insert and child tables: the source is the load's distinct keys tagged ``d`` plus its
   rows tagged ``i``; ``ON s.op = 'd' AND keys`` → delete every matched target row, and insert
-  the ``i`` rows (which never match). Delete and insert land in one commit;
+  the ``i`` rows (which never match). Delete and insert land in one commit. An upsert into a
+  table that holds a key of the load more than once runs this way too: "update when matched"
+  would update every duplicate and keep them all, where Iceberg (and delete-insert) leave one;
 * scd2: the source is the new versions tagged ``i`` plus the versions to retire tagged ``r``;
   ``ON s.op = 'r' AND version and valid_from match`` → set ``valid_to``, insert the ``i`` rows.
 
@@ -27,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from quiver.destinations.base import TableCommit
+from quiver.destinations.delta import rewrite
 from quiver.destinations.merge import children as children_plan
 from quiver.destinations.merge import plan, scd2
 from quiver.destinations.merge.plan import C_DLT_ID, C_DLT_ROOT_ID, OP_COLUMN, MergeSpec
@@ -72,9 +75,23 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
         return
 
     target = _evolve(table, commit.arrow_schema)
-    deleted = _deleted_sql(spec, commit.arrow_schema)
-    kept = None if deleted is None else f"NOT ({deleted})"
-    if spec.strategy == "delete-insert":
+    if spec.strategy in ("upsert", "delete-insert") and rewrite.supported(table, commit, target):
+        # Deduplication found no repeated key: the primary key is unique in the load.
+        unique = selection.keep is None and not spec.deduplicated
+        groups = [
+            (group, plan.distinct_keys(keys, group, unique=unique and group == spec.primary_key))
+            for group in spec.delete_keys
+        ]
+        rows = None
+        if not selection.passthrough:
+            rows = selection.apply(dataset.to_table(), drop_deleted=True)
+        rewrite.replace_rows(fmt, table, commit, groups, rows)
+        return
+    if spec.strategy == "delete-insert" or (
+        spec.strategy == "upsert" and _holds_duplicates(table, spec.primary_key, keys)
+    ):
+        # Every target row with a key of the load goes and the load's rows come: one row per
+        # key afterwards, also where the table held duplicates of a key, as on Iceberg.
         deletes = [plan.distinct_keys(keys, group) for group in spec.delete_keys]
         inserts = _rows(dataset, target, selection, drop_deleted=True)
         merger = _delete_insert_merger(
@@ -82,9 +99,11 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
         )
         merger.execute()
         return
-    source = _rows(dataset, target, selection, drop_deleted=False)
+    # upsert (keys unique in the table) and insert-only: one MERGE on the keys.
+    deleted = _deleted_sql(spec, commit.arrow_schema)
+    kept = None if deleted is None else f"NOT ({deleted})"
     merger = table.merge(
-        source,
+        _rows(dataset, target, selection, drop_deleted=False),
         _key_predicate(spec.primary_key, keys),
         source_alias="s",
         target_alias="t",
@@ -95,6 +114,20 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
     if spec.strategy == "upsert":
         merger = merger.when_matched_update_all(kept)
     merger.when_not_matched_insert_all(kept).execute()
+
+
+def _holds_duplicates(table: DeltaTable, columns: Sequence[str], keys: pa.Table) -> bool:
+    """Whether the table holds a key of the load more than once (appended before the merge).
+
+    An "update when matched" MERGE would update every such row and keep them all; the caller
+    then replaces them instead. Reads only the key columns, pruned to the load's key range.
+    """
+    loaded = plan.distinct_keys(keys, columns)
+    if loaded.num_rows == 0:
+        return False
+    existing = _read(table, columns, None, keys=loaded)
+    existing = existing.filter(plan.matching_mask(existing, loaded, columns))
+    return plan.dedup_indices(existing, columns) is not None
 
 
 def _merge_scd2(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
@@ -136,10 +169,10 @@ def _merge_scd2(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
 
 # ------------------------------------------------------------------------------ child tables
 def _merge_child(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
-    rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
+    dataset = plan.source_dataset(commit.files, commit.arrow_schema)
     table = fmt.open_table(commit.table_name)
     if spec.scd2 is not None:
-        _merge_scd2_child(fmt, commit, spec, table, rows)
+        _merge_scd2_child(fmt, commit, spec, table, dataset.to_table())
         return
     root_schema = _root_schema(commit, spec)
     parent = children_plan.parent_rows(
@@ -150,17 +183,28 @@ def _merge_child(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None
         return _read_root_before(fmt, spec, columns, keys)
 
     children = children_plan.plan_children(spec, parent, root_before)
-    written = children_plan.child_rows(rows, children.insert_root_ids) if rows.num_rows else rows
+    # Child rows belong to root rows of this load: when all of those are written, so are all
+    # child rows, and the load's files are used as they are (never read here).
+    every_row = len(children.insert_root_ids) == len(parent.ids)
+    written = None
+    if not every_row:
+        rows = dataset.to_table()
+        written = children_plan.child_rows(rows, children.insert_root_ids)
     if table is None or len(children.delete_root_ids) == 0:
-        if written.num_rows == rows.num_rows:
-            if rows.num_rows:
+        if written is None:
+            if commit.files:
                 fmt.commit(dataclasses.replace(commit, disposition="append"))
         else:
             _write(fmt, commit, written)
         return
     target = _evolve(table, commit.arrow_schema)
     deletes = pa.table({C_DLT_ROOT_ID: children.delete_root_ids})
-    inserts = plan.align(written, target).to_reader()
+    if rewrite.supported(table, commit, target):
+        rewrite.replace_rows(fmt, table, commit, [((C_DLT_ROOT_ID,), deletes)], written)
+        return
+    inserts = (
+        _stream(dataset, target) if written is None else plan.align(written, target).to_reader()
+    )
     merger = _delete_insert_merger(
         fmt, table, commit, target, [(C_DLT_ROOT_ID,)], [deletes], inserts
     )
@@ -263,13 +307,17 @@ def _rows(
     drop_deleted: bool,
 ) -> pa.RecordBatchReader:
     """The load's rows in the target's schema: streamed from the files when all are kept."""
-    import pyarrow.dataset as pads
-
     if selection.passthrough:
-        files = dataset.files
-        return pads.dataset(files, schema=target, format="parquet").scanner().to_reader()
+        return _stream(dataset, target)
     rows = selection.apply(dataset.to_table(), drop_deleted=drop_deleted)
     return plan.align(rows, target).to_reader()
+
+
+def _stream(dataset: ds.Dataset, target: pa.Schema) -> pa.RecordBatchReader:
+    """The rows of the load's files in the target's schema, batch by batch."""
+    import pyarrow.dataset as pads
+
+    return pads.dataset(dataset.files, schema=target, format="parquet").scanner().to_reader()
 
 
 def _delete_insert_merger(

@@ -421,13 +421,16 @@ def deleted_mask(rows: pa.Table, column: str | None) -> pa.Array:
     return combine(mask)
 
 
-def distinct_keys(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
-    """The distinct non-null key values of ``rows`` (a null key matches nothing)."""
+def distinct_keys(rows: pa.Table, columns: Sequence[str], *, unique: bool = False) -> pa.Table:
+    """The distinct non-null key values of ``rows`` (a null key matches nothing).
+
+    ``unique`` says the caller knows the keys of ``rows`` are distinct already.
+    """
     keys = rows.select(list(columns))
     for column in columns:
         if keys[column].null_count:
             keys = keys.filter(pc.is_valid(keys[column]))
-    if dedup_indices(keys, columns) is None:  # a fast check; the keys are often unique
+    if unique or dedup_indices(keys, columns) is None:  # the keys are often unique
         return keys
     return keys.group_by(list(columns), use_threads=False).aggregate([])
 
@@ -440,6 +443,12 @@ def matching_mask(target: pa.Table, keys: pa.Table, columns: Sequence[str]) -> p
     if len(columns) == 1:
         (column,) = columns
         values = combine(keys[column]).cast(target.schema.field(column).type)
+        if pa.types.is_integer(values.type):
+            # polars' hash set is multi-threaded: 1M ids among 1M in ~40 ms (pyarrow ~250 ms).
+            import polars as pl
+
+            found = pl.Series(combine(target[column])).is_in(pl.Series(values).implode())
+            return found.fill_null(False).to_arrow()
         return combine(pc.is_in(target[column], value_set=values, skip_nulls=True))
     left = target.select(list(columns)).append_column(_INDEX, pa.array(np.arange(count)))
     right = keys.select(list(columns)).cast(target.select(list(columns)).schema)
