@@ -20,6 +20,7 @@ from typing import Final
 
 import pyarrow as pa
 
+from quiver.package.ids import uniq_id
 from quiver.package.storage import JobFile
 
 #: Extension of files holding rows that quiver converted from Python objects.
@@ -32,25 +33,31 @@ _SEQUENCE_DIGITS = 8
 
 
 class FileSequence:
-    """The file ids of one package, in the order its files are opened (thread-safe)."""
+    """The file ids of one extractor, in the order its files are opened (thread-safe).
+
+    An id is ``<number>-<token>``: the number orders the files, the token (random, one per
+    sequence) keeps the ids of extractors that fill one package apart (scale-out tasks).
+    """
 
     def __init__(self) -> None:
         self._counter = itertools.count()
         self._lock = threading.Lock()
+        self._token = uniq_id(6)
 
     def next_id(self) -> str:
         with self._lock:
             number = next(self._counter)
-        return f"{number:0{_SEQUENCE_DIGITS}d}"
+        return f"{number:0{_SEQUENCE_DIGITS}d}-{self._token}"
 
 
 def extraction_order(job_path: Path) -> tuple[int, str]:
-    """Sort key of an extracted file: its place in the package's sequence.
+    """Sort key of an extracted file: its place in its extractor's sequence.
 
     Files of packages written before file ids were sequential sort after, by name.
     """
     file_id = JobFile.parse(job_path.name).file_id
-    return (int(file_id), "") if file_id.isdigit() else (1 << 62, job_path.name)
+    number, _, token = file_id.partition("-")
+    return (int(number), token) if number.isdigit() and token else (1 << 62, job_path.name)
 
 
 class IpcTableWriter:
