@@ -35,10 +35,7 @@ from tests.corpus_targets import SECRET, build_target, grow, reverse_file_names
 
 #: Cases (``case_id`` or ``case_id-format[-target]``) failing on main because of a gap that
 #: issue 14 lists: strict xfails, removed while merging the fix.
-KNOWN_GAPS: dict[str, str] = {
-    "merge_into_existing_duplicates": "issue 14 item 3: a merge into a table holding a key "
-    "twice leaves 2 rows on Delta, 1 on Iceberg",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 #: Cases failing on main because of a bug outside issue 14's nine items (reported, unowned).
 OUTSIDE_ISSUE: dict[str, str] = {
