@@ -299,7 +299,8 @@ def test_bad_input(
     if made.error is not None:  # refused before anything ran: that must be a clear error
         assert case.may_fail, f"pipeline() raised {made.error!r}"
         _assert_clear_error(case, made, _words(case))
-        pipeline = new_pipeline("ds")
+        # the readers read case.read_dataset: the pipeline that replaces the refused one uses it
+        pipeline = new_pipeline(case.read_dataset)
     else:
         pipeline = made.info
     load_ids: set[str] = set()
