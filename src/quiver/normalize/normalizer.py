@@ -28,6 +28,7 @@ from quiver.normalize.flatten import (
     flatten_rows,
     rename_arrow_columns,
 )
+from quiver.normalize.partitioned_files import PartitionedTableWriter
 from quiver.package.formats import ROWS_EXT, iter_batches
 from quiver.package.storage import JobFile, PackageStorage
 from quiver.progress import NULL_COLLECTOR, Collector
@@ -35,6 +36,7 @@ from quiver.schema.columns import C_DLT_ID
 from quiver.schema.hints import resolve_strategy, row_version_column
 from quiver.schema.model import EVOLVE_ONCE, Schema
 from quiver.schema.naming import NamingConvention
+from quiver.schema.partitions import partition_fields
 from quiver.settings import NormalizeConfig, ParquetOptions
 
 PARQUET_EXT = "parquet"
@@ -332,7 +334,7 @@ def _run_job(
         context.established,
         context.violations,
     )
-    output = _JobOutput(target, context.config.parquet)
+    output = _JobOutput(target, context.config.parquet, context.schema)
     try:
         for batch in iter_batches(job_path):
             flat = _flatten_batch(batch, root, unnest, options)
@@ -395,10 +397,11 @@ def _coerce_tables(
 class _JobOutput:
     """Where the coerced tables of one job go: parquet per table, discarded rows to dead letters."""
 
-    def __init__(self, target: Path, parquet: ParquetOptions) -> None:
+    def __init__(self, target: Path, parquet: ParquetOptions, schema: Schema) -> None:
         self._jobs_dir = target / "jobs" / "new"
         self._parquet = parquet
-        self._writers: dict[str, _ParquetTableWriter] = {}
+        self._schema = schema
+        self._writers: dict[str, _ParquetTableWriter | PartitionedTableWriter] = {}
         self._dead_letters = DeadLetterWriter(target)
         self._metrics = NormalizeMetrics()
 
@@ -413,11 +416,18 @@ class _JobOutput:
                 continue
             writer = self._writers.get(table_name)
             if writer is None:
-                writer = self._writers[table_name] = _ParquetTableWriter(
-                    self._jobs_dir, table_name, self._parquet
-                )
+                writer = self._writers[table_name] = self._new_writer(table_name)
             writer.write(result.table)
             _count(metrics.row_counts, table_name, result.table.num_rows)
+
+    def _new_writer(self, table_name: str) -> _ParquetTableWriter | PartitionedTableWriter:
+        """Partitioned tables get one file per partition value (``partitioned_files``)."""
+        args = (self._jobs_dir, table_name, self._parquet)
+        identity = self._schema.columns_with_hint(table_name, "partition")
+        fields = partition_fields(self._schema.tables.get(table_name, {}), identity)
+        if fields:
+            return PartitionedTableWriter(fields, lambda: _ParquetLane(*args))
+        return _ParquetTableWriter(*args)
 
     def close(self) -> None:
         """Finish every file; the dead letters are closed even when a parquet writer fails."""

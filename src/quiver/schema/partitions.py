@@ -184,14 +184,11 @@ def _mix_block(hashes: np.ndarray, block: np.ndarray) -> np.ndarray:
     return hashes * np.uint32(5) + np.uint32(0xE6546B64)
 
 
-def _finish(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def _finish(hashes: Any, lengths: np.ndarray) -> np.ndarray:
     hashes = hashes ^ lengths.astype(np.uint32)
-    hashes ^= hashes >> np.uint32(16)
-    hashes *= np.uint32(0x85EBCA6B)
-    hashes ^= hashes >> np.uint32(13)
-    hashes *= np.uint32(0xC2B2AE35)
-    hashes ^= hashes >> np.uint32(16)
-    return hashes
+    hashes = (hashes ^ (hashes >> np.uint32(16))) * np.uint32(0x85EBCA6B)
+    hashes = (hashes ^ (hashes >> np.uint32(13))) * np.uint32(0xC2B2AE35)
+    return hashes ^ (hashes >> np.uint32(16))  # type: ignore[no-any-return]
 
 
 def _murmur3(values: pa.Array) -> np.ndarray | None:
@@ -220,7 +217,9 @@ def _murmur3_bytes(values: pa.Array, offset_type: type[np.integer[Any]]) -> np.n
     """murmur3 of variable-length values, one 4-byte block position at a time for all rows."""
     count = len(values)
     buffers = values.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type)[values.offset : values.offset + count + 1]
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[
+        values.offset : values.offset + count + 1
+    ]
     data = (
         np.frombuffer(buffers[2], dtype=np.uint8)
         if buffers[2] is not None

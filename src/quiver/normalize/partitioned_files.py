@@ -1,0 +1,139 @@
+"""Parquet files of a partitioned table, one partition value per file.
+
+Every batch is split by the table's partition key (:mod:`quiver.schema.partitions`: identity
+columns and Iceberg transforms, computed as the engines compute them), and each part goes to the
+open file of its key. A file records its key in its footer, so the table formats register the
+files as they are (Delta: under ``col=value/`` with the values in the add action; Iceberg: with
+the partition tuple in the manifest) instead of re-encoding the data.
+
+Memory stays bounded by the batch: at most :data:`MAX_OPEN_FILES` keys have an open file per
+table (the least recently written one is closed when another key needs a file; that key starts a
+new file if it comes back), and each open file encodes on its own thread with at most one part
+waiting. A batch whose key cannot be computed (a transform quiver does not implement for the
+column's type) is written unsplit; the table format then partitions such files itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from quiver.schema.partitions import PARTITION_METADATA_KEY, PartitionField, transform_array
+
+__all__ = ["MAX_OPEN_FILES", "PartitionedTableWriter"]
+
+#: Files open at once per partitioned table (per normalize job).
+MAX_OPEN_FILES = 16
+
+_ROW_INDEX = "__quiver_row"
+
+
+class FileLane(Protocol):
+    """A sequence of parquet files of one table, written one batch at a time."""
+
+    files: list[Path]
+
+    def write(self, table: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PartitionedTableWriter:
+    """The files of one partitioned table of one normalize job.
+
+    Args:
+        fields: The table's partition key.
+        new_lane: Opens a lane (a parquet writer on its own thread) for one key's files.
+        max_open_files: How many keys keep an open file.
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[PartitionField],
+        new_lane: Callable[[], FileLane],
+        max_open_files: int = MAX_OPEN_FILES,
+    ) -> None:
+        self._fields = list(fields)
+        self._new_lane = new_lane
+        self._max_open = max(1, max_open_files)
+        self._open: OrderedDict[str, FileLane] = OrderedDict()
+        self._closed: list[FileLane] = []
+
+    @property
+    def files(self) -> list[Path]:
+        lanes = [*self._closed, *self._open.values()]
+        return [path for lane in lanes for path in lane.files]
+
+    def write(self, table: pa.Table) -> None:
+        for key, part in _split(table, self._fields):
+            lane = self._open.pop(key, None)
+            if lane is None:
+                lane = self._new_lane()
+                if len(self._open) >= self._max_open:
+                    _, oldest = self._open.popitem(last=False)
+                    self._retire(oldest)
+            self._open[key] = lane  # most recently written last
+            metadata = {PARTITION_METADATA_KEY: key.encode()} if key else None
+            lane.write(part.replace_schema_metadata(_with(part.schema.metadata, metadata)))
+
+    def _retire(self, lane: FileLane) -> None:
+        lane.close()
+        self._closed.append(lane)
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        while self._open:
+            _, lane = self._open.popitem(last=False)
+            try:
+                self._retire(lane)
+            except BaseException as error:  # close every file, then report the first error
+                self._closed.append(lane)
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+
+def _with(
+    metadata: dict[bytes, bytes] | None, extra: dict[bytes, bytes] | None
+) -> dict[bytes, bytes] | None:
+    if not extra:
+        return {k: v for k, v in (metadata or {}).items() if k != PARTITION_METADATA_KEY} or None
+    return {**(metadata or {}), **extra}
+
+
+def _split(table: pa.Table, fields: Sequence[PartitionField]) -> list[tuple[str, pa.Table]]:
+    """``(key JSON, rows)`` per partition key in ``table``; key ``""`` for an unsplit batch."""
+    keys: dict[str, pa.Array] = {}
+    for number, field in enumerate(fields):
+        if field.column not in table.column_names:  # not in this batch: null in every row
+            keys[f"k{number}"] = pa.nulls(table.num_rows, pa.int64())
+            continue
+        values = transform_array(field, table.column(field.column).combine_chunks())
+        if values is None:
+            return [("", table)]
+        keys[f"k{number}"] = values
+    if not keys:
+        return [("", table)]
+    names = list(keys)
+    grouped = (
+        pa.table({**keys, _ROW_INDEX: pa.array(np.arange(table.num_rows, dtype=np.int64))})
+        .group_by(names, use_threads=False)
+        .aggregate([(_ROW_INDEX, "list")])
+    )
+    rows = grouped.column(f"{_ROW_INDEX}_list")
+    values_by_key = [grouped.column(name).to_pylist() for name in names]
+    parts = []
+    # One iteration per distinct key of the batch, not per row.
+    for group in range(grouped.num_rows):
+        key: list[list[Any]] = [
+            [field.column, field.transform, values_by_key[number][group]]
+            for number, field in enumerate(fields)
+        ]
+        parts.append((json.dumps(key), table.take(rows[group].values)))
+    return parts
