@@ -74,10 +74,18 @@ class _ParquetLane:
     lane waits to be encoded, which keeps memory bounded by the batch size.
     """
 
-    def __init__(self, jobs_dir: Path, table_name: str, options: ParquetOptions) -> None:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        table_name: str,
+        options: ParquetOptions,
+        near_unique: frozenset[str] | None = None,
+    ) -> None:
         self._jobs_dir = jobs_dir
         self._table_name = table_name
         self._options = options
+        # Decided on a whole batch by the caller when the lane's first table is a small part.
+        self._near_unique = near_unique
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._executor = ThreadPoolExecutor(
@@ -109,7 +117,11 @@ class _ParquetLane:
                     name
                     for name in table.schema.names
                     if name not in options.no_dictionary_columns
-                    and not _near_unique(table.column(name))
+                    and not (
+                        name in self._near_unique
+                        if self._near_unique is not None
+                        else _near_unique(table.column(name))
+                    )
                 ],
                 # Delta and Iceberg readers want microseconds; field ids would confuse Iceberg.
                 coerce_timestamps="us",
@@ -426,7 +438,12 @@ class _JobOutput:
         identity = self._schema.columns_with_hint(table_name, "partition")
         fields = partition_fields(self._schema.tables.get(table_name, {}), identity)
         if fields:
-            return PartitionedTableWriter(fields, lambda: _ParquetLane(*args))
+            return PartitionedTableWriter(
+                fields,
+                lambda batch: _ParquetLane(
+                    *args, frozenset(n for n in batch.column_names if _near_unique(batch[n]))
+                ),
+            )
         return _ParquetTableWriter(*args)
 
     def close(self) -> None:

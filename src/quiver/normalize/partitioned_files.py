@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from quiver.schema.partitions import PARTITION_METADATA_KEY, PartitionField, transform_array
 
@@ -32,6 +33,8 @@ __all__ = ["MAX_OPEN_FILES", "PartitionedTableWriter"]
 MAX_OPEN_FILES = 16
 
 _ROW_INDEX = "__quiver_row"
+#: A batch with at most this many runs of equal keys is split by slicing, else by grouping.
+_MAX_RUNS = 64
 
 
 class FileLane(Protocol):
@@ -49,14 +52,16 @@ class PartitionedTableWriter:
 
     Args:
         fields: The table's partition key.
-        new_lane: Opens a lane (a parquet writer on its own thread) for one key's files.
+        new_lane: Opens a lane (a parquet writer on its own thread) for one key's files; it
+            gets the whole batch, so that encoding choices (dictionary or not) are made on it
+            rather than on the key's first, possibly small, part.
         max_open_files: How many keys keep an open file.
     """
 
     def __init__(
         self,
         fields: Sequence[PartitionField],
-        new_lane: Callable[[], FileLane],
+        new_lane: Callable[[pa.Table], FileLane],
         max_open_files: int = MAX_OPEN_FILES,
     ) -> None:
         self._fields = list(fields)
@@ -74,7 +79,7 @@ class PartitionedTableWriter:
         for key, part in _split(table, self._fields):
             lane = self._open.pop(key, None)
             if lane is None:
-                lane = self._new_lane()
+                lane = self._new_lane(table)
                 if len(self._open) >= self._max_open:
                     _, oldest = self._open.popitem(last=False)
                     self._retire(oldest)
@@ -121,6 +126,18 @@ def _split(table: pa.Table, fields: Sequence[PartitionField]) -> list[tuple[str,
     if not keys:
         return [("", table)]
     names = list(keys)
+    runs = _runs(list(keys.values()))
+    if len(runs) <= _MAX_RUNS:
+        # Rows arrive grouped by key (event time, a sorted source): zero-copy slices.
+        starts = pa.array([start for start, _ in runs], pa.int64())
+        values_at = [keys[name].take(starts).to_pylist() for name in names]
+        return [
+            (
+                _key_json(fields, [values[number] for values in values_at]),
+                table.slice(start, length),
+            )
+            for number, (start, length) in enumerate(runs)
+        ]
     grouped = (
         pa.table({**keys, _ROW_INDEX: pa.array(np.arange(table.num_rows, dtype=np.int64))})
         .group_by(names, use_threads=False)
@@ -128,12 +145,35 @@ def _split(table: pa.Table, fields: Sequence[PartitionField]) -> list[tuple[str,
     )
     rows = grouped.column(f"{_ROW_INDEX}_list")
     values_by_key = [grouped.column(name).to_pylist() for name in names]
-    parts = []
     # One iteration per distinct key of the batch, not per row.
-    for group in range(grouped.num_rows):
-        key: list[list[Any]] = [
-            [field.column, field.transform, values_by_key[number][group]]
-            for number, field in enumerate(fields)
-        ]
-        parts.append((json.dumps(key), table.take(rows[group].values)))
-    return parts
+    return [
+        (
+            _key_json(fields, [values[group] for values in values_by_key]),
+            table.take(rows[group].values),
+        )
+        for group in range(grouped.num_rows)
+    ]
+
+
+def _key_json(fields: Sequence[PartitionField], values: Sequence[Any]) -> str:
+    return json.dumps([[f.column, f.transform, v] for f, v in zip(fields, values, strict=True)])
+
+
+def _runs(keys: list[pa.Array]) -> list[tuple[int, int]]:
+    """``(start, length)`` of the runs of equal keys, or more than ``_MAX_RUNS`` of them when
+    there are too many to be worth slicing."""
+    count = len(keys[0])
+    if count == 0:
+        return []
+    changed = np.zeros(count - 1, dtype=bool)
+    for values in keys:
+        before, after = values.slice(0, count - 1), values.slice(1)
+        differs = pc.not_equal(before, after)
+        # Null-safe: a null next to a value differs, two nulls do not.
+        null_differs = pc.not_equal(before.is_null(), after.is_null())
+        changed |= pc.fill_null(differs, null_differs).to_numpy(zero_copy_only=False)
+        if np.count_nonzero(changed) >= _MAX_RUNS:
+            return [(0, 0)] * (_MAX_RUNS + 1)
+    starts = [0, *(np.nonzero(changed)[0] + 1).tolist()]
+    ends = [*starts[1:], count]
+    return [(start, end - start) for start, end in zip(starts, ends, strict=True)]
