@@ -80,6 +80,7 @@ class _ParquetLane:
         table_name: str,
         options: ParquetOptions,
         near_unique: frozenset[str] | None = None,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self._jobs_dir = jobs_dir
         self._table_name = table_name
@@ -88,7 +89,9 @@ class _ParquetLane:
         self._near_unique = near_unique
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
-        self._executor = ThreadPoolExecutor(
+        # Lanes of a partitioned table share a few threads (each thread costs allocator memory).
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"parquet-{table_name}"
         )
         self._pending: Future[None] | None = None
@@ -143,7 +146,8 @@ class _ParquetLane:
             self._wait()
         finally:
             self._close_file()
-            self._executor.shutdown(wait=True)
+            if self._owns_executor:
+                self._executor.shutdown(wait=True)
 
 
 class _ParquetTableWriter:
@@ -440,8 +444,10 @@ class _JobOutput:
         if fields:
             return PartitionedTableWriter(
                 fields,
-                lambda batch: _ParquetLane(
-                    *args, frozenset(n for n in batch.column_names if _near_unique(batch[n]))
+                lambda batch, executor: _ParquetLane(
+                    *args,
+                    frozenset(n for n in batch.column_names if _near_unique(batch[n])),
+                    executor,
                 ),
             )
         return _ParquetTableWriter(*args)

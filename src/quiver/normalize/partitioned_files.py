@@ -8,16 +8,20 @@ the partition tuple in the manifest) instead of re-encoding the data.
 
 Memory stays bounded by the batch: at most :data:`MAX_OPEN_FILES` keys have an open file per
 table (the least recently written one is closed when another key needs a file; that key starts a
-new file if it comes back), and each open file encodes on its own thread with at most one part
-waiting. A batch whose key cannot be computed (a transform quiver does not implement for the
-column's type) is written unsplit; the table format then partitions such files itself.
+new file if it comes back), and each open file has at most one part waiting to be encoded, on
+:data:`ENCODER_THREADS` threads the table's files share (a thread per file would cost allocator
+memory per thread: ~10 MB each, measured). A batch whose key cannot be computed (a transform
+quiver does not implement for the column's type) is written unsplit; the table format then
+partitions such files itself.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +35,8 @@ __all__ = ["MAX_OPEN_FILES", "PartitionedTableWriter"]
 
 #: Files open at once per partitioned table (per normalize job).
 MAX_OPEN_FILES = 16
+#: Threads encoding the open files of one partitioned table.
+ENCODER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 _ROW_INDEX = "__quiver_row"
 #: A batch with at most this many runs of equal keys is split by slicing, else by grouping.
@@ -52,16 +58,16 @@ class PartitionedTableWriter:
 
     Args:
         fields: The table's partition key.
-        new_lane: Opens a lane (a parquet writer on its own thread) for one key's files; it
-            gets the whole batch, so that encoding choices (dictionary or not) are made on it
-            rather than on the key's first, possibly small, part.
+        new_lane: Opens a lane (a parquet writer) for one key's files, encoding on the given
+            executor; it gets the whole batch, so that encoding choices (dictionary or not) are
+            made on it rather than on the key's first, possibly small, part.
         max_open_files: How many keys keep an open file.
     """
 
     def __init__(
         self,
         fields: Sequence[PartitionField],
-        new_lane: Callable[[pa.Table], FileLane],
+        new_lane: Callable[[pa.Table, ThreadPoolExecutor], FileLane],
         max_open_files: int = MAX_OPEN_FILES,
     ) -> None:
         self._fields = list(fields)
@@ -69,6 +75,13 @@ class PartitionedTableWriter:
         self._max_open = max(1, max_open_files)
         self._open: OrderedDict[str, FileLane] = OrderedDict()
         self._closed: list[FileLane] = []
+        # The open files encode on a few shared threads (as many as an unpartitioned table's
+        # lanes): a thread per file would cost allocator memory per thread.
+        self._encoders = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-partition")
+            for _ in range(ENCODER_THREADS)
+        ]
+        self._turn = 0
 
     @property
     def files(self) -> list[Path]:
@@ -79,7 +92,8 @@ class PartitionedTableWriter:
         for key, part in _split(table, self._fields):
             lane = self._open.pop(key, None)
             if lane is None:
-                lane = self._new_lane(table)
+                lane = self._new_lane(table, self._encoders[self._turn % len(self._encoders)])
+                self._turn += 1
                 if len(self._open) >= self._max_open:
                     _, oldest = self._open.popitem(last=False)
                     self._retire(oldest)
@@ -100,6 +114,8 @@ class PartitionedTableWriter:
             except BaseException as error:  # close every file, then report the first error
                 self._closed.append(lane)
                 errors.append(error)
+        for encoder in self._encoders:
+            encoder.shutdown(wait=True)
         if errors:
             raise errors[0]
 
