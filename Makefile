@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-bench run test test-fast lint format typecheck bench bench-full clean
+.PHONY: help install install-bench run test test-fast lint format typecheck bench bench-full bench-partitioned clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -44,9 +44,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 install-bench: $(VENV)/.installed-bench ## Install the benchmark extras (dlt, matplotlib)
 
-bench: install-bench ## Quick benchmarks (quiver vs dlt vs the floor), then 1M nested dicts -> Delta
+bench: install-bench ## Quick benchmarks (quiver vs dlt vs the floor), 1M nested dicts -> Delta, partitioned vs not at 1M
 	$(PY) benches/run.py --quick
 	$(PY) benches/run.py --scenarios dicts-delta --rows 1000000 --tools quiver,floor --no-readme --tag $$(date +%F)-1m-dicts
+	$(PY) benches/bench_partitioned.py --rows 1000000 --dict-rows 100000
+
+bench-partitioned: install ## Partitioned vs unpartitioned loads (issue 17): 3M and 10M Arrow rows, 1M nested dicts
+	$(PY) benches/bench_partitioned.py
 
 bench-full: install-bench ## All benchmark scenarios at full size
 	$(PY) benches/run.py --full
