@@ -21,7 +21,7 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,6 +82,10 @@ class PartitionedTableWriter:
             for _ in range(ENCODER_THREADS)
         ]
         self._turn = 0
+        # Splitting (a gather per key for unordered data) runs beside the next batch's
+        # flattening, as encoding does: one batch at a time waits here.
+        self._splitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partition-split")
+        self._pending: Future[None] | None = None
 
     @property
     def files(self) -> list[Path]:
@@ -89,6 +93,15 @@ class PartitionedTableWriter:
         return [path for lane in lanes for path in lane.files]
 
     def write(self, table: pa.Table) -> None:
+        self._wait()
+        self._pending = self._splitter.submit(self._split_and_write, table)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _split_and_write(self, table: pa.Table) -> None:
         for key, part in _split(table, self._fields):
             lane = self._open.pop(key, None)
             if lane is None:
@@ -107,6 +120,11 @@ class PartitionedTableWriter:
 
     def close(self) -> None:
         errors: list[BaseException] = []
+        try:
+            self._wait()
+        except BaseException as error:  # still close the files written so far
+            errors.append(error)
+        self._splitter.shutdown(wait=True)
         while self._open:
             _, lane = self._open.popitem(last=False)
             try:
