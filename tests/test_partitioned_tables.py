@@ -369,3 +369,61 @@ def test_killed_partitioned_load_lands_exactly_once(
     assert [(r["id"], r["kind"]) for r in rows] == [(i, "abc"[i % 3]) for i in range(1000)]
     assert len(_data_files(lake, "events")) == 3
     assert pipeline.run() is None
+
+
+# ------------------------------------------------------------------ the normalize-side writer
+class _RecordingLane:
+    """A lane that keeps what it was given (one file per lane), for the writer's bookkeeping."""
+
+    def __init__(self, folder: Path, number: int) -> None:
+        self.files = [folder / f"{number}.parquet"]
+        self.parts: list[pa.Table] = []
+        self.closed = False
+
+    def write(self, table: pa.Table) -> None:
+        assert not self.closed
+        self.parts.append(table)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["runs", "shuffled"])
+def test_writer_splits_by_key_with_bounded_open_files(tmp_path: Path, ordered: bool) -> None:
+    from quiver.normalize.partitioned_files import PartitionedTableWriter
+    from quiver.schema.partitions import PARTITION_METADATA_KEY
+
+    rng = np.random.default_rng(3)
+    keys = np.repeat(np.arange(5), 400) if ordered else rng.integers(0, 5, 2000)
+    kinds = pa.array([None if k == 4 else f"k{k}" for k in keys.tolist()])
+    batch = pa.table({"id": np.arange(2000), "kind": kinds})
+    lanes: list[_RecordingLane] = []
+
+    def new_lane(table: pa.Table, executor: Any) -> _RecordingLane:
+        assert table.num_rows == 1000  # encoding choices are made on the whole batch
+        lanes.append(_RecordingLane(tmp_path, len(lanes)))
+        return lanes[-1]
+
+    writer = PartitionedTableWriter([PartitionField("kind")], new_lane, max_open_files=2)
+    writer.write(batch.slice(0, 1000))
+    writer.write(batch.slice(1000))
+    writer.close()
+    assert all(lane.closed for lane in lanes)
+    seen: list[int] = []
+    for lane in lanes:
+        values = {v for part in lane.parts for v in part.column("kind").to_pylist()}
+        assert len(values) == 1  # one key per file
+        recorded = {part.schema.metadata[PARTITION_METADATA_KEY] for part in lane.parts}
+        assert recorded == {f'[["kind", "identity", {json_value(values.pop())}]]'.encode()}
+        seen.extend(i for part in lane.parts for i in part.column("id").to_pylist())
+    assert sorted(seen) == list(range(2000))
+    if ordered:
+        assert len(lanes) == 5  # each key's rows come together: one file each
+    else:
+        assert len(lanes) > 5  # 5 keys cycling through 2 open files: rotation
+
+
+def json_value(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
