@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -442,14 +443,7 @@ class _JobOutput:
         identity = self._schema.columns_with_hint(table_name, "partition")
         fields = partition_fields(self._schema.tables.get(table_name, {}), identity)
         if fields:
-            return PartitionedTableWriter(
-                fields,
-                lambda batch, executor: _ParquetLane(
-                    *args,
-                    frozenset(n for n in batch.column_names if _near_unique(batch[n])),
-                    executor,
-                ),
-            )
+            return PartitionedTableWriter(fields, _lane_factory(*args))
         return _ParquetTableWriter(*args)
 
     def close(self) -> None:
@@ -466,6 +460,22 @@ class _JobOutput:
             self._metrics.files.extend(writer.files)
         self._metrics.dead_letter_files.extend(self._dead_letters.files)
         return self._metrics
+
+
+def _lane_factory(
+    jobs_dir: Path, table_name: str, options: ParquetOptions
+) -> Callable[[pa.Table, ThreadPoolExecutor], _ParquetLane]:
+    """Lanes for the files of a partitioned table: dictionary choices are made once per schema
+    on a whole batch (a key's first part may be too small to judge; a file each is costly)."""
+    near_unique: dict[pa.Schema, frozenset[str]] = {}
+
+    def new_lane(batch: pa.Table, executor: ThreadPoolExecutor) -> _ParquetLane:
+        if batch.schema not in near_unique:
+            names = batch.column_names
+            near_unique[batch.schema] = frozenset(n for n in names if _near_unique(batch[n]))
+        return _ParquetLane(jobs_dir, table_name, options, near_unique[batch.schema], executor)
+
+    return new_lane
 
 
 def _count(counts: dict[str, int], table_name: str, count: int) -> None:
