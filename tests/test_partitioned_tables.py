@@ -427,3 +427,24 @@ def json_value(value: Any) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_writer_rotates_big_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from quiver.normalize import partitioned_files
+
+    monkeypatch.setattr(partitioned_files, "MAX_FILE_ROWS", 300)
+    lanes: list[_RecordingLane] = []
+
+    def new_lane(table: pa.Table, executor: Any) -> _RecordingLane:
+        lanes.append(_RecordingLane(tmp_path, len(lanes)))
+        return lanes[-1]
+
+    writer = partitioned_files.PartitionedTableWriter(
+        [PartitionField("kind")], new_lane, row_group_rows=100
+    )
+    for start in range(0, 1000, 100):
+        writer.write(pa.table({"id": np.arange(start, start + 100), "kind": ["a"] * 100}))
+    writer.close()
+    # 1000 rows of one key: files of 300, 300, 300 and 100 rows, each closed.
+    assert [sum(p.num_rows for p in lane.parts) for lane in lanes] == [300, 300, 300, 100]
+    assert all(lane.closed for lane in lanes)

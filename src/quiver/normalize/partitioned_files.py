@@ -37,6 +37,8 @@ __all__ = ["MAX_OPEN_FILES", "PartitionedTableWriter"]
 MAX_OPEN_FILES = 16
 #: Rows of one key gathered before they are written (the Arrow batch size of extract).
 ROW_GROUP_ROWS = 100_000
+#: Rows after which a key's file is closed and the key starts a new one.
+MAX_FILE_ROWS = 5_000_000
 #: Threads encoding the open files of one partitioned table.
 ENCODER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
@@ -81,6 +83,7 @@ class PartitionedTableWriter:
         self._row_group_rows = row_group_rows
         self._buffers: dict[str, list[pa.Table]] = {}
         self._buffered_rows: dict[str, int] = {}
+        self._file_rows: dict[str, int] = {}  # rows in the open file of each key
         self._new_lane = new_lane
         self._max_open = max(1, max_open_files)
         self._open: OrderedDict[str, FileLane] = OrderedDict()
@@ -142,10 +145,17 @@ class PartitionedTableWriter:
         data = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
         metadata = {PARTITION_METADATA_KEY: key.encode()} if key else None
         lane.write(data.replace_schema_metadata(_with(data.schema.metadata, metadata)))
+        self._file_rows[key] = self._file_rows.get(key, 0) + data.num_rows
+        if self._file_rows[key] >= MAX_FILE_ROWS and self._open.get(key) is lane:
+            # A writer keeps every row group's metadata until its footer: rotate big files so
+            # that memory does not grow with the load.
+            del self._open[key]
+            self._retire(lane)
 
     def _retire(self, lane: FileLane) -> None:
         lane.close()
         self._closed.append(lane)
+        self._file_rows = {k: n for k, n in self._file_rows.items() if k in self._open}
 
     def close(self) -> None:
         errors: list[BaseException] = []
