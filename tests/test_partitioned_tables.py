@@ -439,9 +439,7 @@ def test_writer_rotates_big_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         lanes.append(_RecordingLane(tmp_path, len(lanes)))
         return lanes[-1]
 
-    writer = partitioned_files.PartitionedTableWriter(
-        [PartitionField("kind")], new_lane, row_group_rows=100
-    )
+    writer = partitioned_files.PartitionedTableWriter([PartitionField("kind")], new_lane)
     for start in range(0, 1000, 100):
         writer.write(pa.table({"id": np.arange(start, start + 100), "kind": ["a"] * 100}))
     writer.close()
