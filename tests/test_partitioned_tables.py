@@ -446,3 +446,37 @@ def test_writer_rotates_big_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # 1000 rows of one key: files of 300, 300, 300 and 100 rows, each closed.
     assert [sum(p.num_rows for p in lane.parts) for lane in lanes] == [300, 300, 300, 100]
     assert all(lane.closed for lane in lanes)
+
+
+_PARTITION_VALUES = {
+    "date": pa.array([datetime.date(2024, 1, 1), datetime.date(1969, 12, 31), None] * 4),
+    "timestamp": pa.array(
+        [
+            datetime.datetime(2024, 1, 1, 12, tzinfo=UTC),
+            None,
+            datetime.datetime(1960, 5, 5, tzinfo=UTC),
+        ]
+        * 4,
+        pa.timestamp("us", UTC),
+    ),
+    "bool": pa.array([True, False, None] * 4),
+    "int32": pa.array([1, -5, None] * 4, pa.int32()),
+}
+
+
+@pytest.mark.parametrize("kind", list(_PARTITION_VALUES))
+@pytest.mark.parametrize("table_format", ["delta", "iceberg"])
+def test_identity_partition_types_round_trip(
+    pipelines_dir: str, tmp_path: Path, table_format: str, kind: str
+) -> None:
+    lake = Lake(table_format, "local", f"file://{tmp_path / 'lake'}")
+    values = _PARTITION_VALUES[kind]
+    data = pa.table({"id": list(range(12)), "p": values})
+    lake.pipeline(pipelines_dir, "types").run(
+        data, table_name="t", columns={"p": {"partition": True}}
+    )
+    assert lake.read("ds", "t").sort("id")["p"].to_list() == values.to_pylist()
+    files = _data_files(lake, "t")
+    assert len(files) == 3  # two values and null, one file each
+    for data_file in files.values():
+        assert len(set(data_file.column("p").to_pylist())) == 1
