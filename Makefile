@@ -44,16 +44,15 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 install-bench: $(VENV)/.installed-bench ## Install the benchmark extras (dlt, matplotlib)
 
-bench: install-bench ## Quick benchmarks (quiver vs dlt vs the floor), 1M nested dicts -> Delta, partitioned vs not at 1M
+bench: install-bench ## Quick benchmarks (quiver vs dlt vs the floor), then 1M nested dicts -> Delta
 	$(PY) benches/run.py --quick
 	$(PY) benches/run.py --scenarios dicts-delta --rows 1000000 --tools quiver,floor --no-readme --tag $$(date +%F)-1m-dicts
-	$(PY) benches/bench_partitioned.py --rows 1000000 --dict-rows 100000
-
-bench-partitioned: install ## Partitioned vs unpartitioned loads (issue 17): 3M and 10M Arrow rows, 1M nested dicts
-	$(PY) benches/bench_partitioned.py
 
 bench-full: install-bench ## All benchmark scenarios at full size
 	$(PY) benches/run.py --full
+
+bench-partitioned: install ## Partitioned vs unpartitioned loads (issue 17): 3M and 10M Arrow rows, 1M nested dicts
+	$(PY) benches/bench_partitioned.py
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.errors import NormalizeJobFailed, QuiverError
+from quiver.normalize import partitioned_files
 from quiver.normalize.coerce import CoerceContext, CoerceResult, coerce_table
 from quiver.normalize.contracts import Violations, check_type_hints, resolve_contract
 from quiver.normalize.dead_letter import DeadLetterWriter
@@ -29,7 +30,6 @@ from quiver.normalize.flatten import (
     flatten_rows,
     rename_arrow_columns,
 )
-from quiver.normalize.partitioned_files import PartitionedTableWriter
 from quiver.package.formats import ROWS_EXT, iter_batches
 from quiver.package.storage import JobFile, PackageStorage
 from quiver.progress import NULL_COLLECTOR, Collector
@@ -418,7 +418,9 @@ class _JobOutput:
         self._jobs_dir = target / "jobs" / "new"
         self._parquet = parquet
         self._schema = schema
-        self._writers: dict[str, _ParquetTableWriter | PartitionedTableWriter] = {}
+        self._writers: dict[
+            str, _ParquetTableWriter | partitioned_files.PartitionedTableWriter
+        ] = {}
         self._dead_letters = DeadLetterWriter(target)
         self._metrics = NormalizeMetrics()
 
@@ -437,13 +439,15 @@ class _JobOutput:
             writer.write(result.table)
             _count(metrics.row_counts, table_name, result.table.num_rows)
 
-    def _new_writer(self, table_name: str) -> _ParquetTableWriter | PartitionedTableWriter:
+    def _new_writer(
+        self, table_name: str
+    ) -> _ParquetTableWriter | partitioned_files.PartitionedTableWriter:
         """Partitioned tables get one file per partition value (``partitioned_files``)."""
         args = (self._jobs_dir, table_name, self._parquet)
         identity = self._schema.columns_with_hint(table_name, "partition")
         fields = partition_fields(self._schema.tables.get(table_name, {}), identity)
         if fields:
-            return PartitionedTableWriter(fields, _lane_factory(*args))
+            return partitioned_files.PartitionedTableWriter(fields, _lane_factory(*args))
         return _ParquetTableWriter(*args)
 
     def close(self) -> None:
