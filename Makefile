@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-bench run test test-fast lint format typecheck bench bench-full clean
+.PHONY: help install install-bench run test test-fast lint format typecheck bench bench-full bench-partitioned clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: install-bench ## Every scenario at small sizes (quiver vs dlt vs the floo
 
 bench-full: install-bench ## All benchmark scenarios at full size
 	$(PY) benches/run.py --full
+
+bench-partitioned: install ## Partitioned vs unpartitioned loads (issue 17): 3M and 10M Arrow rows, 1M nested dicts
+	$(PY) benches/bench_partitioned.py
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.errors import NormalizeJobFailed, QuiverError
+from quiver.normalize import partitioned_files
 from quiver.normalize.coerce import CoerceContext, CoerceResult, coerce_table
 from quiver.normalize.contracts import Violations, check_type_hints, resolve_contract
 from quiver.normalize.dead_letter import DeadLetterWriter
@@ -35,6 +37,7 @@ from quiver.schema.columns import C_DLT_ID
 from quiver.schema.hints import resolve_strategy, row_version_column
 from quiver.schema.model import EVOLVE_ONCE, Schema
 from quiver.schema.naming import NamingConvention
+from quiver.schema.partitions import partition_fields
 from quiver.settings import NormalizeConfig, ParquetOptions
 
 PARQUET_EXT = "parquet"
@@ -72,13 +75,24 @@ class _ParquetLane:
     lane waits to be encoded, which keeps memory bounded by the batch size.
     """
 
-    def __init__(self, jobs_dir: Path, table_name: str, options: ParquetOptions) -> None:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        table_name: str,
+        options: ParquetOptions,
+        near_unique: frozenset[str] | None = None,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
         self._jobs_dir = jobs_dir
         self._table_name = table_name
         self._options = options
+        # Decided on a whole batch by the caller when the lane's first table is a small part.
+        self._near_unique = near_unique
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
-        self._executor = ThreadPoolExecutor(
+        # Lanes of a partitioned table share a few threads (each thread costs allocator memory).
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"parquet-{table_name}"
         )
         self._pending: Future[None] | None = None
@@ -107,7 +121,11 @@ class _ParquetLane:
                     name
                     for name in table.schema.names
                     if name not in options.no_dictionary_columns
-                    and not _near_unique(table.column(name))
+                    and not (
+                        name in self._near_unique
+                        if self._near_unique is not None
+                        else _near_unique(table.column(name))
+                    )
                 ],
                 # Delta and Iceberg readers want microseconds; field ids would confuse Iceberg.
                 coerce_timestamps="us",
@@ -129,7 +147,8 @@ class _ParquetLane:
             self._wait()
         finally:
             self._close_file()
-            self._executor.shutdown(wait=True)
+            if self._owns_executor:
+                self._executor.shutdown(wait=True)
 
 
 class _ParquetTableWriter:
@@ -352,7 +371,7 @@ def _run_job(
         context.established,
         context.violations,
     )
-    output = _JobOutput(target, context.config.parquet)
+    output = _JobOutput(target, context.config.parquet, context.schema)
     try:
         for batch in iter_batches(job_path):
             flat = _flatten_batch(batch, root, unnest, options)
@@ -416,10 +435,13 @@ def _coerce_tables(
 class _JobOutput:
     """Where the coerced tables of one job go: parquet per table, discarded rows to dead letters."""
 
-    def __init__(self, target: Path, parquet: ParquetOptions) -> None:
+    def __init__(self, target: Path, parquet: ParquetOptions, schema: Schema) -> None:
         self._jobs_dir = target / "jobs" / "new"
         self._parquet = parquet
-        self._writers: dict[str, _ParquetTableWriter] = {}
+        self._schema = schema
+        self._writers: dict[
+            str, _ParquetTableWriter | partitioned_files.PartitionedTableWriter
+        ] = {}
         self._dead_letters = DeadLetterWriter(target)
         self._metrics = NormalizeMetrics()
 
@@ -434,11 +456,20 @@ class _JobOutput:
                 continue
             writer = self._writers.get(table_name)
             if writer is None:
-                writer = self._writers[table_name] = _ParquetTableWriter(
-                    self._jobs_dir, table_name, self._parquet
-                )
+                writer = self._writers[table_name] = self._new_writer(table_name)
             writer.write(result.table)
             _count(metrics.row_counts, table_name, result.table.num_rows)
+
+    def _new_writer(
+        self, table_name: str
+    ) -> _ParquetTableWriter | partitioned_files.PartitionedTableWriter:
+        """Partitioned tables get one file per partition value (``partitioned_files``)."""
+        args = (self._jobs_dir, table_name, self._parquet)
+        identity = self._schema.columns_with_hint(table_name, "partition")
+        fields = partition_fields(self._schema.tables.get(table_name, {}), identity)
+        if fields:
+            return partitioned_files.PartitionedTableWriter(fields, _lane_factory(*args))
+        return _ParquetTableWriter(*args)
 
     def close(self) -> None:
         """Finish every file; the dead letters are closed even when a parquet writer fails."""
@@ -454,6 +485,22 @@ class _JobOutput:
             self._metrics.files.extend(writer.files)
         self._metrics.dead_letter_files.extend(self._dead_letters.files)
         return self._metrics
+
+
+def _lane_factory(
+    jobs_dir: Path, table_name: str, options: ParquetOptions
+) -> Callable[[pa.Table, ThreadPoolExecutor], _ParquetLane]:
+    """Lanes for the files of a partitioned table: dictionary choices are made once per schema
+    on a whole batch (a key's first part may be too small to judge; a file each is costly)."""
+    near_unique: dict[pa.Schema, frozenset[str]] = {}
+
+    def new_lane(batch: pa.Table, executor: ThreadPoolExecutor) -> _ParquetLane:
+        if batch.schema not in near_unique:
+            names = batch.column_names
+            near_unique[batch.schema] = frozenset(n for n in names if _near_unique(batch[n]))
+        return _ParquetLane(jobs_dir, table_name, options, near_unique[batch.schema], executor)
+
+    return new_lane
 
 
 def _count(counts: dict[str, int], table_name: str, count: int) -> None:

@@ -23,6 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import MaintenanceResult, RowFilter, TableCommit
+from quiver.destinations.delta.partitions import (
+    check_partitioning,
+    file_partition_values,
+    partition_folder,
+)
 from quiver.destinations.delta.stats import delta_stats_json
 from quiver.destinations.engine_errors import translated
 from quiver.destinations.location import StorageLocation
@@ -174,11 +179,24 @@ class DeltaFormat:
 
         location = self._location(commit.table_name)
         storable = delta_storable_schema(commit.arrow_schema)
-        if commit.partition_by or storable != commit.arrow_schema:
-            self._write_through_engine(location, commit, storable)
+        existing = self.open_table(commit.table_name)
+        partition_by = commit.partition_by
+        if existing is not None:
+            current_partitioning = existing.metadata().partition_columns
+            if partition_by:
+                check_partitioning(
+                    commit.table_name, commit.load_id, current_partitioning, partition_by
+                )
+            partition_by = list(current_partitioning)
+        placements = self._partition_placements(commit.files, partition_by)
+        if placements is None or storable != commit.arrow_schema:
+            self._write_through_engine(location, commit, storable, partition_by)
             return
-        actions = [self._place_file(location, path, commit) for path in commit.files]
-        table = self.open_table(commit.table_name)
+        actions = [
+            self._place_file(location, path, commit, folder, values)
+            for path, (folder, values) in zip(commit.files, placements, strict=True)
+        ]
+        table = existing
         properties = self.commit_properties(commit.load_id)
         if table is None:
             uri, options = location.deltalake_uri_and_options()
@@ -187,7 +205,7 @@ class DeltaFormat:
                 DeltaSchema.from_arrow(commit.arrow_schema),
                 actions,
                 mode="error",
-                partition_by=commit.partition_by or None,
+                partition_by=partition_by or None,
                 storage_options=options or None,
                 commit_properties=properties,
             )
@@ -200,7 +218,7 @@ class DeltaFormat:
                 actions,
                 mode="overwrite",
                 schema=DeltaSchema.from_arrow(merged),
-                partition_by=commit.partition_by or None,
+                partition_by=partition_by or None,
                 commit_properties=properties,
             )
             return
@@ -212,17 +230,38 @@ class DeltaFormat:
             actions,
             mode="append",
             schema=table.schema(),
-            partition_by=commit.partition_by or None,
+            partition_by=partition_by or None,
             commit_properties=properties,
         )
 
+    def _partition_placements(
+        self, files: list[Path], partition_by: list[str]
+    ) -> list[tuple[str, dict[str, str | None]]] | None:
+        """``(folder, partition values)`` per file, or ``None`` if a file holds several
+        partition values (normalize could not split it) and the engine must write it."""
+        placements: list[tuple[str, dict[str, str | None]]] = []
+        for path in files:
+            if not partition_by:
+                placements.append(("", {}))
+                continue
+            schema = pq.read_schema(path)
+            values = file_partition_values(schema.metadata, partition_by, schema)
+            if values is None:
+                return None
+            placements.append((partition_folder(partition_by, values), values))
+        return placements
+
     def _write_through_engine(
-        self, location: StorageLocation, commit: TableCommit, storable: pa.Schema
+        self,
+        location: StorageLocation,
+        commit: TableCommit,
+        storable: pa.Schema,
+        partition_by: list[str],
     ) -> None:
         """Write through delta-rs instead of registering the files, streaming batch by batch.
 
-        Needed for partitioned tables (Delta keeps partition values in paths, not in files) and
-        for Arrow types Delta cannot store (time, unsigned ints), which are cast first.
+        Needed for Arrow types Delta cannot store (time, unsigned ints), which are cast first,
+        and for partitioned tables whose files normalize could not split by partition value.
         """
         import pyarrow.dataset as ds
         from deltalake import write_deltalake
@@ -239,27 +278,39 @@ class DeltaFormat:
         write_deltalake(
             uri,
             pa.RecordBatchReader.from_batches(storable, batches),
-            partition_by=commit.partition_by or None,
+            partition_by=partition_by or None,
             mode="overwrite" if commit.disposition == "replace" else "append",
             schema_mode="merge",
             storage_options=options or None,
             commit_properties=self.commit_properties(commit.load_id),
         )
 
-    def _place_file(self, location: StorageLocation, path: Path, commit: TableCommit) -> Any:
-        """Put a normalized file under the table root and describe it as an add action."""
+    def _place_file(
+        self,
+        location: StorageLocation,
+        path: Path,
+        commit: TableCommit,
+        folder: str,
+        partition_values: dict[str, str | None],
+    ) -> Any:
+        """Put a normalized file under the table root (in its partition's folder) and describe
+        it as an add action; partition columns get no statistics (their value is in the
+        action)."""
         from deltalake.transaction import AddAction
 
-        relative = f"{commit.load_id}.{file_id(path)}.parquet"
+        name = f"{commit.load_id}.{file_id(path)}.parquet"
+        relative = f"{folder}/{name}" if folder else name
         place_file(path, location.join(relative))
         metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
+        data_columns = pa.schema([f for f in schema if f.name not in partition_values])
         return AddAction(
             relative,
             os.path.getsize(path),
-            {},
+            partition_values,
             int(time.time() * 1000),
             True,
-            delta_stats_json(metadata, metadata.schema.to_arrow_schema()),
+            delta_stats_json(metadata, data_columns),
         )
 
     def append_rows(self, table_name: str, data: pa.Table, load_id: str) -> None:

@@ -50,7 +50,13 @@ from quiver.destinations.iceberg.catalog import (
     folder_catalog,
     latest_metadata_file,
 )
-from quiver.destinations.iceberg.partitioning import PARTITION_HINT, apply_partition_spec
+from quiver.destinations.iceberg.partitioning import (
+    PARTITION_HINT,
+    apply_partition_spec,
+    evolve_spec,
+    hinted_fields,
+    partitioned_data_file,
+)
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
 from quiver.schema.hints import ICEBERG_TABLE_PROPERTIES_HINT
@@ -236,8 +242,7 @@ class IcebergFormat:
                         check_duplicate_files=False,
                     )
                 return
-            for path, _ in placed:
-                tx.append(pq.read_table(path), snapshot_properties=properties)
+            register_partitioned(tx, placed, properties)
 
         partitioning = [*commit.partition_by, *commit.table_schema.get(PARTITION_HINT, [])]
         self.transact(
@@ -370,6 +375,7 @@ class IcebergFormat:
             tx = table.transaction()
             with tx.update_schema() as update:
                 update.union_by_name(schema)
+            evolve_spec(tx, _fields(partition_by))
             return tx
         self._ensure_namespace()
         tx = self.catalog.create_table_transaction(
@@ -379,13 +385,10 @@ class IcebergFormat:
             # quiver's own properties win: its commit retry must stay the only one.
             properties={**table_properties, **TABLE_PROPERTIES},
         )
-        if partition_by:
+        fields = _fields(partition_by)
+        if fields:
             with tx.update_spec() as spec:
-                apply_partition_spec(
-                    spec,
-                    [p for p in partition_by if isinstance(p, str)],
-                    [p for p in partition_by if isinstance(p, dict)],
-                )
+                apply_partition_spec(spec, fields)
         return tx
 
     # ---------------------------------------------------------------- refresh
@@ -460,6 +463,39 @@ class IcebergFormat:
             after = self.load_table(table_name)
             expired = before - (len(after.metadata.snapshots) if after is not None else 0)
         return MaintenanceResult(table_name, self.name, "expire_snapshots", {"expired": expired})
+
+
+def register_partitioned(
+    tx: Transaction, placed: Sequence[tuple[Path, str]], properties: dict[str, str]
+) -> None:
+    """Register files of a partitioned table in one fast append, with the partition tuples
+    normalize recorded in them; a file without one (normalize could not compute a transform for
+    its column's type) is rewritten through pyiceberg's partitioned ``append``, one file at a
+    time."""
+    from pyiceberg.table import TableProperties
+
+    if tx.table_metadata.name_mapping() is None:
+        # The files carry no field ids: readers map their columns by name (as add_files does).
+        mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
+        tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
+    data_files = []
+    for path, url in placed:
+        data_file = partitioned_data_file(tx.table_metadata, path, url)
+        if data_file is None:
+            tx.append(pq.read_table(path), snapshot_properties=properties)
+        else:
+            data_files.append(data_file)
+    if data_files:
+        with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            for data_file in data_files:
+                append.append_data_file(data_file)
+
+
+def _fields(partition_by: Sequence[str | dict[str, Any]]) -> list[dict[str, Any]]:
+    """Partition fields from identity column names and ``x-iceberg-partition`` dictionaries."""
+    spec = [p for p in partition_by if isinstance(p, dict)]
+    identity = [p for p in partition_by if isinstance(p, str)]
+    return hinted_fields({PARTITION_HINT: spec}, identity)
 
 
 def _without_pyiceberg_retries(table: Table) -> Table:
