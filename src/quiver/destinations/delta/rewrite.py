@@ -109,7 +109,7 @@ def replace_rows(
         if kept is not None:
             actions.append(kept)
     if rows is None:
-        actions.extend(fmt._place_file(location, path, commit) for path in commit.files)
+        actions.extend(fmt._place_file(location, path, commit, "", {}) for path in commit.files)
     elif rows.num_rows:
         actions.append(_write_new(location, rows, commit.load_id))
     if not actions:
