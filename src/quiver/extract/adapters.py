@@ -3,7 +3,7 @@
 Identity partitions come from the ``partition`` column hint on both table formats; transforms
 (year, month, day, hour, bucket, truncate) exist only in Iceberg and are declared here. The spec
 is stored as the table hint ``x-iceberg-partition`` and applied when the table is created
-(Iceberg partition evolution is not attempted, as in dlt).
+(a table that exists gets new hinted fields added to its spec: docs/partitioning.md).
 
 Examples:
     >>> from quiver.destinations.adapters import iceberg_adapter, iceberg_partition

@@ -169,10 +169,11 @@ class Violations:
         if len(frozen) > MAX_LISTED_VIOLATIONS:
             lines.append(f"... and {len(frozen) - MAX_LISTED_VIOLATIONS} more")
         lines.append(
-            f"Package {self.load_id} was not normalized and stays pending. Hint: allow the "
-            "change with schema_contract (e.g. {'" + first.entity + "': 'evolve'}) or drop "
-            "the data with 'discard_row' / 'discard_value', then run again; "
-            "Pipeline.drop_pending_packages() discards the package."
+            f"Package {self.load_id} was not normalized and is set aside with the failed "
+            "packages (pipeline.list_failed_packages()). Hint: allow the change with "
+            "schema_contract (e.g. {'" + first.entity + "': 'evolve'}) or drop the data with "
+            "'discard_row' / 'discard_value' and run again (docs/bad-input.md, 'Failed "
+            "packages', says how to retry a set-aside package)."
         )
         error = DataValidationError(
             self.schema_name,
