@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quiver.destinations.base import TableCommit
-from quiver.destinations.iceberg.format import Writer, creation_properties
+from quiver.destinations.iceberg.format import Writer, creation_properties, register_partitioned
 from quiver.destinations.iceberg.partitioning import PARTITION_HINT
 from quiver.destinations.merge import children as children_plan
 from quiver.destinations.merge import plan, scd2
@@ -256,18 +256,18 @@ class _LoadFiles:
     placed: list[str] = field(default_factory=list)
 
     def append(self, tx: Transaction, props: dict[str, str]) -> None:
-        if not tx.table_metadata.spec().is_unpartitioned():
-            # add_files needs one partition value per file: re-encode through append.
-            for path in self.commit.files:
-                _append(tx, pq.read_table(path), None, props)
-            return
         if not self.placed:  # placed once per merge attempt
             self.placed.extend(
                 self.fmt.place_data_file(self.commit.table_name, path, self.commit.load_id)
                 for path in self.commit.files
             )
-        if self.placed:
+        if not self.placed:
+            return
+        if tx.table_metadata.spec().is_unpartitioned():
             tx.add_files(self.placed, snapshot_properties=props, check_duplicate_files=False)
+        else:
+            # normalize split the files by partition and recorded each one's key in its footer
+            register_partitioned(tx, list(zip(self.commit.files, self.placed, strict=True)), props)
 
 
 def _placer(fmt: IcebergFormat, commit: TableCommit) -> _LoadFiles:
