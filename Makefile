@@ -21,11 +21,11 @@ install: $(VENV)/.installed ## Create the venv and install quiver with its test/
 run: install ## Load an example event stream into a local Delta table, print LoadInfo and rows
 	$(PY) examples/quickstart.py
 
-test: install ## Run the test suite (starts its own S3 server on 127.0.0.1)
-	$(PY) -m pytest -q -p no:cacheprovider
+test: install ## Run the test suite on both cores (each worker starts its own S3 server on 127.0.0.1)
+	$(PY) -m pytest -q -p no:cacheprovider -n 2
 
 test-fast: install ## The test suite without tests marked slow
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 -m "not slow"
 
 lint: install ## Lint and check formatting with ruff
 	$(VENV)/bin/ruff check src tests benches examples scripts
