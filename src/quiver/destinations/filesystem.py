@@ -219,6 +219,13 @@ def _masked_credentials(credentials: Any) -> str:
     return f"<{type(credentials).__name__}>"
 
 
+def _endpoint(filesystem: Any) -> str:
+    """The endpoint the S3 client resolved (from credentials, config or the environment)."""
+    client = getattr(filesystem, "s3", None)
+    endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+    return masking.mask_url(str(endpoint)) if endpoint else "the default AWS endpoint"
+
+
 def _check_s3_access(location: StorageLocation, destination_name: str) -> None:
     """One request to the bucket: are there credentials, and are they accepted?"""
     bucket = location.path.split("/", 1)[0]
@@ -232,18 +239,21 @@ def _check_s3_access(location: StorageLocation, destination_name: str) -> None:
         ".dlt/secrets.toml), or skip this check with "
         "DESTINATION__FILESYSTEM__VALIDATE_CREDENTIALS=false."
     )
+    filesystem = location.filesystem()
     try:
-        exists = location.filesystem().exists(bucket)
+        exists = filesystem.exists(bucket)
     except Exception as error:  # botocore/aiobotocore errors share no base
         message = masking.mask_text(f"{type(error).__name__}: {error}")
         raise DestinationConfigError(
-            f"The {destination_name} destination cannot reach s3://{bucket} ({message}). "
-            f"Hint: {hint}"
+            f"The {destination_name} destination cannot reach s3://{bucket} "
+            f"at {_endpoint(filesystem)} ({message}). Hint: {hint}"
         ) from None
     if not exists:
+        # s3fs answers "no" for an endpoint it cannot connect to, too: name the endpoint
         raise DestinationConfigError(
-            f"The {destination_name} destination's bucket s3://{bucket} does not exist or "
-            f"the credentials cannot see it. Hint: create the bucket, or {hint}"
+            f"The {destination_name} destination's bucket s3://{bucket} does not exist at "
+            f"{_endpoint(filesystem)}, the credentials cannot see it, or the endpoint cannot "
+            f"be reached. Hint: check the endpoint_url, create the bucket, or {hint}"
         )
     with _checked_lock:
         _checked.add(key)
