@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpus_support import CorpusSummary
 from tests.readers import Lake
 
 pytest_plugins = ["tests.s3_server"]
@@ -71,3 +72,8 @@ def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
         server = request.getfixturevalue("s3_server")
         return Lake(table_format, filesystem, f"{bucket}/lake", server.endpoint_url)
     return Lake(table_format, filesystem, f"file://{tmp_path / 'lake'}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The bad-input corpus' outcome counts (ok / clear error / other) in the terminal summary.
+    config.pluginmanager.register(CorpusSummary(), "quiver-bad-input-corpus-summary")

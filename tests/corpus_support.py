@@ -121,17 +121,42 @@ class LakeReader:
         return f"s3://{newest}" if self.bucket_url.startswith("s3://") else newest
 
 
+OUTCOME_PROPERTY = "corpus_outcome"
+
+
+@dataclass
+class CorpusOutcome:
+    """Records one corpus test's outcome on its report, so that the process that prints the
+    terminal summary sees it also when the tests ran on xdist workers."""
+
+    node: Any
+
+    def start(self, test_id: str) -> None:
+        """Nothing to do: a test that never calls :meth:`finish` counts as ``other``."""
+
+    def finish(self, test_id: str, outcome: str) -> None:
+        self.node.user_properties.append((OUTCOME_PROPERTY, outcome))
+
+
+def corpus_summary(request: pytest.FixtureRequest) -> CorpusOutcome:
+    """Where a corpus test records its outcome (``ok``, ``clear error``; ``other`` if none)."""
+    return CorpusOutcome(request.node)
+
+
 @dataclass
 class CorpusSummary:
-    """Outcome per corpus test: ``ok``, ``clear error`` or ``other`` (failed or a known gap)."""
+    """Outcome per corpus test: ``ok``, ``clear error`` or ``other`` (failed or a known gap).
+
+    Registered by ``tests/conftest.py``; it reads the outcome each corpus test put on its
+    report, on the controller when xdist runs the tests on workers."""
 
     outcomes: dict[str, str] = field(default_factory=dict)
 
-    def start(self, test_id: str) -> None:
-        self.outcomes[test_id] = "other"
-
-    def finish(self, test_id: str, outcome: str) -> None:
-        self.outcomes[test_id] = outcome
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" or "test_bad_input_corpus.py::" not in report.nodeid:
+            return
+        recorded = dict(report.user_properties).get(OUTCOME_PROPERTY)
+        self.outcomes[report.nodeid] = str(recorded) if recorded else "other"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.outcomes:
@@ -145,16 +170,3 @@ class CorpusSummary:
         others = sorted(k for k, v in self.outcomes.items() if v == "other")
         if others:
             terminalreporter.write_line("other: " + ", ".join(others))
-
-
-_PLUGIN_NAME = "quiver-bad-input-corpus-summary"
-
-
-def corpus_summary(config: pytest.Config) -> CorpusSummary:
-    """The session's summary, registered as a plugin so it prints in the terminal summary."""
-    summary = config.pluginmanager.get_plugin(_PLUGIN_NAME)
-    if summary is None:
-        summary = CorpusSummary()
-        config.pluginmanager.register(summary, _PLUGIN_NAME)
-    assert isinstance(summary, CorpusSummary)
-    return summary

@@ -270,7 +270,7 @@ def test_bad_input(
 ) -> None:
     import quiver
 
-    summary = corpus_summary(request.config)
+    summary = corpus_summary(request)
     summary.start(request.node.callspec.id)
     caplog.set_level(logging.WARNING)
     for key, value in case.env.items():
@@ -439,7 +439,7 @@ def test_merge_into_duplicate_keys_agrees_across_formats(
     """A merge into a table that already holds a key twice: both formats leave the same rows."""
     import quiver
 
-    summary = corpus_summary(request.config)
+    summary = corpus_summary(request)
     summary.start(case_id)
     counts = {}
     for table_format in FORMATS:
