@@ -38,7 +38,11 @@ import pyarrow.parquet as pq  # noqa: E402
 
 import quiver  # noqa: E402
 from benches.workload import RowRange, event_pages  # noqa: E402
-from quiver.scaleout.executors import ProcessesExecutor, ThreadsExecutor  # noqa: E402
+from quiver.scaleout.executors import (  # noqa: E402
+    ProcessesExecutor,
+    ThreadsExecutor,
+    start_local_dask_cluster,
+)
 
 
 def events_source(partitions: int, rows: int) -> Any:
@@ -58,16 +62,7 @@ def _executor(kind: str, workers: int) -> tuple[Any, Any]:
     if kind == "processes":
         return ProcessesExecutor(workers), lambda: None
     if kind == "dask":
-        import distributed
-
-        cluster = distributed.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-        client = distributed.Client(cluster)
+        client, cluster = start_local_dask_cluster(workers)
         return client, lambda: (client.close(), cluster.close())
     if kind == "ray":
         import ray

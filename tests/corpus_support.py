@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.readers import metadata_version, s3_delta_options, s3_iceberg_properties
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,7 @@ class LakeReader:
         return pa.RecordBatchReader.from_stream(result).read_all()
 
     def _delta_options(self) -> dict[str, str] | None:
-        if not self.bucket_url.startswith("s3://"):
-            return None
-        return {
-            "AWS_ENDPOINT_URL": str(self.endpoint_url),
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
+        return s3_delta_options(self.endpoint_url) if self.bucket_url.startswith("s3://") else None
 
     def _iceberg(self, table: str) -> Any:
         if self.sql_uri is not None:
@@ -82,14 +75,9 @@ class LakeReader:
         return static.scan().to_arrow()
 
     def _iceberg_properties(self) -> dict[str, str]:
-        if not self.bucket_url.startswith("s3://"):
-            return {}
-        return {
-            "s3.endpoint": str(self.endpoint_url),
-            "s3.access-key-id": "testing",
-            "s3.secret-access-key": "testing",
-            "s3.region": "us-east-1",
-        }
+        return (
+            s3_iceberg_properties(self.endpoint_url) if self.bucket_url.startswith("s3://") else {}
+        )
 
     def _newest_metadata(self, table: str) -> str | None:
         import fsspec
@@ -112,12 +100,7 @@ class LakeReader:
         names = [p for p in fs.ls(folder, detail=False) if p.endswith(".metadata.json")]
         if not names:
             return None
-
-        def version(path: str) -> int:
-            match = re.match(r"v?(\d+)", path.rsplit("/", 1)[-1])
-            return int(match.group(1)) if match else -1
-
-        newest = max(names, key=version)
+        newest = max(names, key=metadata_version)
         return f"s3://{newest}" if self.bucket_url.startswith("s3://") else newest
 
 

@@ -112,11 +112,13 @@ def grow(mount_point: Path) -> None:
 
 
 def reverse_file_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Extract file ids that sort in reverse creation order (fault injection: a name order
-    then processes the last file first)."""
-    from quiver.package import storage
+    """The package's files listed in reverse creation order (fault injection: a listing order
+    that puts the last file extracted first, as a filesystem may)."""
+    from quiver.package.storage import PackageStorage
 
-    counter = iter(range(10**9, 0, -1))
-    monkeypatch.setattr(
-        storage, "uniq_id", lambda length=10: f"{next(counter):0{length}d}"[-length:], raising=False
-    )
+    listed = PackageStorage.jobs
+
+    def reversed_listing(package: Path, state: Any) -> list[Path]:
+        return list(reversed(listed(package, state)))
+
+    monkeypatch.setattr(PackageStorage, "jobs", staticmethod(reversed_listing))

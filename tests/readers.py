@@ -43,6 +43,33 @@ def delta_version(table_path: Path | str) -> int:
 # ----------------------------------------------------------------------------- lake targets
 
 
+def s3_delta_options(endpoint_url: str | None) -> dict[str, str]:
+    """deltalake's storage options for the test S3 server."""
+    return {
+        "AWS_ENDPOINT_URL": str(endpoint_url),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+
+
+def s3_iceberg_properties(endpoint_url: str | None) -> dict[str, str]:
+    """pyiceberg's FileIO properties for the test S3 server."""
+    return {
+        "s3.endpoint": str(endpoint_url),
+        "s3.access-key-id": "testing",
+        "s3.secret-access-key": "testing",
+        "s3.region": "us-east-1",
+    }
+
+
+def metadata_version(path: str) -> int:
+    """The version in an Iceberg metadata file name (``v3.metadata.json``, ``00003-....``)."""
+    match = re.match(r"v?(\d+)", path.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else -1
+
+
 @dataclass(frozen=True)
 class Lake:
     """Where a conformance test loads to, and how independent readers reach it."""
@@ -70,26 +97,11 @@ class Lake:
 
     @property
     def delta_options(self) -> dict[str, str] | None:
-        if self.filesystem != "s3":
-            return None
-        return {
-            "AWS_ENDPOINT_URL": str(self.endpoint_url),
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
+        return s3_delta_options(self.endpoint_url) if self.filesystem == "s3" else None
 
     @property
     def iceberg_properties(self) -> dict[str, str]:
-        if self.filesystem != "s3":
-            return {}
-        return {
-            "s3.endpoint": str(self.endpoint_url),
-            "s3.access-key-id": "testing",
-            "s3.secret-access-key": "testing",
-            "s3.region": "us-east-1",
-        }
+        return s3_iceberg_properties(self.endpoint_url) if self.filesystem == "s3" else {}
 
     def _fsspec(self) -> Any:
         import fsspec
@@ -108,12 +120,7 @@ class Lake:
         fs = self._fsspec()
         folder = self.table_url(dataset, table).removeprefix("file://") + "/metadata"
         names = [p for p in fs.ls(folder, detail=False) if p.endswith(".metadata.json")]
-
-        def version(path: str) -> int:
-            match = re.match(r"v?(\d+)", path.rsplit("/", 1)[-1])
-            return int(match.group(1)) if match else -1
-
-        newest = max(names, key=version)
+        newest = max(names, key=metadata_version)
         return ("s3://" + newest) if self.filesystem == "s3" else newest
 
     def read(self, dataset: str, table: str) -> pl.DataFrame:

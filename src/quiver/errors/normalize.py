@@ -164,9 +164,14 @@ class CannotCoerceColumnError(NormalizeError, ValueError):
         package = f" (package {load_id})" if load_id else ""
         super().__init__(
             f"Cannot coerce {from_type} value {short_repr(example)} into column `{column_name}` "
-            f"of table `{table_name}`{package} with data type {to_type}, nor into a variant "
-            "column. Hint: give the column a type hint that fits all values (e.g. text)."
+            f"of table `{table_name}`{package} with data type {to_type}{self.why_and_hint}"
         )
+
+    #: The end of the message: why the value has nowhere to go, and what to do.
+    why_and_hint = (
+        ", nor into a variant column. Hint: give the column a type hint that fits all values "
+        "(e.g. text)."
+    )
 
 
 class RequiredColumnMissing(DataValidationError):
@@ -196,23 +201,11 @@ class CannotCoerceRequiredColumn(CannotCoerceColumnError):
     """A value does not fit a column that is not nullable: a variant column would leave NULL
     in the column, so normalize fails instead."""
 
-    def __init__(
-        self,
-        table_name: str,
-        column_name: str,
-        from_type: str,
-        to_type: str,
-        example: Any,
-        load_id: str | None = None,
-    ) -> None:
-        super().__init__(table_name, column_name, from_type, to_type, example, load_id)
-        package = f" (package {load_id})" if load_id else ""
-        self.args = (
-            f"Cannot coerce {from_type} value {short_repr(example)} into column `{column_name}` "
-            f"of table `{table_name}`{package} with data type {to_type}; the column is not "
-            "nullable, so the value cannot go to a variant column and leave NULL behind. Hint: "
-            "fix the value at the source, or declare the column with a type that fits it.",
-        )
+    why_and_hint = (
+        "; the column is not nullable, so the value cannot go to a variant column and leave "
+        "NULL behind. Hint: fix the value at the source, or declare the column with a type that "
+        "fits it."
+    )
 
 
 class MissingPrimaryKeyColumn(NormalizeError, ValueError):

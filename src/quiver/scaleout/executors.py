@@ -171,6 +171,21 @@ def resolve_executor(executor: Any) -> Executor | None:
 _started_clusters: list[Any] = []
 
 
+def start_local_dask_cluster(workers: int) -> tuple[Any, Any]:
+    """A client on a new local cluster: ``workers`` single-threaded worker processes on
+    loopback, no dashboard. The caller closes both (client first)."""
+    _require("distributed", "executor='dask'")
+    distributed: Any = importlib.import_module("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    return distributed.Client(cluster), cluster
+
+
 def _default_dask_client(workers: int) -> Any:
     """The current ``dask.distributed`` client, or one on a local cluster started once."""
     _require("distributed", "executor='dask'")
@@ -179,14 +194,7 @@ def _default_dask_client(workers: int) -> Any:
         return distributed.get_client()
     except ValueError:  # no client yet
         pass
-    cluster = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    client = distributed.Client(cluster)
+    client, cluster = start_local_dask_cluster(workers)
     if not _started_clusters:
         atexit.register(_close_started_clusters)
     _started_clusters.extend([client, cluster])

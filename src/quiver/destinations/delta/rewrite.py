@@ -150,7 +150,7 @@ def _in_range(actions: pa.Table, columns: list[str], keys: pa.Table) -> pa.Array
             values.null_count == len(values)
             or low_name not in actions.column_names
             or high_name not in actions.column_names
-            or not _orderable(values.type)
+            or not plan.prunable_by_range(values.type)
         ):
             continue
         low, high = pc.min_max(values).values()
@@ -163,16 +163,6 @@ def _in_range(actions: pa.Table, columns: list[str], keys: pa.Table) -> pa.Array
         )
         possible = pc.and_(possible, plan.combine(pc.fill_null(overlaps, True)))
     return possible
-
-
-def _orderable(data_type: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_integer(data_type)
-        or pa.types.is_string(data_type)
-        or pa.types.is_large_string(data_type)
-        or pa.types.is_date(data_type)
-        or pa.types.is_timestamp(data_type)
-    )
 
 
 def _matches(keys: pa.Table, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Array | None:

@@ -448,7 +448,9 @@ def _range(keys: pa.Table, columns: Sequence[str]) -> BooleanExpression:
         return expression
     for column in columns:
         values = keys[column]
-        if not _orderable(values.type) or values.null_count == len(values):
+        if not plan.prunable_by_range(values.type, timestamps=False) or values.null_count == len(
+            values
+        ):
             continue
         low, high = pc.min_max(values).values()
         expression = And(
@@ -465,15 +467,6 @@ def _predicate(kind: Any, column: str, *literal: Any) -> BooleanExpression:
     """A pyiceberg predicate on a column name (its pydantic signature defeats mypy)."""
     expression: BooleanExpression = kind(column, *literal)
     return expression
-
-
-def _orderable(data_type: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_integer(data_type)
-        or pa.types.is_string(data_type)
-        or pa.types.is_large_string(data_type)
-        or pa.types.is_date(data_type)
-    )
 
 
 def _file_schema(files: Sequence[Any]) -> pa.Schema:

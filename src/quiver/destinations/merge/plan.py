@@ -472,3 +472,17 @@ def combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks()
     return values
+
+
+def prunable_by_range(data_type: pa.DataType, *, timestamps: bool = True) -> bool:
+    """Whether a key column's min/max can rule out target files without reading them.
+
+    ``timestamps=False`` for engines whose predicates take timestamps in another form than
+    Arrow's ``as_py()`` gives (pyiceberg's literals)."""
+    return bool(
+        pa.types.is_integer(data_type)
+        or pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_date(data_type)
+        or (timestamps and pa.types.is_timestamp(data_type))
+    )
