@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import itertools
 import math
 import sys
 import uuid
@@ -122,7 +123,7 @@ def _assert_same_result(pages: list[list[Any]], chunk_rows: int) -> None:
 
 def _pages(rows: list[Any], cuts: list[int]) -> list[list[Any]]:
     bounds = sorted({min(c, len(rows)) for c in cuts} | {0, len(rows)})
-    return [rows[lo:hi] for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    return [rows[lo:hi] for lo, hi in itertools.pairwise(bounds)]
 
 
 @settings(
@@ -190,7 +191,9 @@ def test_keys_new_in_a_later_page_keep_first_seen_order() -> None:
         buffer.extend(page)
     batch = buffer.to_batch()
     assert batch.schema.names == ["a", "geo", "b"]
-    assert batch.schema.field("geo").type == pa.struct([("lat", pa.float64()), ("lon", pa.float64())])
+    assert batch.schema.field("geo").type == pa.struct(
+        [("lat", pa.float64()), ("lon", pa.float64())]
+    )
     assert batch.to_pylist() == [
         {"a": 1, "geo": {"lat": 1.5, "lon": None}, "b": None},
         {"a": None, "geo": {"lat": 0.5, "lon": 2.5}, "b": "x"},

@@ -32,7 +32,7 @@ import datetime
 import itertools
 import operator
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
@@ -61,7 +61,7 @@ _tzinfo = operator.attrgetter("tzinfo")
 
 #: One column's chunks, in row order: an Arrow array of pure values, the Python values of a
 #: chunk that is not pure, or a count of rows that lacked the key.
-_Chunk = pa.Array | list[Any] | int
+_Chunk: TypeAlias = pa.Array | list[Any] | int
 
 
 def pure_type(values: Iterable[Any]) -> pa.DataType | None:
@@ -194,9 +194,9 @@ class RowBuffer:
                     return
             seen = self._converted
             keys = dict.fromkeys(itertools.chain.from_iterable(rows))
-            for key, chunks in self._columns.items():
+            for key, earlier in self._columns.items():
                 if key not in keys:
-                    chunks.append(len(rows))  # the key is missing from every row of the chunk
+                    earlier.append(len(rows))  # the key is missing from every row of the chunk
             for key in keys:
                 chunks = self._columns.get(key)
                 if chunks is None:
