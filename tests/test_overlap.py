@@ -8,6 +8,9 @@ extract, the stream failed), the extracted files are normalized as before.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from quiver.extract.extractor import Extractor
 from quiver.normalize import normalizer
 from quiver.normalize.stream import StreamNormalizer
 from quiver.pipeline import overlap
-from tests.readers import Lake
+from tests.readers import Lake, delta_rows_polars
 
 #: Lineage columns whose values are random per run (row ids of append tables, load ids).
 RANDOM_COLUMNS = ("_dlt_id", "_dlt_parent_id", "_dlt_root_id", "_dlt_load_id")
@@ -416,3 +419,106 @@ def test_extract_and_normalize_of_other_steps_do_not_stream(
     pipeline.extract([{"id": 1}], table_name="t")
     pipeline.run([{"id": 2}], table_name="t")
     assert sinks[0] is None and isinstance(sinks[1], StreamNormalizer)
+
+
+def _rows_then_arrow() -> Any:
+    @quiver.resource(name="mixed")
+    def mixed() -> Iterator[Any]:
+        yield [{"id": i, "v": i} for i in range(40)]
+        yield pa.table({"id": [100, 101], "v": ["a", "b"]})
+        yield [{"id": i, "v": i} for i in range(200, 240)]
+
+    return mixed()
+
+
+@pytest.mark.usefixtures("small_buffers")
+def test_a_table_of_rows_and_arrow_items_falls_back(
+    pipelines_dir: str, tmp_path: Path, adopted: list[bool]
+) -> None:
+    """The package loop takes such a table file by file, the stream batch by batch: the first
+    type of ``v`` could differ, so the extracted files decide."""
+    lakes = _lakes(tmp_path, "delta")
+    streamed = _run(lakes[0], pipelines_dir, "streamed", [_rows_then_arrow], streamed=True)
+    assert adopted == [False]
+    regular = _run(lakes[1], pipelines_dir, "regular", [_rows_then_arrow], streamed=False)
+    _assert_same_lakes(streamed, regular, lakes)
+
+
+@pytest.mark.usefixtures("small_buffers")
+def test_two_sources_in_one_run_each_stream(
+    pipelines_dir: str, tmp_path: Path, adopted: list[bool]
+) -> None:
+    def both() -> Any:
+        return [_several_tables(), _nested_pages()]
+
+    lakes = _lakes(tmp_path, "delta")
+    streamed = _run(lakes[0], pipelines_dir, "streamed", [both], streamed=True)
+    assert adopted == [True, True]
+    for name in ("kind_0", "users__roles", "orders__items"):
+        assert lakes[0].exists("ds", name), name
+    assert lakes[0].read("ds", "orders").height == 240
+    assert lakes[0].read("ds", "users").height == 150
+    assert streamed.list_extracted_load_packages() == []
+
+
+def test_a_package_dropped_as_empty_leaves_no_stream_behind(
+    pipelines_dir: str, tmp_path: Path
+) -> None:
+    @quiver.resource(name="nothing")
+    def nothing() -> Iterator[dict[str, Any]]:
+        yield from ()
+
+    pipeline = Lake("delta", "local", f"file://{tmp_path / 'lake'}").pipeline(pipelines_dir, "e")
+    pipeline.run(nothing())
+    assert list((pipeline._storage.root / "tmp").iterdir()) == []
+    assert not pipeline.has_pending_data
+
+
+# A child process that runs a pipeline and is killed with SIGKILL (no cleanup) mid-run.
+KILLED_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import quiver
+
+    pipelines_dir, bucket, stage = sys.argv[1:4]
+    os.environ["DATA_WRITER__BUFFER_MAX_ITEMS"] = "100"
+    p = quiver.pipeline("killed", pipelines_dir=pipelines_dir,
+                        destination=quiver.destinations.filesystem(bucket_url=bucket),
+                        dataset_name="ds")
+    kill = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+
+    def pages():
+        for page in range(10):
+            if stage == "during_extract" and page == 6:
+                kill()  # five batches normalized or queued by the stream
+            yield [{"id": i, "tags": [{"t": "a"}]} for i in range(page * 100, page * 100 + 100)]
+
+    if stage == "before_loads_row":
+        import quiver.load.sidecars
+        quiver.load.sidecars.loads_row = kill  # the streamed package is normalized by then
+    p.run(quiver.resource(pages, name="events")())
+    """
+)
+
+
+@pytest.mark.parametrize("stage", ["during_extract", "before_loads_row"])
+def test_a_run_killed_while_streaming_loads_exactly_once(
+    pipelines_dir: str, bucket: Path, stage: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_CHILD, pipelines_dir, str(bucket), stage],
+        capture_output=True,
+    )
+    assert result.returncode == -9, result.stderr.decode()
+    pipeline = quiver.attach("killed", pipelines_dir=pipelines_dir)
+    assert pipeline.has_pending_data == (stage == "before_loads_row")
+    if stage == "during_extract":
+        rows = [{"id": i, "tags": [{"t": "a"}]} for i in range(1000)]
+        pipeline.run(rows, table_name="events")
+    else:
+        pipeline.run()
+    assert not pipeline.has_pending_data
+    assert list((pipeline._storage.root / "tmp").iterdir()) == []
+    events = delta_rows_polars(bucket / "ds" / "events", "id")
+    assert [r["id"] for r in events] == list(range(1000))
+    assert len(delta_rows_polars(bucket / "ds" / "events__tags", "_dlt_parent_id")) == 1000

@@ -152,8 +152,11 @@ class StreamNormalizer:
         context.established = context.established | established_tables(schema, hints)
 
     # ---------------------------------------------------------------------- the result
-    def stop(self) -> None:
-        """End the thread (after the batches already queued) and close every file."""
+    def stop(self, *, discard: bool = False) -> None:
+        """End the thread (after the batches already queued, or skipping them with ``discard``:
+        the result will not be used) and close every file."""
+        if discard and self._failure is None:
+            self._failure = StreamFallback("the stream was discarded")
         if self._thread.is_alive():
             self._queue.put(_END)
             self._thread.join()

@@ -43,7 +43,7 @@ def overlapping(pipeline: Pipeline) -> Iterator[None]:
     finally:
         _active.reset(token)
         for stream in streams.values():  # extract failed, or the package held nothing
-            stream.stop()
+            stream.stop(discard=True)
             pipeline._storage.discard_temp(stream.target)
 
 
@@ -88,6 +88,16 @@ def streamed_result(
             pipeline.pipeline_name,
             load_id,
             reason,
+        )
+        return None
+    except Exception as error:  # a bug here must cost a second normalize, never the package
+        storage.discard_temp(stream.target)
+        logger.warning(
+            "%s: the result normalized during the extract of package %s could not be checked "
+            "(%r); the package is normalized from its extracted files",
+            pipeline.pipeline_name,
+            load_id,
+            error,
         )
         return None
     return normalized, stream.target, metrics
