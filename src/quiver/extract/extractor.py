@@ -47,6 +47,7 @@ from quiver.extract.pipe import (
 from quiver.extract.resource import Resource
 from quiver.extract.row_buffer import RowBuffer
 from quiver.extract.state import in_source, reset_resource_state
+from quiver.package.batch_sink import BatchSink
 from quiver.package.formats import ARROW_EXT, ROWS_EXT, FileSequence, IpcTableWriter
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.model import Schema
@@ -81,6 +82,7 @@ class Extractor:
         file_max_bytes: bytes per file before rotating (``None``: no limit).
         on_rows: called with ``(table, rows)`` after each written batch (progress).
         progress: counts ``Resources`` (done/total) and rows per table, once per batch.
+        sink: also gets every written batch (``run()`` normalizes them meanwhile).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Extractor:
         file_max_bytes: int | None = None,
         on_rows: Callable[[str, int], None] | None = None,
         progress: Collector = NULL_COLLECTOR,
+        sink: BatchSink | None = None,
     ) -> None:
         self._jobs_dir = package / "jobs" / "new"
         self.schema = schema
@@ -112,6 +115,7 @@ class Extractor:
         self._new_tables = NewTableContract(schema, package.name)
         self._on_rows = on_rows
         self._progress = progress
+        self._sink = sink
 
     # ------------------------------------------------------------------------------- run
     def extract(
@@ -365,6 +369,8 @@ class Extractor:
                 file_max_bytes=self._file_max_bytes,
             )
         writer.write(batch)
+        if self._sink is not None:
+            self._sink.put(table_name, ext, batch, self.schema)
         counts = self.metrics.row_counts
         counts[table_name] = counts.get(table_name, 0) + batch.num_rows
         self._progress.update(table_name, batch.num_rows)
