@@ -126,12 +126,20 @@ class IcebergFormat:
         if catalog is None:
             catalog = catalog_from_env(defaults=dataset.pyiceberg_properties())
         self.catalog_less = catalog is None
-        self.catalog: Catalog = (
-            folder_catalog(dataset, self.namespace) if catalog is None else catalog
-        )
+        # The folder catalog is built on first use: building it imports pyiceberg's catalog
+        # and SQLAlchemy (~0.9 s in a new process), which a caller that only asks whether a
+        # table exists (the sync of a Delta dataset probes every format) never needs.
+        self._catalog: Catalog | None = catalog
         self._namespace_ready = self.catalog_less
 
     # ----------------------------------------------------------------- access
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog tables are loaded from and committed to (built on first use)."""
+        if self._catalog is None:
+            self._catalog = folder_catalog(self._dataset, self.namespace)
+        return self._catalog
+
     @property
     def app_id(self) -> str:
         """The pipeline's id, recorded with the load id in every snapshot summary."""
