@@ -39,7 +39,7 @@ def _counts(lake: Lake) -> dict[str, int]:
 
 
 @quiver.resource(name="events", primary_key="id")
-def events(count: int, id: Any = quiver.sources.incremental("id")) -> Iterator[dict[str, Any]]:
+def events(count: int, id: Any = quiver.sources.incremental("id")) -> Iterator[dict[str, Any]]:  # noqa: B008
     yield from ({"id": i, "name": f"n{i}"} for i in range(1, count + 1))
 
 
