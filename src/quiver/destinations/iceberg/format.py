@@ -381,8 +381,9 @@ class IcebergFormat:
     ) -> Transaction:
         if table is not None:
             tx = table.transaction()
-            with tx.update_schema() as update:
-                update.union_by_name(schema)
+            if not _has_columns(table, schema):
+                with tx.update_schema() as update:
+                    update.union_by_name(schema)
             evolve_spec(tx, _fields(partition_by))
             return tx
         self._ensure_namespace()
@@ -528,6 +529,26 @@ def _delete_all(tx: Transaction, table: Table, properties: dict[str, str]) -> No
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_EMPTY_DELETE_WARNING, category=UserWarning)
         tx.delete(AlwaysTrue(), snapshot_properties=properties)
+
+
+#: Arrow types that the Iceberg schema, read back as Arrow, spells with their large variant.
+_AS_LARGE: Final = {pa.string(): pa.large_string(), pa.binary(): pa.large_binary()}
+
+
+def _has_columns(table: Table, schema: pa.Schema) -> bool:
+    """Whether the table has every column of ``schema``, of the same primitive type and
+    nullability: then ``union_by_name`` would change nothing, and skipping it saves a schema
+    update on every sidecar commit (each of which deep-copies the table's metadata).
+    Nested columns are not compared: the schema update decides for them."""
+    current = {field.name: field for field in table.schema().as_arrow()}
+    for field in schema:
+        if pa.types.is_nested(field.type) or field.name not in current:
+            return False
+        existing = current[field.name]
+        wanted = _AS_LARGE.get(field.type, field.type)
+        if existing.type != wanted or existing.nullable != field.nullable:
+            return False
+    return True
 
 
 def _nullable_schema(schema: pa.Schema) -> pa.Schema:
