@@ -57,6 +57,7 @@ from quiver.destinations.iceberg.partitioning import (
     hinted_fields,
     partitioned_data_file,
 )
+from quiver.destinations.iceberg.transaction import begin_transaction
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
 from quiver.schema.hints import ICEBERG_TABLE_PROPERTIES_HINT
@@ -380,7 +381,7 @@ class IcebergFormat:
         table_properties: Mapping[str, str],
     ) -> Transaction:
         if table is not None:
-            tx = table.transaction()
+            tx = begin_transaction(table)
             if not _has_columns(table, schema):
                 with tx.update_schema() as update:
                     update.union_by_name(schema)
