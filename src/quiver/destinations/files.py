@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +28,9 @@ from quiver.destinations.base import (
 from quiver.destinations.engine_errors import translated
 from quiver.destinations.location import StorageLocation
 from quiver.errors import DestinationCapabilitiesError, DestinationConfigError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 DEFAULT_LAYOUT = "{table_name}/{load_id}.{file_id}.{ext}"
 FILE_FORMATS = ("parquet", "jsonl", "csv")
@@ -50,14 +54,22 @@ class FilesFormat:
             layout += ".{ext}"
         self._dataset = dataset
         self._layout = layout
-        self._fs = dataset.filesystem()
+
+    @property
+    def _fs(self) -> AbstractFileSystem:
+        # Looked up on use: importing fsspec costs ~80 ms, and the sync of a dataset probes
+        # this format for a ``_dlt_loads`` folder that a local listing answers without it.
+        return self._dataset.filesystem()
 
     def _folder(self, table_name: str) -> StorageLocation:
         return self._dataset.join(table_name)
 
     def table_exists(self, table_name: str) -> bool:
         with translated(self.name, table_name):
-            return bool(self._fs.exists(self._folder(table_name).path))
+            folder = self._folder(table_name)
+            if folder.is_local:
+                return os.path.exists(folder.path)
+            return bool(self._fs.exists(folder.path))
 
     def is_committed(self, table_name: str, load_id: str) -> bool:
         # Writes are idempotent by path, so redoing a table is always safe.

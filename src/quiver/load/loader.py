@@ -391,15 +391,35 @@ class Loader:
         return open_sidecars(self._dataset, candidates) or TableSidecars(candidates[0])
 
     def _write_sidecars(self, schema: Schema, state: dict[str, Any], load_id: str) -> None:
-        """``_dlt_version`` (if this schema version is new), ``_dlt_pipeline_state``, then
-        ``_dlt_loads``; each write retried by the policy and a no-op if it landed before."""
+        """``_dlt_version`` (if this schema version is new) and ``_dlt_pipeline_state``, then
+        ``_dlt_loads``; each write retried by the policy and a no-op if it landed before.
+
+        The first two are independent (a state row counts only once its load id is in
+        ``_dlt_loads``), so they commit at the same time, as the tables of one level do;
+        ``_dlt_loads`` waits for both.
+        """
         store = self._sidecar_step(VERSION_TABLE, load_id, lambda: self.sidecars(schema))
-        self._sidecar_step(VERSION_TABLE, load_id, lambda: store.write_version(schema, load_id))
         pipeline_state = state.get("pipeline_state")
-        if pipeline_state:
-            self._sidecar_step(
-                STATE_TABLE, load_id, lambda: store.write_state(pipeline_state, schema, load_id)
-            )
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            steps = [
+                pool.submit(
+                    self._sidecar_step,
+                    VERSION_TABLE,
+                    load_id,
+                    lambda: store.write_version(schema, load_id),
+                )
+            ]
+            if pipeline_state:
+                steps.append(
+                    pool.submit(
+                        self._sidecar_step,
+                        STATE_TABLE,
+                        load_id,
+                        lambda: store.write_state(pipeline_state, schema, load_id),
+                    )
+                )
+            for step in steps:
+                step.result()  # re-raises LoadError, InternalError (``_dlt_version``'s first)
         self._sidecar_step(LOADS_TABLE, load_id, lambda: store.write_load(schema, load_id))
 
     def _sidecar_step(self, table_name: str, load_id: str, action: Callable[[], T]) -> T:

@@ -21,9 +21,10 @@ import binascii
 import datetime
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
@@ -32,6 +33,9 @@ from quiver.destinations.location import StorageLocation
 from quiver.schema.columns import LOADS_TABLE, STATE_TABLE, VERSION_TABLE
 from quiver.schema.model import ENGINE_VERSION, Schema
 from quiver.schema.row_ids import random_row_ids
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 __all__ = [
     "DltFileSidecars",
@@ -232,15 +236,23 @@ class DltFileSidecars:
 
     def __init__(self, dataset: StorageLocation) -> None:
         self._dataset = dataset
-        self._fs = dataset.filesystem()
+
+    @property
+    def _fs(self) -> AbstractFileSystem:
+        # Looked up on use: every load asks ``is_dlt_form`` of a local dataset, which a plain
+        # listing answers without importing fsspec (~80 ms in a new process).
+        return self._dataset.filesystem()
 
     def _names(self, table_name: str) -> list[str]:
-        folder = self._dataset.join(table_name).path
+        folder = self._dataset.join(table_name)
         try:
-            paths = self._fs.ls(folder, detail=False)
+            if folder.is_local:
+                names = os.listdir(folder.path)
+            else:
+                names = [str(p).rsplit("/", 1)[-1] for p in self._fs.ls(folder.path, detail=False)]
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [str(p).rsplit("/", 1)[-1] for p in paths if str(p).endswith(".jsonl")]
+        return [name for name in names if name.endswith(".jsonl")]
 
     def is_dlt_form(self) -> bool:
         """Whether ``_dlt_loads`` holds dlt's ``<schema>__<load_id>.jsonl`` files."""

@@ -57,6 +57,7 @@ from quiver.destinations.iceberg.partitioning import (
     hinted_fields,
     partitioned_data_file,
 )
+from quiver.destinations.iceberg.transaction import begin_transaction
 from quiver.destinations.location import StorageLocation
 from quiver.destinations.placement import file_id, place_file
 from quiver.schema.hints import ICEBERG_TABLE_PROPERTIES_HINT
@@ -126,12 +127,20 @@ class IcebergFormat:
         if catalog is None:
             catalog = catalog_from_env(defaults=dataset.pyiceberg_properties())
         self.catalog_less = catalog is None
-        self.catalog: Catalog = (
-            folder_catalog(dataset, self.namespace) if catalog is None else catalog
-        )
+        # The folder catalog is built on first use: building it imports pyiceberg's catalog
+        # and SQLAlchemy (~0.9 s in a new process), which a caller that only asks whether a
+        # table exists (the sync of a Delta dataset probes every format) never needs.
+        self._catalog: Catalog | None = catalog
         self._namespace_ready = self.catalog_less
 
     # ----------------------------------------------------------------- access
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog tables are loaded from and committed to (built on first use)."""
+        if self._catalog is None:
+            self._catalog = folder_catalog(self._dataset, self.namespace)
+        return self._catalog
+
     @property
     def app_id(self) -> str:
         """The pipeline's id, recorded with the load id in every snapshot summary."""
@@ -372,9 +381,10 @@ class IcebergFormat:
         table_properties: Mapping[str, str],
     ) -> Transaction:
         if table is not None:
-            tx = table.transaction()
-            with tx.update_schema() as update:
-                update.union_by_name(schema)
+            tx = begin_transaction(table)
+            if not _has_columns(table, schema):
+                with tx.update_schema() as update:
+                    update.union_by_name(schema)
             evolve_spec(tx, _fields(partition_by))
             return tx
         self._ensure_namespace()
@@ -520,6 +530,26 @@ def _delete_all(tx: Transaction, table: Table, properties: dict[str, str]) -> No
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_EMPTY_DELETE_WARNING, category=UserWarning)
         tx.delete(AlwaysTrue(), snapshot_properties=properties)
+
+
+#: Arrow types that the Iceberg schema, read back as Arrow, spells with their large variant.
+_AS_LARGE: Final = {pa.string(): pa.large_string(), pa.binary(): pa.large_binary()}
+
+
+def _has_columns(table: Table, schema: pa.Schema) -> bool:
+    """Whether the table has every column of ``schema``, of the same primitive type and
+    nullability: then ``union_by_name`` would change nothing, and skipping it saves a schema
+    update on every sidecar commit (each of which deep-copies the table's metadata).
+    Nested columns are not compared: the schema update decides for them."""
+    current = {field.name: field for field in table.schema().as_arrow()}
+    for field in schema:
+        if pa.types.is_nested(field.type) or field.name not in current:
+            return False
+        existing = current[field.name]
+        wanted = _AS_LARGE.get(field.type, field.type)
+        if existing.type != wanted or existing.nullable != field.nullable:
+            return False
+    return True
 
 
 def _nullable_schema(schema: pa.Schema) -> pa.Schema:
