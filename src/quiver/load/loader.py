@@ -456,10 +456,19 @@ def _levels(schema: Schema, tables: list[str]) -> list[list[str]]:
 
 
 def _arrow_schema(schema: Schema, table_name: str, files: list[Path]) -> pa.Schema:
-    """The table's schema after this load: the union of the files' schemas, or the schema's."""
-    if files:
-        return pa.unify_schemas([pq.read_schema(path) for path in files])
+    """The table's schema after this load: the union of the files' schemas in the schema's
+    column order, or the schema's columns when there are no files.
+
+    The union alone would follow the order of the files, and file names are random: a column
+    that appears in a later file could land anywhere, differently from run to run.
+    """
     table = schema.get_table(table_name) or {}
+    if files:
+        unified = pa.unify_schemas([pq.read_schema(path) for path in files])
+        position = {name: index for index, name in enumerate(table.get("columns", {}))}
+        # Stable: columns the schema does not know (none expected) keep the files' order.
+        ordered = sorted(unified, key=lambda f: position.get(f.name, len(position)))
+        return pa.schema(ordered, metadata=unified.metadata)
     fields = [
         pa.field(name, column_to_arrow(column))
         for name, column in table.get("columns", {}).items()
