@@ -379,3 +379,30 @@ def test_changed_parquet_settings_encode_the_file_again(
     assert pq.ParquetFile(normalized[0]).metadata.row_group(0).column(0).compression == "ZSTD"
     pipeline.load()
     assert len(lake.rows("ds", "events", "id")) == 100
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [pa.string_view(), pa.large_string(), pa.dictionary(pa.int32(), pa.string()), pa.float32()],
+    ids=str,
+)
+def test_types_that_normalize_casts_take_the_regular_path(
+    tmp_path: Path,
+    pipelines_dir: str,
+    monkeypatch: pytest.MonkeyPatch,
+    passed: list[tuple[str, bool]],
+    kind: pa.DataType,
+) -> None:
+    values = pa.array(["a", "b", None]) if kind != pa.float32() else pa.array([1.5, 2.5, None])
+    item = pa.table({"k": [1, 2, 3], "v": values.cast(kind)})
+
+    def load(pipeline: Any) -> None:
+        pipeline.extract(quiver.resource(item, name="t"))
+        assert _extracted_kinds(pipeline) == ["arrow"]
+        pipeline.normalize()
+        pipeline.load()
+
+    fast, regular = _both_ways(tmp_path, pipelines_dir, monkeypatch, "delta", load)
+    assert passed == []
+    _same_tables(fast, regular, "t", "k")
+    assert [r["v"] for r in fast[0].rows("ds", "t", "k")] == values.to_pylist()

@@ -18,12 +18,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quiver.errors import QuiverError
 from quiver.package.formats import ARROW_PARQUET_EXT, FileSequence
 from quiver.package.parquet_files import ParquetTableWriter
 from quiver.package.storage import JobFile
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
 from quiver.schema.partitions import partition_fields
+from quiver.schema.types import arrow_to_column, column_to_arrow, is_nested
 from quiver.settings import ExtractConfig, NormalizeConfig, resolve
 
 
@@ -111,8 +113,23 @@ class ArrowParquetJobs:
         normalized = [self._naming.normalize_path(name) for name in names if name.strip()]
         if normalized != names or len(set(names)) != len(names):
             return None
+        if not all(_kept_by_normalize(field.type) for field in schema):
+            return None
         plain = pa.schema([pa.field(f.name, f.type) for f in schema])
         return plain if _parquet_keeps(plain) else None
+
+
+def _kept_by_normalize(kind: pa.DataType) -> bool:
+    """Whether normalize writes a new column of this type as it is: nested types stay (Delta
+    and Iceberg store them); others when the type maps to a data type and back unchanged
+    (``large_string``, ``float32``, ``dictionary``, naive timestamps... are cast)."""
+    if is_nested(kind):
+        return True
+    column = arrow_to_column(kind)
+    try:
+        return column is not None and column_to_arrow(column) == kind
+    except QuiverError:
+        return False
 
 
 def _parquet_keeps(schema: pa.Schema) -> bool:
