@@ -28,7 +28,7 @@ from quiver.errors import (
     UnsupportedDataType,
     UnsupportedValue,
 )
-from quiver.extract import extractor
+from quiver.extract.row_buffer import RowBuffer
 from tests.readers import Lake
 
 D = decimal.Decimal
@@ -401,10 +401,10 @@ def test_non_string_keys_become_names_as_dlt_writes_them(pipelines_dir: str, buc
 def test_a_conversion_quiver_cannot_do_is_not_blamed_on_the_resource(
     pipelines_dir: str, bucket: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(rows: Any) -> Any:
+    def broken(buffer: Any) -> Any:
         raise TypeError("no conversion for this value")
 
-    monkeypatch.setattr(extractor, "rows_to_batch", broken)
+    monkeypatch.setattr(RowBuffer, "to_batch", broken)
     error = _fails_at_extract_without_rerun(_pipeline(pipelines_dir, bucket), [{"id": 1}])
     assert isinstance(error, RowConversionError)
     assert (error.table_name, error.resource_name) == ("t", "t")

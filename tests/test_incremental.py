@@ -372,23 +372,23 @@ def test_python_rows_are_filtered_per_page_and_converted_in_buffers(
 ) -> None:
     """The incremental looks at a page's cursor values when the page is yielded (one
     vectorized pass), so its values are current after every page (dlt: "last_value ... updated
-    with each yielded item or page"); rows are still converted to Arrow once per buffer."""
-    from quiver.extract import extractor
+    with each yielded item or page"); rows are still written as one batch per buffer."""
+    from quiver.extract.row_buffer import RowBuffer
 
-    calls = {"filter_rows": 0, "rows_to_batch": 0}
+    calls = {"filter_rows": 0, "to_batch": 0}
     filter_rows = CursorFilter.filter_rows
-    rows_to_batch = extractor.rows_to_batch
+    to_batch = RowBuffer.to_batch
 
     def count_pages(self: CursorFilter, rows: list[Any]) -> list[Any]:
         calls["filter_rows"] += 1
         return filter_rows(self, rows)
 
-    def count_conversions(rows: list[Any]) -> Any:
-        calls["rows_to_batch"] += 1
-        return rows_to_batch(rows)
+    def count_batches(self: RowBuffer) -> Any:
+        calls["to_batch"] += 1
+        return to_batch(self)
 
     monkeypatch.setattr(CursorFilter, "filter_rows", count_pages)
-    monkeypatch.setattr(extractor, "rows_to_batch", count_conversions)
+    monkeypatch.setattr(RowBuffer, "to_batch", count_batches)
     monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "5000")
     seen_last_values = []
 
@@ -401,7 +401,7 @@ def test_python_rows_are_filtered_per_page_and_converted_in_buffers(
     pipeline = quiver.pipeline("batches", pipelines_dir=pipelines_dir)
     info = pipeline.extract(many())
     assert info.row_counts["many"] == 7500
-    assert calls == {"filter_rows": 10, "rows_to_batch": 2}
+    assert calls == {"filter_rows": 10, "to_batch": 2}
     assert seen_last_values == [2500, 2500] + [page * 1000 + 999 for page in range(2, 10)]
 
 

@@ -1,7 +1,7 @@
 """Drive resources and write their items, as Arrow IPC files, into an extracted package.
 
-Rows are buffered per resource and table and converted once per buffer
-(:mod:`quiver.extract.batcher`); the incremental has filtered items in the pipe already
+Rows are buffered per resource and table, converted a page at a time and written once per buffer
+(:mod:`quiver.extract.row_buffer`, :mod:`quiver.extract.batcher`); the incremental has filtered items in the pipe already
 (vectorized), and the batch is written. Arrow items stream through untouched (filtered the same
 way). Each table gets its own IPC stream file per item kind; a batch whose schema differs from
 the open file, or a file past ``file_max_items``/``file_max_bytes``, starts a new file (IPC
@@ -26,7 +26,6 @@ from quiver.errors import (
 )
 from quiver.extract.arrow_parquet import ArrowParquetJobs, ArrowParquetWriter
 from quiver.extract.arrow_types import storable_batch
-from quiver.extract.batcher import rows_to_batch
 from quiver.extract.contract_check import NewTableContract
 from quiver.extract.hints import resolve_hints, table_schema_hints
 from quiver.extract.items import (
@@ -47,6 +46,7 @@ from quiver.extract.pipe import (
     build_nodes,
 )
 from quiver.extract.resource import Resource
+from quiver.extract.row_buffer import RowBuffer
 from quiver.extract.state import in_source, reset_resource_state
 from quiver.package.formats import (
     ARROW_EXT,
@@ -108,7 +108,7 @@ class Extractor:
         self._buffer_max_items = max(1, buffer_max_items)
         self._file_max_items = file_max_items
         self._file_max_bytes = file_max_bytes
-        self._buffers: dict[tuple[PipeNode, str], list[Any]] = {}
+        self._buffers: dict[tuple[PipeNode, str], RowBuffer] = {}
         self._writers: dict[tuple[str, str], IpcTableWriter | ArrowParquetWriter] = {}
         # File ids in write order: normalize follows it, so the first data extracted decides.
         self._sequence = FileSequence()
@@ -334,17 +334,17 @@ class Extractor:
         key = (node, table)
         buffer = self._buffers.get(key)
         if buffer is None:
-            buffer = self._buffers[key] = []
-        buffer.extend(rows)
+            buffer = self._buffers[key] = RowBuffer()
+        buffer.extend(rows)  # converts to Arrow a page at a time: memory stays a page of dicts
         if len(buffer) >= self._buffer_max_items:
             self._flush(node, table)
 
     def _flush(self, node: PipeNode, table_name: str) -> None:
-        rows = self._buffers.pop((node, table_name), None)
-        if not rows:
+        buffer = self._buffers.pop((node, table_name), None)
+        if not buffer:
             return
         try:
-            batch = rows_to_batch(rows)
+            batch = buffer.to_batch()
         except UnsupportedValue as error:
             raise error.at(table_name, node.name) from None
         except QuiverError:
