@@ -34,7 +34,14 @@ FORMATS = ["delta", "iceberg"]
 
 @pytest.fixture
 def passed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """``(table, passed through)`` for every extracted fast-path file normalize looked at."""
+    """``(table, passed through)`` for every extracted fast-path file normalize looked at.
+
+    ``run()`` normalizes while it extracts by default (``normalize.overlap_extract``), and then
+    extract writes IPC (the overlap encodes the batches itself): these tests turn it off so
+    that ``run()`` takes the fast path; ``test_runs_that_overlap_extract_and_normalize_...``
+    covers the default.
+    """
+    monkeypatch.setenv("NORMALIZE__OVERLAP_EXTRACT", "false")
     seen: list[tuple[str, bool]] = []
 
     def recording(job_path: Path, target: Path, context: Any) -> Any:
@@ -406,3 +413,22 @@ def test_types_that_normalize_casts_take_the_regular_path(
     assert passed == []
     _same_tables(fast, regular, "t", "k")
     assert [r["v"] for r in fast[0].rows("ds", "t", "k")] == values.to_pylist()
+
+
+def test_runs_that_overlap_extract_and_normalize_write_no_fast_path_files(
+    tmp_path: Path,
+    pipelines_dir: str,
+    monkeypatch: pytest.MonkeyPatch,
+    passed: list[tuple[str, bool]],
+) -> None:
+    """The overlap normalizes (and encodes) every batch as it is extracted: extract writes the
+    IPC files it needs, not a second parquet encoding. The tables are the same."""
+
+    def load(pipeline: Any) -> None:
+        pipeline.run(quiver.resource(_events(0, 3_000), name="events"))
+
+    monkeypatch.setenv("NORMALIZE__OVERLAP_EXTRACT", "true")
+    overlapped, regular = _both_ways(tmp_path, pipelines_dir, monkeypatch, "delta", load)
+    assert passed == []
+    _same_tables(overlapped, regular, "events", "id")
+    assert len(overlapped[0].rows("ds", "events", "id")) == 3_000

@@ -58,7 +58,8 @@ def test_harness_runs_quiver_and_floor_end_to_end(tmp_path: Path) -> None:
         assert run["verified_rows"] == run["expected_rows"]
         assert run["rss_delta_mb"] >= 0
         assert run["rows_per_s"] > 0
-    assert set(runs["dicts-delta", "quiver"]["steps"]) == {"init", "extract", "normalize", "load"}
+    # quiver's run() overlaps extract and normalize: one step (benches/runners.py).
+    assert set(runs["dicts-delta", "quiver"]["steps"]) == {"init", "run"}
     assert set(runs["dicts-delta", "floor"]["steps"]) == {"to_arrow", "write", "parquet"}
     assert runs["tiny-flat-dicts-delta", "quiver"]["expected_rows"] == 1_000
     markdown = (tmp_path / "smoke.md").read_text()

@@ -12,6 +12,7 @@ import quiver
 from quiver.errors import ConfigValueInvalid, ConfigValueMissing, QuiverError
 from quiver.extract.extractor import Extractor
 from quiver.load.loader import Loader
+from quiver.normalize.stream import StreamNormalizer
 from quiver.pipeline import pipeline as pipeline_module
 from quiver.pipeline import steps as steps_module
 from quiver.settings import (
@@ -190,6 +191,14 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(Extractor, "extract", recording_extract)
     monkeypatch.setattr(steps_module, "normalize_package", recording_normalize)
+    # run() normalizes while it extracts (normalize.overlap_extract): the stream's settings.
+    stream_init = StreamNormalizer.__init__
+
+    def recording_stream(self: StreamNormalizer, *args: Any) -> None:
+        recorded["normalize"] = args[-1]
+        stream_init(self, *args)
+
+    monkeypatch.setattr(StreamNormalizer, "__init__", recording_stream)
     monkeypatch.setattr(pipeline_module, "Loader", RecordingLoader)
     return recorded
 

@@ -180,6 +180,13 @@ class NormalizeConfig:
         "``Pipeline.normalize(workers=...)``.",
         minimum=1,
     )
+    overlap_extract: bool = setting(
+        True,
+        "``run()`` normalizes each package in a thread while it is extracted, so a run takes "
+        "about the longer of the two steps instead of their sum; the extracted files are "
+        "written as before and normalized from them when the streamed result does not match "
+        "(docs/architecture.md, 'Overlapped extract and normalize').",
+    )
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,9 @@ class ArrowParquetJobs:
         naming: the naming convention the names must already follow.
         sequence: the extractor's file ids (the fast-path files keep the extraction order).
         on_new_file: called with the path of each file as it is opened.
-        rotates: whether extracted files rotate (``file_max_items``/``file_max_bytes``): the
-            fast path writes no rotated files, so it is off then.
+        allowed: ``False`` turns the fast path off: when extracted files rotate
+            (``file_max_items``/``file_max_bytes``; it writes no rotated files), or when
+            ``run()`` normalizes the batches while they are extracted (that encodes them).
     """
 
     def __init__(
@@ -50,12 +51,12 @@ class ArrowParquetJobs:
         sequence: FileSequence,
         on_new_file: Callable[[Path], None],
         *,
-        rotates: bool,
+        allowed: bool,
     ) -> None:
         normalize = resolve(NormalizeConfig)
         self.enabled = (
             resolve(ExtractConfig).arrow_fast_path
-            and not rotates
+            and allowed
             and not normalize.add_dlt_id_to_arrow
             and not normalize.add_dlt_load_id_to_arrow
         )

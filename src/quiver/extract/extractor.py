@@ -48,6 +48,7 @@ from quiver.extract.pipe import (
 from quiver.extract.resource import Resource
 from quiver.extract.row_buffer import RowBuffer
 from quiver.extract.state import in_source, reset_resource_state
+from quiver.package.batch_sink import BatchSink
 from quiver.package.formats import (
     ARROW_EXT,
     ARROW_PARQUET_EXT,
@@ -88,6 +89,7 @@ class Extractor:
         file_max_bytes: bytes per file before rotating (``None``: no limit).
         on_rows: called with ``(table, rows)`` after each written batch (progress).
         progress: counts ``Resources`` (done/total) and rows per table, once per batch.
+        sink: also gets every written batch (``run()`` normalizes them meanwhile).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class Extractor:
         file_max_bytes: int | None = None,
         on_rows: Callable[[str, int], None] | None = None,
         progress: Collector = NULL_COLLECTOR,
+        sink: BatchSink | None = None,
     ) -> None:
         self._jobs_dir = package / "jobs" / "new"
         self.schema = schema
@@ -112,14 +115,16 @@ class Extractor:
         self._writers: dict[tuple[str, str], IpcTableWriter | ArrowParquetWriter] = {}
         # File ids in write order: normalize follows it, so the first data extracted decides.
         self._sequence = FileSequence()
-        # Arrow items that need no normalizing are written as parquet once (the fast path).
+        # Arrow items that need no normalizing are written as parquet once (the fast path);
+        # not when files rotate, nor when a sink normalizes the batches meanwhile (``run()``'s
+        # overlap encodes them itself: parquet here would be a second encoding).
         self._arrow_parquet = ArrowParquetJobs(
             self._jobs_dir,
             schema,
             naming,
             self._sequence,
             lambda path: self.metrics.files.append(path),
-            rotates=file_max_items is not None or file_max_bytes is not None,
+            allowed=file_max_items is None and file_max_bytes is None and sink is None,
         )
         self._tables: dict[tuple[int, str], str] = {}
         self._static: dict[PipeNode, str | None] = {}
@@ -128,6 +133,7 @@ class Extractor:
         self._new_tables = NewTableContract(schema, package.name)
         self._on_rows = on_rows
         self._progress = progress
+        self._sink = sink
 
     # ------------------------------------------------------------------------------- run
     def extract(
@@ -390,6 +396,8 @@ class Extractor:
                 file_max_bytes=self._file_max_bytes,
             )
         writer.write(batch)
+        if self._sink is not None:
+            self._sink.put(table_name, ext, batch, self.schema)
         counts = self.metrics.row_counts
         counts[table_name] = counts.get(table_name, 0) + batch.num_rows
         self._progress.update(table_name, batch.num_rows)

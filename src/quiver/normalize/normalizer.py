@@ -8,6 +8,7 @@ writers. Nothing here iterates over rows in Python.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,12 +77,7 @@ class _PackageContext:
         self.violations = Violations(schema.name, load_id)
         # dlt lets a table that is new when the package starts add columns for the whole
         # package (and tables created by it, e.g. nested ones, are new too).
-        self.established = frozenset(
-            name
-            for name, table in schema.tables.items()
-            if not schema.is_new_table(name)
-            and not (table.get("x-normalizer") or {}).get(EVOLVE_ONCE)
-        )
+        self.established = established_tables(schema, schema.tables)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -96,6 +92,17 @@ class _PackageContext:
         if column is not None and "data_type" in column:
             return bool(column["data_type"] == "json")
         return self.schema.preferred_type(column_name) == "json"
+
+
+def established_tables(schema: Schema, names: Iterable[str]) -> frozenset[str]:
+    """Those of ``names`` that have typed columns and are not flagged to evolve once: only
+    their new columns fall under the ``columns`` contract."""
+    return frozenset(
+        name
+        for name in names
+        if not schema.is_new_table(name)
+        and not (schema.tables[name].get("x-normalizer") or {}).get(EVOLVE_ONCE)
+    )
 
 
 def normalize_package(
@@ -157,14 +164,20 @@ def _normalize_package(
                 job_metrics = _normalize_job(job, target, context)
                 metrics.merge(job_metrics)
                 _report(progress, job_metrics)
-    context.violations.raise_if_frozen(
-        {v.table_name: resolve_contract(schema, v.table_name) for v in context.violations.records}
+    finish_package(schema, context.violations, metrics)
+    return metrics
+
+
+def finish_package(schema: Schema, violations: Violations, metrics: NormalizeMetrics) -> None:
+    """The end of a package: raise its ``freeze`` violations at once, then the tables that
+    were new in it stop evolving freely."""
+    violations.raise_if_frozen(
+        {v.table_name: resolve_contract(schema, v.table_name) for v in violations.records}
     )
     for table_name in metrics.row_counts:
         normalizer = schema.tables.get(table_name, {}).get("x-normalizer")
         if normalizer:
             normalizer.pop(EVOLVE_ONCE, None)
-    return metrics
 
 
 def _chains_in_extraction_order(jobs: list[Path]) -> list[list[Path]]:
@@ -212,29 +225,59 @@ def _normalize_job(job_path: Path, target: Path, context: _PackageContext) -> No
 def _run_job(
     job_path: Path, job: JobFile, target: Path, context: _PackageContext
 ) -> NormalizeMetrics:
-    root = job.table_name
-    from_rows = job.ext == ROWS_EXT
-    # Rows always unnest; Arrow items only when a hint asks for it.
-    unnest = from_rows or context.schema.has_explicit_nesting(root)
-    options = _flatten_options(root, from_rows, unnest, context)
-    coerce_context = CoerceContext(
-        context.schema,
-        context.load_id,
-        context.naming,
-        from_rows,
-        context.established,
-        context.violations,
-    )
-    output = _JobOutput(target, context.config.parquet, context.schema)
+    table = TableNormalizer(job.table_name, job.ext == ROWS_EXT, target, context)
     try:
         for batch in iter_batches(job_path):
-            flat = _flatten_batch(batch, root, unnest, options)
-            with context.lock(root):
-                coerced = _coerce_tables(flat, coerce_context)
-            output.write(coerced)
+            table.write(batch)
     finally:
-        output.close()
-    return output.metrics()
+        table.close()
+    return table.metrics()
+
+
+class TableNormalizer:
+    """The batches of one root table, in extraction order: flattened into the root and its
+    child tables, coerced (with contracts) against ``context.schema``, written as parquet.
+
+    Both the package loop (one per extracted file) and the streamed normalize of ``run()``
+    (one per table for the whole package, :mod:`quiver.normalize.stream`) use it.
+
+    Args:
+        root: the root table the batches belong to.
+        from_rows: the batches are converted rows (``True``) or Arrow items.
+        target: the temp package the parquet files and dead letters go to.
+        context: the package being normalized (its schema evolves).
+    """
+
+    def __init__(self, root: str, from_rows: bool, target: Path, context: _PackageContext) -> None:
+        self._root = root
+        self._context = context
+        # Rows always unnest; Arrow items only when a hint asks for it.
+        self._unnest = from_rows or context.schema.has_explicit_nesting(root)
+        self._options = _flatten_options(root, from_rows, self._unnest, context)
+        self._coerce_context = CoerceContext(
+            context.schema,
+            context.load_id,
+            context.naming,
+            from_rows,
+            context.established,
+            context.violations,
+        )
+        self._output = _JobOutput(target, context.config.parquet, context.schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Normalize one batch; the schema of the table chain evolves with it."""
+        flat = _flatten_batch(batch, self._root, self._unnest, self._options)
+        with self._context.lock(self._root):
+            coerced = _coerce_tables(flat, self._coerce_context)
+        self._output.write(coerced)
+
+    def close(self) -> None:
+        """Finish the files (also after a failure: no file is left open)."""
+        self._output.close()
+
+    def metrics(self) -> NormalizeMetrics:
+        """What the batches wrote (call after :meth:`close`)."""
+        return self._output.metrics()
 
 
 def _flatten_options(

@@ -29,7 +29,7 @@ from quiver.load.staging import record_staging, staging_from_state
 from quiver.package.ids import new_load_id
 from quiver.package.schema_store import SchemaStore
 from quiver.package.storage import PackageStorage
-from quiver.pipeline import packages, steps, sync, validation
+from quiver.pipeline import overlap, packages, steps, sync, validation
 from quiver.pipeline.data import data_to_sources, with_run_hints
 from quiver.pipeline.excepthook import install_masking_excepthook
 from quiver.pipeline.failed_packages import FailedPackages
@@ -300,7 +300,8 @@ class Pipeline(WorkingFolder, FailedPackages, Observable):
             "file_max_items": buffers.file_max_items,
             "file_max_bytes": buffers.file_max_bytes,
         }
-        extractor = Extractor(package, schema, **options, progress=self._progress)
+        sink = overlap.sink_for(self, load_id, schema, executor)  # run() normalizes meanwhile
+        extractor = Extractor(package, schema, **options, progress=self._progress, sink=sink)
         try:  # in this process, or on the executor's workers (quiver.scaleout)
             run = (executor, extractor, package, options, resources, working_state, source.name)
             extracted.metrics = extract_on(*run, workers=workers)

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from quiver.errors import InternalError, LoadError, PipelineStepFailed, QuiverError
 from quiver.load.loader import Loader
 from quiver.load.retry import DETERMINISTIC, RetryPolicy, classify, failure_record
-from quiver.normalize.normalizer import normalize_package
-from quiver.pipeline import packages
+from quiver.normalize.normalizer import NormalizeMetrics, normalize_package
+from quiver.pipeline import overlap, packages
 from quiver.pipeline.failed_packages import failed_package_info
 from quiver.pipeline.infos import LoadInfo, NormalizeInfo
 from quiver.pipeline.naming import naming_of
 from quiver.pipeline.step_logs import logger
+from quiver.progress import Collector
 from quiver.scaleout import workers_normalizer
 from quiver.schema.model import Schema
 from quiver.settings import LoadConfig, NormalizeConfig, pipeline_config, resolve
@@ -99,11 +100,17 @@ def _normalize_package(
         schema = pipeline._schemas.load(package_schema.name)
         for table_schema in package_schema.tables.values():
             schema.merge_hints(table_schema["name"], table_schema)
+        title = f"Normalize {schema.name} in {load_id}"
+        streamed = overlap.streamed_result(pipeline, load_id, schema)  # run(): done already
+        if streamed is not None:
+            with pipeline._progress(title) as progress:
+                _report_streamed(progress, len(storage.jobs(extracted, "new")), streamed[2])
+            return streamed
         target = storage.new_temp_package(load_id)
         naming = naming_of(schema, pipeline.naming.max_length)
         normalize = workers_normalizer() or normalize_package  # executor= (quiver.scaleout)
         try:
-            with pipeline._progress(f"Normalize {schema.name} in {load_id}") as progress:
+            with pipeline._progress(title) as progress:
                 metrics = normalize(
                     extracted, target, schema, load_id, naming, config, progress=progress
                 )
@@ -128,6 +135,14 @@ def _normalize_package(
     pipeline._save_schema(schema)
     info.loads_ids.append(load_id)
     info.add_package(metrics.row_counts, metrics.discarded_rows, metrics.discarded_values)
+
+
+def _report_streamed(progress: Collector, jobs: int, metrics: NormalizeMetrics) -> None:
+    """The counts the package loop reports (files, rows per table) for a streamed package."""
+    progress.update("Files", 0, total=jobs)
+    progress.update("Files", jobs)
+    for table_name, rows in metrics.row_counts.items():
+        progress.update(table_name, rows)
 
 
 # ----------------------------------------------------------------------------------- load
@@ -211,8 +226,9 @@ def run_steps(pipeline: Pipeline, data: Any, extract: Callable[[], Any]) -> Load
                 pending,
             )
     if data is not None:
-        extract()
-        _normalize_deferring(pipeline, moved)
+        with overlap.overlapping(pipeline):  # each package normalized while it is extracted
+            extract()
+            _normalize_deferring(pipeline, moved)
     elif not pending:
         return None
     if moved and not pipeline.list_normalized_load_packages():
