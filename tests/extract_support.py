@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import quiver
 
@@ -38,8 +39,13 @@ def extracted_batches(pipeline: quiver.Pipeline) -> dict[str, list[list[pa.Recor
     jobs = pipeline.working_dir / "extracted" / load_id / "jobs" / "new"
     files: dict[str, list[list[pa.RecordBatch]]] = {}
     for path in sorted(jobs.iterdir()):
-        with pa.memory_map(str(path)) as source:
-            batches = list(pa.ipc.open_stream(source))
+        if path.name.endswith(".arrow.parquet"):  # Arrow items on the fast path: a row group
+            parquet = pq.ParquetFile(path)  # per extracted batch
+            groups = range(parquet.num_row_groups)
+            batches = [b for i in groups for b in parquet.read_row_group(i).to_batches()]
+        else:
+            with pa.memory_map(str(path)) as source:
+                batches = list(pa.ipc.open_stream(source))
         files.setdefault(path.name.split(".")[0], []).append(batches)
     return files
 

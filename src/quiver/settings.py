@@ -85,6 +85,12 @@ class ExtractConfig:
         "also the default of ``Pipeline.extract(workers=...)``.",
         minimum=1,
     )
+    arrow_fast_path: bool = setting(
+        True,
+        "Write Arrow items that need no normalizing (names already normalized, no unnesting, "
+        "no lineage columns, not merged or partitioned) as parquet at extract; normalize then "
+        "passes a file through when coercing it would change nothing (docs/architecture.md).",
+    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from quiver.errors import (
     RowConversionError,
     UnsupportedValue,
 )
+from quiver.extract.arrow_parquet import ArrowParquetJobs, ArrowParquetWriter
 from quiver.extract.arrow_types import storable_batch
 from quiver.extract.contract_check import NewTableContract
 from quiver.extract.hints import resolve_hints, table_schema_hints
@@ -48,7 +49,13 @@ from quiver.extract.resource import Resource
 from quiver.extract.row_buffer import RowBuffer
 from quiver.extract.state import in_source, reset_resource_state
 from quiver.package.batch_sink import BatchSink
-from quiver.package.formats import ARROW_EXT, ROWS_EXT, FileSequence, IpcTableWriter
+from quiver.package.formats import (
+    ARROW_EXT,
+    ARROW_PARQUET_EXT,
+    ROWS_EXT,
+    FileSequence,
+    IpcTableWriter,
+)
 from quiver.progress import NULL_COLLECTOR, Collector
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
@@ -105,9 +112,20 @@ class Extractor:
         self._file_max_items = file_max_items
         self._file_max_bytes = file_max_bytes
         self._buffers: dict[tuple[PipeNode, str], RowBuffer] = {}
-        self._writers: dict[tuple[str, str], IpcTableWriter] = {}
+        self._writers: dict[tuple[str, str], IpcTableWriter | ArrowParquetWriter] = {}
         # File ids in write order: normalize follows it, so the first data extracted decides.
         self._sequence = FileSequence()
+        # Arrow items that need no normalizing are written as parquet once (the fast path);
+        # not when files rotate, nor when a sink normalizes the batches meanwhile (``run()``'s
+        # overlap encodes them itself: parquet here would be a second encoding).
+        self._arrow_parquet = ArrowParquetJobs(
+            self._jobs_dir,
+            schema,
+            naming,
+            self._sequence,
+            lambda path: self.metrics.files.append(path),
+            allowed=file_max_items is None and file_max_bytes is None and sink is None,
+        )
         self._tables: dict[tuple[int, str], str] = {}
         self._static: dict[PipeNode, str | None] = {}
         self.metrics = ExtractMetrics()
@@ -348,7 +366,16 @@ class Extractor:
         for batch in _converted(item, table, node.name):
             if batch.num_columns == 0 and batch.num_rows:
                 raise EmptyArrowItem(table, node.name, batch.num_rows)
-            self._write(node, table, ARROW_EXT, storable_batch(batch, table, node.name))
+            storable = storable_batch(batch, table, node.name)
+            plain = self._arrow_parquet.plain_batch(table, storable)
+            if plain is None:
+                self._write(node, table, ARROW_EXT, storable)
+                continue
+            # ``_write`` finds this writer under its key (and ``extract`` closes it).
+            key = (table, ARROW_PARQUET_EXT)
+            if key not in self._writers:
+                self._writers[key] = self._arrow_parquet.writer(table)
+            self._write(node, table, ARROW_PARQUET_EXT, plain)
 
     def _write(self, node: PipeNode, table_name: str, ext: str, batch: pa.RecordBatch) -> None:
         # Items arrive filtered by the incremental (in the pipe, page by page).

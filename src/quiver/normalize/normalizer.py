@@ -28,6 +28,7 @@ from quiver.normalize.flatten import (
     rename_arrow_columns,
 )
 from quiver.normalize.parquet_files import ParquetTableWriter, lane_factory
+from quiver.normalize.passthrough import pass_through
 from quiver.package.formats import ROWS_EXT, extraction_order, iter_batches
 from quiver.package.storage import JobFile, PackageStorage
 from quiver.progress import NULL_COLLECTOR, Collector
@@ -213,6 +214,8 @@ def _normalize_job(job_path: Path, target: Path, context: _PackageContext) -> No
     """
     job = JobFile.parse(job_path.name)
     try:
+        if passed := pass_through(job_path, target, context):  # the Arrow fast path
+            return NormalizeMetrics({passed.table_name: passed.rows}, [passed.path])
         return _run_job(job_path, job, target, context)
     except Exception as error:
         table_name = _table_of(error) or job.table_name

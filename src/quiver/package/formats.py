@@ -2,7 +2,9 @@
 
 Extract writes one IPC stream file per table and item kind (``<table>.<file_id>.0.rows.arrow``
 for rows converted by quiver, ``.arrow`` for Arrow items passed through); normalize reads them
-back batch by batch.
+back batch by batch. Arrow items that need no normalizing are written as parquet instead
+(``.arrow.parquet``, one row group per batch), which normalize can pass through as they are
+(the Arrow fast path, docs/architecture.md); it reads them batch by batch when it cannot.
 
 The file ids of one package are a sequence (:class:`FileSequence`), zero-padded so that sorting
 the names sorts the files of a table in the order extract wrote them. Normalize follows that
@@ -27,6 +29,8 @@ from quiver.package.storage import JobFile
 ROWS_EXT: Final = "rows.arrow"
 #: Extension of files holding Arrow items as the resource yielded them.
 ARROW_EXT: Final = "arrow"
+#: Extension of Arrow items written as parquet at extract (the Arrow fast path).
+ARROW_PARQUET_EXT: Final = "arrow.parquet"
 #: Digits of a sequential file id, zero-padded so that listings read in order (normalize sorts
 #: by the number itself, so a package of more files still keeps its order).
 _SEQUENCE_DIGITS = 8
@@ -124,10 +128,18 @@ class IpcTableWriter:
 
 
 def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """Read an extracted IPC stream file batch by batch.
+    """Read an extracted file batch by batch (a parquet one row group at a time: extract wrote
+    each batch as a row group, so normalize sees the batches extract saw).
 
     Plain reads, not a memory map: mapped pages stay in the process' resident set until the
     whole file is done, so peak RSS would grow with the package instead of the batch.
     """
+    if path.name.endswith("." + ARROW_PARQUET_EXT):
+        import pyarrow.parquet as pq  # only packages with Arrow fast-path files need it
+
+        with pq.ParquetFile(str(path)) as parquet:
+            for index in range(parquet.num_row_groups):
+                yield from parquet.read_row_group(index).to_batches()
+        return
     with pa.OSFile(str(path)) as source:
         yield from pa.ipc.open_stream(source)
