@@ -36,10 +36,9 @@ FORMATS = ["delta", "iceberg"]
 def passed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """``(table, passed through)`` for every extracted fast-path file normalize looked at.
 
-    ``run()`` normalizes while it extracts by default (``normalize.overlap_extract``), and then
-    extract writes IPC (the overlap encodes the batches itself): these tests turn it off so
-    that ``run()`` takes the fast path; ``test_runs_that_overlap_extract_and_normalize_...``
-    covers the default.
+    ``run()`` normalizes while it extracts by default (``normalize.overlap_extract``); these
+    tests turn that off so that every package goes through the package loop's pass-through;
+    ``test_runs_that_overlap_extract_and_normalize_...`` covers the default.
     """
     monkeypatch.setenv("NORMALIZE__OVERLAP_EXTRACT", "false")
     seen: list[tuple[str, bool]] = []
@@ -415,20 +414,41 @@ def test_types_that_normalize_casts_take_the_regular_path(
     assert [r["v"] for r in fast[0].rows("ds", "t", "k")] == values.to_pylist()
 
 
-def test_runs_that_overlap_extract_and_normalize_write_no_fast_path_files(
+def test_runs_that_overlap_extract_and_normalize_link_plain_arrow_files(
     tmp_path: Path,
     pipelines_dir: str,
     monkeypatch: pytest.MonkeyPatch,
     passed: list[tuple[str, bool]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The overlap normalizes (and encodes) every batch as it is extracted: extract writes the
-    IPC files it needs, not a second parquet encoding. The tables are the same."""
+    """The default ``run()`` overlaps extract and normalize: plain Arrow items are still
+    written as parquet once (never streamed, never encoded twice) and linked in when the
+    streamed result is handed over, beside a table of rows that was normalized meanwhile.
+    The tables are those of the regular path."""
 
     def load(pipeline: Any) -> None:
-        pipeline.run(quiver.resource(_events(0, 3_000), name="events"))
+        pipeline.run(
+            [
+                quiver.resource(_events(0, 3_000), name="events"),
+                quiver.resource(
+                    [{"id": i, "geo": {"country": "PL"}, "items": [{"sku": i}]} for i in range(50)],
+                    name="orders",
+                ),
+            ]
+        )
 
     monkeypatch.setenv("NORMALIZE__OVERLAP_EXTRACT", "true")
-    overlapped, regular = _both_ways(tmp_path, pipelines_dir, monkeypatch, "delta", load)
-    assert passed == []
+    with caplog.at_level("INFO", logger="quiver"):
+        overlapped, regular = _both_ways(tmp_path, pipelines_dir, monkeypatch, "delta", load)
+    # The fast-path run linked its Arrow file; the regular run wrote IPC and no parquet.
+    assert passed == [("events", True)]
+    assert "is normalized from its extracted files" not in caplog.text
     _same_tables(overlapped, regular, "events", "id")
+    _same_tables(overlapped, regular, "orders", "id")
+    # Child rows hang on random parent ids: compare their values.
+    skus = [
+        sorted(r["sku"] for r in run[0].rows("ds", "orders__items", "sku"))
+        for run in (overlapped, regular)
+    ]
+    assert skus[0] == skus[1] == list(range(50))
     assert len(overlapped[0].rows("ds", "events", "id")) == 3_000

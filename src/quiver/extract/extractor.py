@@ -115,16 +115,16 @@ class Extractor:
         self._writers: dict[tuple[str, str], IpcTableWriter | ArrowParquetWriter] = {}
         # File ids in write order: normalize follows it, so the first data extracted decides.
         self._sequence = FileSequence()
-        # Arrow items that need no normalizing are written as parquet once (the fast path);
-        # not when files rotate, nor when a sink normalizes the batches meanwhile (``run()``'s
-        # overlap encodes them itself: parquet here would be a second encoding).
+        # Arrow items that need no normalizing are written as parquet once (the fast path),
+        # unless files rotate. They never go to the sink: ``run()``'s overlap takes those
+        # files as they are when it hands its result over (normalize/stream.py).
         self._arrow_parquet = ArrowParquetJobs(
             self._jobs_dir,
             schema,
             naming,
             self._sequence,
             lambda path: self.metrics.files.append(path),
-            allowed=file_max_items is None and file_max_bytes is None and sink is None,
+            allowed=file_max_items is None and file_max_bytes is None,
         )
         self._tables: dict[tuple[int, str], str] = {}
         self._static: dict[PipeNode, str | None] = {}
@@ -396,7 +396,7 @@ class Extractor:
                 file_max_bytes=self._file_max_bytes,
             )
         writer.write(batch)
-        if self._sink is not None:
+        if self._sink is not None and ext != ARROW_PARQUET_EXT:
             self._sink.put(table_name, ext, batch, self.schema)
         counts = self.metrics.row_counts
         counts[table_name] = counts.get(table_name, 0) + batch.num_rows

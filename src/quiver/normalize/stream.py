@@ -6,6 +6,9 @@ feeds it through the same :class:`~quiver.normalize.normalizer.TableNormalizer` 
 uses, into a temp package of its own. Extract holds the GIL (Python objects to Arrow); flatten,
 coercion and parquet encoding are Arrow kernels that mostly release it, so the two overlap.
 
+The Arrow fast path's parquet files (``extract/arrow_parquet.py``) are never streamed: they are
+normalized (mostly linked) by the package loop's per-file code when the result is handed over.
+
 The streamed result is only a shortcut: :meth:`StreamNormalizer.result` hands it over when it
 is exactly what normalizing the extracted package would give (same hints, same batches, no
 failure); otherwise the caller discards it and normalizes the extracted files as always, so
@@ -27,11 +30,12 @@ from quiver.normalize.contracts import Violations, check_type_hints
 from quiver.normalize.normalizer import (
     NormalizeMetrics,
     TableNormalizer,
+    _normalize_job,
     _PackageContext,
     established_tables,
     finish_package,
 )
-from quiver.package.formats import ROWS_EXT
+from quiver.package.formats import ARROW_PARQUET_EXT, ROWS_EXT, extraction_order
 from quiver.package.storage import JobFile, PackageStorage
 from quiver.schema.model import Schema, TTableSchema
 from quiver.schema.naming import NamingConvention
@@ -88,6 +92,8 @@ class StreamNormalizer:
         self._kinds: dict[str, str] = {}
         self._applied: dict[str, dict[str, TTableSchema]] = {}
         self._owner: dict[str, str] = {}
+        # Root tables in the order of their first extracted file (set by ``result``).
+        self._roots_in_order: list[str] = []
         self._failure: BaseException | None = None
         self._thread = threading.Thread(
             target=self._consume, name=f"quiver-normalize-{load_id}", daemon=True
@@ -184,9 +190,9 @@ class StreamNormalizer:
         """
         if self._failure is not None:
             raise StreamFallback(f"the stream failed: {self._failure!r}") from self._failure
-        self._check_same_input(schema, extracted, row_counts)
+        handed_over = self._check_same_input(schema, extracted, row_counts)
+        metrics = self._normalize_handed_over(schema, handed_over)
         schema = schema.clone()
-        metrics = NormalizeMetrics()
         for table in self._tables.values():
             metrics.merge(table.metrics())
         violations = Violations(schema.name, self._context.load_id)
@@ -199,7 +205,9 @@ class StreamNormalizer:
 
     def _check_same_input(
         self, schema: Schema, extracted: Path, row_counts: dict[str, int]
-    ) -> None:
+    ) -> list[Path]:
+        """Raise unless the stream saw every batch of the package but the Arrow fast path's
+        parquet files (extract never streams those); return those files, in extraction order."""
         if _layout(schema) != self._start_layout:
             raise StreamFallback("the schema settings changed during the extract")
         for name, table in self._applied_tables().items():
@@ -209,17 +217,42 @@ class StreamNormalizer:
             chain = _chain(schema, root)
             if not chain.keys() <= self._owner.keys():
                 raise StreamFallback(f"table {root!r} got nested tables during the extract")
-        kinds = {
-            (job.table_name, job.ext)
-            for job in map(JobFile.parse, (p.name for p in PackageStorage.jobs(extracted, "new")))
-        }
+        jobs = sorted(PackageStorage.jobs(extracted, "new"), key=extraction_order)
+        parsed = [(path, JobFile.parse(path.name)) for path in jobs]
+        handed_over = [path for path, job in parsed if job.ext == ARROW_PARQUET_EXT]
+        fast_tables = {job.table_name for _, job in parsed if job.ext == ARROW_PARQUET_EXT}
+        if fast_tables & {table_name for table_name, _ in self._rows_put}:
+            # The package loop takes one file after the other, the stream batch by batch.
+            raise StreamFallback("a table came both as plain Arrow files and as other items")
+        kinds = {(job.table_name, job.ext) for _, job in parsed if job.ext != ARROW_PARQUET_EXT}
         if kinds != set(self._rows_put):
             raise StreamFallback("the extracted package has files the stream did not see")
         rows: dict[str, int] = {}
         for (table_name, _), count in self._rows_put.items():
             rows[table_name] = rows.get(table_name, 0) + count
-        if rows != {name: count for name, count in row_counts.items() if count}:
+        expected = {n: c for n, c in row_counts.items() if c and n not in fast_tables}
+        if rows != expected:
             raise StreamFallback("the extracted package has rows the stream did not see")
+        self._roots_in_order = list(dict.fromkeys(job.table_name for _, job in parsed))
+        return handed_over
+
+    def _normalize_handed_over(self, schema: Schema, jobs: list[Path]) -> NormalizeMetrics:
+        """Normalize the fast path's parquet files into the stream's package, as the package
+        loop would (most are linked as they are: normalize/passthrough.py).
+
+        Their tables' chains are not streamed, so they take their hints from ``schema``, the
+        schema the package loop starts from.
+        """
+        metrics = NormalizeMetrics()
+        for job in jobs:
+            root = JobFile.parse(job.name).table_name
+            if root not in self._applied:
+                self._apply_hints(root, copy.deepcopy(_chain(schema, root)))
+            try:
+                metrics.merge(_normalize_job(job, self.target, self._context))
+            except Exception as error:  # the package loop raises it again, as it always does
+                raise StreamFallback(f"normalizing {job.name} failed: {error!r}") from error
+        return metrics
 
     def _applied_tables(self) -> dict[str, TTableSchema]:
         return {name: table for hints in self._applied.values() for name, table in hints.items()}
@@ -228,7 +261,7 @@ class StreamNormalizer:
         """Put the evolved tables of the streamed chains into ``schema``, in the order the
         package loop would have made them (its tables, then new ones chain by chain)."""
         streamed = self._context.schema
-        rank = {root: position for position, root in enumerate(self._tables)}
+        rank = {root: position for position, root in enumerate(self._roots_in_order)}
 
         def chain_rank(name: str) -> int:
             """Which streamed chain a table belongs to (its root's rank), -1 for none."""
