@@ -28,7 +28,7 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -196,25 +196,40 @@ def _read_columns(location: StorageLocation, path: str, columns: Sequence[str]) 
 
 
 def _rewrite(location: StorageLocation, path: str, mask: pa.Array, load_id: str) -> Any | None:
-    """Write the rows of ``path`` that ``mask`` does not pick to a new file (its add action)."""
+    """Write the rows of ``path`` that ``mask`` does not pick to a new file (its add action).
+
+    Row groups whose rows all go are never read: an upsert that replaces most of a file decodes
+    only the row groups that keep something.
+    """
     where, filesystem = _file(location, path)
     source = pq.ParquetFile(where, filesystem=filesystem)
     keep = pc.invert(mask)
-    if not pc.any(keep).as_py():
+    kept_groups = _kept_row_groups(source.metadata, keep)
+    if not kept_groups:
         return None
-    batches = (
-        batch.filter(keep.slice(offset, batch.num_rows))
-        for offset, batch in _with_offsets(source.iter_batches(batch_size=_BATCH_ROWS))
-    )
-    reader = pa.RecordBatchReader.from_batches(source.schema_arrow, batches)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for group, group_keep in kept_groups:
+            offset = 0
+            for batch in source.iter_batches(batch_size=_BATCH_ROWS, row_groups=[group]):
+                yield batch.filter(group_keep.slice(offset, batch.num_rows))
+                offset += batch.num_rows
+
+    reader = pa.RecordBatchReader.from_batches(source.schema_arrow, batches())
     return _write(location, reader, load_id)
 
 
-def _with_offsets(batches: Any) -> Any:
+def _kept_row_groups(metadata: pq.FileMetaData, keep: pa.Array) -> list[tuple[int, pa.Array]]:
+    """``(row group, its slice of keep)`` for the row groups that keep at least one row."""
+    kept = []
     offset = 0
-    for batch in batches:
-        yield offset, batch
-        offset += batch.num_rows
+    for group in range(metadata.num_row_groups):
+        rows = metadata.row_group(group).num_rows
+        group_keep = keep.slice(offset, rows)
+        if pc.any(group_keep).as_py():
+            kept.append((group, group_keep))
+        offset += rows
+    return kept
 
 
 def _write_new(location: StorageLocation, rows: pa.Table, load_id: str) -> Any:
