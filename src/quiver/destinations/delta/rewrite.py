@@ -55,6 +55,8 @@ __all__ = ["KeyGroup", "replace_rows", "supported"]
 #: Key columns and the load's distinct values of them: target rows matching any group go.
 KeyGroup = tuple[Sequence[str], pa.Table]
 _BATCH_ROWS = 64 * 1024
+#: Key rows of target files matched in one lookup (~18 bytes a row for a child's root id).
+_MATCH_ROWS = 4 * 1024 * 1024
 
 
 def supported(table: DeltaTable, commit: TableCommit, target: pa.Schema) -> bool:
@@ -96,20 +98,18 @@ def replace_rows(
     """
     from deltalake.transaction import RemoveAction
 
-    location = fmt._location(commit.table_name)
+    location = fmt.location(commit.table_name)
     groups = [(list(columns), keys) for columns, keys in key_groups if keys.num_rows]
+    key_schema = _key_schema(pa.schema(table.schema().to_arrow()), groups)
     actions: list[Any] = []
     now = int(time.time() * 1000)
-    for path, size in _candidate_files(table, groups):
-        mask = _matches(_read_columns(location, path, _key_columns(groups)), groups)
-        if mask is None:
-            continue
+    for path, size, mask in _files_with_matches(location, table, groups, key_schema):
         actions.append(RemoveAction(path, True, now, size))
         kept = _rewrite(location, path, mask, commit.load_id)
         if kept is not None:
             actions.append(kept)
     if rows is None:
-        actions.extend(fmt._place_file(location, path, commit, "", {}) for path in commit.files)
+        actions.extend(fmt.place_data_file(location, path, commit) for path in commit.files)
     elif rows.num_rows:
         actions.append(_write_new(location, rows, commit.load_id))
     if not actions:
@@ -122,8 +122,41 @@ def replace_rows(
     )
 
 
-def _key_columns(groups: Sequence[tuple[list[str], pa.Table]]) -> list[str]:
-    return list(dict.fromkeys(c for columns, _ in groups for c in columns))
+def _key_schema(target: pa.Schema, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Schema:
+    """The key columns of every group, with the table's types."""
+    names = dict.fromkeys(c for columns, _ in groups for c in columns)
+    return pa.schema([target.field(name) for name in names])
+
+
+def _files_with_matches(
+    location: StorageLocation,
+    table: DeltaTable,
+    groups: Sequence[tuple[list[str], pa.Table]],
+    key_schema: pa.Schema,
+) -> Iterator[tuple[str, int, pa.Array]]:
+    """``(path, size, rows matching a group)`` of the table's files holding a matching row.
+
+    The key columns of several files are matched in one call: a lookup builds a hash set of
+    the load's keys each time it runs, and a child table's root ids (random hashes, which no
+    file statistics can prune) would otherwise have it built once per file of the table.
+    """
+    pending: list[tuple[str, int, pa.Table]] = []
+    pending_rows = 0
+    candidates = _candidate_files(table, groups)
+    for number, (path, size) in enumerate(candidates):
+        keys = _read_keys(location, path, key_schema)
+        pending.append((path, size, keys))
+        pending_rows += keys.num_rows
+        if pending_rows < _MATCH_ROWS and number < len(candidates) - 1:
+            continue
+        mask = _matches(pa.concat_tables([keys for _, _, keys in pending]), groups)
+        offset = 0
+        for pending_path, pending_size, pending_keys in pending:
+            file_mask = mask.slice(offset, pending_keys.num_rows)
+            offset += pending_keys.num_rows
+            if pc.any(file_mask).as_py():
+                yield pending_path, pending_size, file_mask
+        pending, pending_rows = [], 0
 
 
 def _candidate_files(
@@ -165,17 +198,10 @@ def _in_range(actions: pa.Table, columns: list[str], keys: pa.Table) -> pa.Array
     return possible
 
 
-def _matches(keys: pa.Table, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Array | None:
-    """Rows of a file (its key columns) matching any group; ``None`` if none does."""
-    masks = [
-        plan.matching_mask(keys, wanted, columns)
-        for columns, wanted in groups
-        if all(c in keys.column_names for c in columns)
-    ]
-    if not masks:
-        return None
-    mask = functools.reduce(pc.or_, masks)
-    return mask if pc.any(mask).as_py() else None
+def _matches(keys: pa.Table, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Array:
+    """Rows of ``keys`` (key columns of target files) matching any group."""
+    masks = [plan.matching_mask(keys, wanted, columns) for columns, wanted in groups]
+    return plan.combine(functools.reduce(pc.or_, masks))
 
 
 def _file(location: StorageLocation, path: str) -> tuple[str, Any]:
@@ -188,11 +214,13 @@ def _file(location: StorageLocation, path: str) -> tuple[str, Any]:
     return (target.path, None) if target.is_local else (target.path, target.filesystem())
 
 
-def _read_columns(location: StorageLocation, path: str, columns: Sequence[str]) -> pa.Table:
+def _read_keys(location: StorageLocation, path: str, key_schema: pa.Schema) -> pa.Table:
+    """The key columns of a file in the table's types; a column the file lacks is null (a
+    null key matches nothing, as a missing one)."""
     where, filesystem = _file(location, path)
-    schema = pq.read_schema(where, filesystem=filesystem)
-    present = [c for c in columns if c in schema.names]
-    return pq.read_table(where, columns=present, filesystem=filesystem)
+    source = pq.ParquetFile(where, filesystem=filesystem)
+    present = [name for name in key_schema.names if name in source.schema_arrow.names]
+    return plan.align(source.read(columns=present), key_schema)
 
 
 def _rewrite(location: StorageLocation, path: str, mask: pa.Array, load_id: str) -> Any | None:
