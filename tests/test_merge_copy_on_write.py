@@ -32,9 +32,9 @@ UPSERT = {"disposition": "merge", "strategy": "upsert"}
 @pytest.fixture(params=["delta-row-groups", "delta-files", "delta-file-by-file", "iceberg"])
 def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "delta-file-by-file":
-        from quiver.destinations.delta import rewrite
+        from quiver.destinations.merge import plan
 
-        monkeypatch.setattr(rewrite, "_MATCH_ROWS", 1)
+        monkeypatch.setattr(plan, "MATCH_ROWS", 1)
     return str(request.param)
 
 

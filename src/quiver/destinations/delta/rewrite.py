@@ -55,8 +55,6 @@ __all__ = ["KeyGroup", "replace_rows", "supported"]
 #: Key columns and the load's distinct values of them: target rows matching any group go.
 KeyGroup = tuple[Sequence[str], pa.Table]
 _BATCH_ROWS = 64 * 1024
-#: Key rows of target files matched in one lookup (~18 bytes a row for a child's root id).
-_MATCH_ROWS = 4 * 1024 * 1024
 
 
 def supported(table: DeltaTable, commit: TableCommit, target: pa.Schema) -> bool:
@@ -103,7 +101,7 @@ def replace_rows(
     key_schema = _key_schema(pa.schema(table.schema().to_arrow()), groups)
     actions: list[Any] = []
     now = int(time.time() * 1000)
-    for path, size, mask in _files_with_matches(location, table, groups, key_schema):
+    for (path, size), mask in _files_with_matches(location, table, groups, key_schema):
         actions.append(RemoveAction(path, True, now, size))
         kept = _rewrite(location, path, mask, commit.load_id)
         if kept is not None:
@@ -133,30 +131,13 @@ def _files_with_matches(
     table: DeltaTable,
     groups: Sequence[tuple[list[str], pa.Table]],
     key_schema: pa.Schema,
-) -> Iterator[tuple[str, int, pa.Array]]:
-    """``(path, size, rows matching a group)`` of the table's files holding a matching row.
-
-    The key columns of several files are matched in one call: a lookup builds a hash set of
-    the load's keys each time it runs, and a child table's root ids (random hashes, which no
-    file statistics can prune) would otherwise have it built once per file of the table.
-    """
-    pending: list[tuple[str, int, pa.Table]] = []
-    pending_rows = 0
-    candidates = _candidate_files(table, groups)
-    for number, (path, size) in enumerate(candidates):
-        keys = _read_keys(location, path, key_schema)
-        pending.append((path, size, keys))
-        pending_rows += keys.num_rows
-        if pending_rows < _MATCH_ROWS and number < len(candidates) - 1:
-            continue
-        mask = _matches(pa.concat_tables([keys for _, _, keys in pending]), groups)
-        offset = 0
-        for pending_path, pending_size, pending_keys in pending:
-            file_mask = mask.slice(offset, pending_keys.num_rows)
-            offset += pending_keys.num_rows
-            if pc.any(file_mask).as_py():
-                yield pending_path, pending_size, file_mask
-        pending, pending_rows = [], 0
+) -> Iterator[tuple[tuple[str, int], pa.Array]]:
+    """``((path, size), rows matching a group)`` of the table's files holding a matching row."""
+    keyed = (
+        ((path, size), _read_keys(location, path, key_schema))
+        for path, size in _candidate_files(table, groups)
+    )
+    return plan.batched_matches(keyed, lambda keys: _matches(keys, groups))
 
 
 def _candidate_files(
@@ -201,7 +182,7 @@ def _in_range(actions: pa.Table, columns: list[str], keys: pa.Table) -> pa.Array
 def _matches(keys: pa.Table, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Array:
     """Rows of ``keys`` (key columns of target files) matching any group."""
     masks = [plan.matching_mask(keys, wanted, columns) for columns, wanted in groups]
-    return plan.combine(functools.reduce(pc.or_, masks))
+    return functools.reduce(pc.or_, masks)
 
 
 def _file(location: StorageLocation, path: str) -> tuple[str, Any]:

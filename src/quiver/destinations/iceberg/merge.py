@@ -179,7 +179,6 @@ def _scd2_writer(
 # ------------------------------------------------------------------------------ child tables
 def _child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> Writer:
     props = fmt.snapshot_properties(commit.load_id)
-    rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
     root_files = plan.package_files(commit, spec.root_name)
     parent = children_plan.parent_rows(root_files, _file_schema(root_files), spec)
 
@@ -187,15 +186,19 @@ def _child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> W
         return _read_root_before(fmt, spec, columns, keys)
 
     children = children_plan.plan_children(spec, parent, root_before)
-    written = children_plan.child_rows(rows, children.insert_root_ids) if rows.num_rows else rows
-    unchanged = written.num_rows == rows.num_rows
-    place = _placer(fmt, commit) if unchanged else None
+    # Child rows belong to root rows of this load: when all of those are written, so are all
+    # child rows, and the load's files are used as they are (never read here).
+    written = None
+    if len(children.insert_root_ids) != len(parent.ids):
+        rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
+        written = children_plan.child_rows(rows, children.insert_root_ids)
+    place = _placer(fmt, commit) if written is None else None
     deletes = pa.table({C_DLT_ROOT_ID: children.delete_root_ids})
 
     def write(tx: Transaction, table: Table | None) -> None:
         if table is not None:
             _delete_matching(tx, table.io, [((C_DLT_ROOT_ID,), deletes)], props)
-        _append(tx, None if unchanged else written, place, props)
+        _append(tx, written, place, props)
 
     return write
 
@@ -342,13 +345,15 @@ def _rewrite(
     commit_uuid = uuid.uuid4()
     counter = itertools.count(0)
     replaced = []
-    for task in tasks:
+
+    def keys_of(task: FileScanTask) -> pa.Table:
         keys = _read_keys(task, io, key_schema)
         if keys is None:
             keys = ArrowScan(metadata, io, key_schema, AlwaysTrue()).to_table([task])
-        mask = select(keys)
-        if not pc.any(mask).as_py():
-            continue
+        return keys
+
+    keyed = ((task, keys_of(task)) for task in tasks)
+    for task, mask in plan.batched_matches(keyed, select):
         data = ArrowScan(metadata, io, schema, AlwaysTrue()).to_table([task])
         changed = change(data, mask)
         files = []

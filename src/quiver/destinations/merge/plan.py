@@ -39,11 +39,11 @@ rows are written only for new root versions. Child rows are linked by ``_dlt_roo
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -77,6 +77,7 @@ __all__ = [
     "Scd2Options",
     "Selection",
     "align",
+    "batched_matches",
     "check_keys",
     "combine",
     "dedup_indices",
@@ -97,6 +98,8 @@ __all__ = [
 VALIDITY_TYPE: Final = pa.timestamp("us", "UTC")
 #: A column the engines add to a merge source to tag rows as deletes, inserts or retirements.
 OP_COLUMN: Final = "__quiver_op"
+#: Key rows of target files matched in one lookup (~18 bytes a row for a child's root id).
+MATCH_ROWS = 4 * 1024 * 1024
 _INDEX: Final = "__quiver_index"
 _SORT: Final = "__quiver_sort"
 
@@ -456,6 +459,46 @@ def matching_mask(target: pa.Table, keys: pa.Table, columns: Sequence[str]) -> p
     mask = np.zeros(count, dtype=bool)
     mask[joined.column(_INDEX).to_numpy()] = True
     return pa.array(mask)
+
+
+_Item = TypeVar("_Item")
+
+
+def batched_matches(
+    keyed: Iterable[tuple[_Item, pa.Table]],
+    select: Callable[[pa.Table], pa.Array | pa.ChunkedArray],
+) -> Iterator[tuple[_Item, pa.Array]]:
+    """``(item, its rows that select picks)`` for each item (a target file) with such a row.
+
+    ``keyed`` gives each file's key columns; ``select`` matches keys against the load. The keys
+    of several files (up to :data:`MATCH_ROWS` rows) go through one ``select``: a lookup hashes
+    the load's keys each time it runs, and a child table's root ids (random hashes, which no
+    file statistics prune) would otherwise be hashed once per file of the table.
+    """
+    pending: list[tuple[_Item, pa.Table]] = []
+    pending_rows = 0
+    for item, keys in keyed:
+        pending.append((item, keys))
+        pending_rows += keys.num_rows
+        if pending_rows >= MATCH_ROWS:
+            yield from _split_matches(pending, select)
+            pending, pending_rows = [], 0
+    if pending:
+        yield from _split_matches(pending, select)
+
+
+def _split_matches(
+    pending: Sequence[tuple[_Item, pa.Table]],
+    select: Callable[[pa.Table], pa.Array | pa.ChunkedArray],
+) -> Iterator[tuple[_Item, pa.Array]]:
+    keys = pa.concat_tables([k for _, k in pending], promote_options="permissive")
+    mask = combine(select(keys))
+    offset = 0
+    for item, item_keys in pending:
+        item_mask = mask.slice(offset, item_keys.num_rows)
+        offset += item_keys.num_rows
+        if pc.any(item_mask).as_py():
+            yield item, item_mask
 
 
 def align(rows: pa.Table, schema: pa.Schema) -> pa.Table:
