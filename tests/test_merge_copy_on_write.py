@@ -8,11 +8,13 @@ rows; this checks the result against dlt's documented upsert semantics, by hand:
 * a row whose ``hard_delete`` column is true deletes the parent and its children;
 * new parents come with their children; within the load the last row of a key wins.
 
-The target is first loaded in two runs (two files per table), then, on Delta, compacted by
-delta-rs into one file of 3-row row groups, so some row groups lose every row, some a few and
-some none; or left in two files whose key columns are matched in one lookup, or one lookup per
-file. Iceberg gets the same loads: both formats must agree. Read back with deltalake / pyiceberg,
-not quiver.
+The target is first loaded in two runs (two files per table) and a third that sends a row
+again unchanged (its files are rewritten). Then, on Delta, it is compacted by delta-rs into one
+file of 3-row row groups, so some row groups lose every row, some a few and some none; or left
+in several files whose key columns are matched in one lookup, or one lookup per file. Iceberg
+tables get the table property ``write.parquet.row-group-limit=3``, so the files rewritten by the
+third load hold 3-row row groups. Both formats must agree. Read back with deltalake /
+pyiceberg, not quiver.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import quiver
+from quiver.destinations.adapters import iceberg_adapter
 from tests.readers import Lake
 
 UPSERT = {"disposition": "merge", "strategy": "upsert"}
 
 
-@pytest.fixture(params=["delta-row-groups", "delta-files", "delta-file-by-file", "iceberg"])
+@pytest.fixture(
+    params=["delta-row-groups", "delta-files", "delta-file-by-file", "iceberg-row-groups"]
+)
 def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "delta-file-by-file":
         from quiver.destinations.merge import plan
@@ -57,6 +62,16 @@ def _parent(key: int, value: str, skus: list[str], deleted: bool | None = None) 
     return {"id": key, "v": value, "deleted": deleted, "items": [{"sku": s} for s in skus]}
 
 
+def _iceberg_row_groups(lake: Lake, table: str) -> list[int]:
+    """Row groups of each data file of the Iceberg table (pyiceberg's StaticTable)."""
+    from pyiceberg.table import StaticTable
+
+    metadata = lake.newest_iceberg_metadata("ds", table)
+    static = StaticTable.from_metadata(metadata)
+    files = [task.file.file_path for task in static.scan().plan_files()]
+    return [pq.read_metadata(path.removeprefix("file://")).num_row_groups for path in files]
+
+
 def _compact(lake: Lake, table: str) -> None:
     """Rewrite the Delta table into one file of 3-row row groups (delta-rs' optimize)."""
     from deltalake import DeltaTable, WriterProperties
@@ -72,16 +87,22 @@ def test_upsert_with_children_into_files_of_many_row_groups(
     lake: Lake, layout: str, pipelines_dir: str
 ) -> None:
     pipeline: quiver.Pipeline = lake.pipeline(pipelines_dir, "cow")
+    resource = parents
+    if layout == "iceberg-row-groups":
+        resource = iceberg_adapter(parents, table_properties={"write.parquet.row-group-limit": "3"})
     # Parent i has i % 3 children: child rows 1-0 2-0 2-1 | 4-0 5-0 5-1 | 7-0 8-0 8-1 | ...
     first = [_parent(i, f"old{i}", [f"{i}-{j}" for j in range(i % 3)]) for i in range(12)]
-    pipeline.run(parents(first[:6]))
-    pipeline.run(parents(first[6:]))
+    pipeline.run(resource(first[:6]))
+    pipeline.run(resource(first[6:]))
+    pipeline.run(resource([first[5]]))  # the same row again: the tables do not change
     if layout == "delta-row-groups":
         _compact(lake, "t")
         _compact(lake, "t__items")
+    if layout == "iceberg-row-groups":
+        assert max(_iceberg_row_groups(lake, "t")) > 1  # what the test is about
 
     pipeline.run(
-        parents(
+        resource(
             [
                 _parent(0, "new0", ["0-new"]),  # no children before, one now
                 _parent(1, "new1", ["1-a", "1-b", "1-c"]),  # more children

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from quiver.destinations.base import TableCommit
 from quiver.destinations.delta.stats import delta_stats_json
 from quiver.destinations.merge import plan
+from quiver.destinations.merge.row_groups import kept_row_groups
 from quiver.destinations.placement import place_file
 from quiver.destinations.schema_check import check_compatible
 from quiver.errors import SchemaMismatchError
@@ -213,7 +214,7 @@ def _rewrite(location: StorageLocation, path: str, mask: pa.Array, load_id: str)
     where, filesystem = _file(location, path)
     source = pq.ParquetFile(where, filesystem=filesystem)
     keep = pc.invert(mask)
-    kept_groups = _kept_row_groups(source.metadata, keep)
+    kept_groups = kept_row_groups(source.metadata, keep)
     if not kept_groups:
         return None
 
@@ -226,19 +227,6 @@ def _rewrite(location: StorageLocation, path: str, mask: pa.Array, load_id: str)
 
     reader = pa.RecordBatchReader.from_batches(source.schema_arrow, batches())
     return _write(location, reader, load_id)
-
-
-def _kept_row_groups(metadata: pq.FileMetaData, keep: pa.Array) -> list[tuple[int, pa.Array]]:
-    """``(row group, its slice of keep)`` for the row groups that keep at least one row."""
-    kept = []
-    offset = 0
-    for group in range(metadata.num_row_groups):
-        rows = metadata.row_group(group).num_rows
-        group_keep = keep.slice(offset, rows)
-        if pc.any(group_keep).as_py():
-            kept.append((group, group_keep))
-        offset += rows
-    return kept
 
 
 def _write_new(location: StorageLocation, rows: pa.Table, load_id: str) -> Any:
