@@ -44,6 +44,7 @@ from quiver.destinations.merge.row_groups import kept_row_groups
 from quiver.destinations.placement import place_file
 from quiver.destinations.schema_check import check_compatible
 from quiver.errors import SchemaMismatchError
+from quiver.schema.columns import C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -56,6 +57,7 @@ __all__ = ["KeyGroup", "replace_rows", "supported"]
 #: Key columns and the load's distinct values of them: target rows matching any group go.
 KeyGroup = tuple[Sequence[str], pa.Table]
 _BATCH_ROWS = 64 * 1024
+_ROW_ID_COLUMNS = frozenset({C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID})
 
 
 def supported(table: DeltaTable, commit: TableCommit, target: pa.Schema) -> bool:
@@ -253,7 +255,9 @@ def _write(location: StorageLocation, reader: pa.RecordBatchReader, load_id: str
 
 def _write_parquet(reader: pa.RecordBatchReader, path: Path) -> None:
     os.makedirs(path.parent, exist_ok=True)
-    with pq.ParquetWriter(path, reader.schema) as writer:
+    # Row ids are unique random strings: a dictionary only costs time (as in normalize).
+    dictionary = [name for name in reader.schema.names if name not in _ROW_ID_COLUMNS]
+    with pq.ParquetWriter(path, reader.schema, use_dictionary=dictionary) as writer:
         for batch in reader:
             if batch.num_rows:
                 writer.write_batch(batch)
