@@ -40,6 +40,7 @@ def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
         from quiver.destinations.merge import plan
 
         monkeypatch.setattr(plan, "MATCH_ROWS", 1)
+        monkeypatch.setattr(plan, "_STREAM_ROWS", 2)  # the load's kept rows, 2 at a time
     return str(request.param)
 
 

@@ -86,7 +86,7 @@ def replace_rows(
     table: DeltaTable,
     commit: TableCommit,
     key_groups: Sequence[KeyGroup],
-    rows: pa.Table | None,
+    rows: pa.Table | pa.RecordBatchReader | None,
 ) -> None:
     """Delete the target rows matching any key group and add the load's rows, in one commit.
 
@@ -95,7 +95,8 @@ def replace_rows(
         table: the table, its schema already evolved to hold the load's columns.
         commit: the load's files of this table.
         key_groups: which target rows go.
-        rows: the rows to add; ``None`` adds the load's files unchanged.
+        rows: the rows to add (a reader must yield at least one row); ``None`` adds the
+            load's files unchanged.
     """
     from deltalake.transaction import RemoveAction
 
@@ -111,8 +112,10 @@ def replace_rows(
             actions.append(kept)
     if rows is None:
         actions.extend(fmt.place_data_file(location, path, commit) for path in commit.files)
+    elif isinstance(rows, pa.RecordBatchReader):
+        actions.append(_write(location, rows, commit.load_id))
     elif rows.num_rows:
-        actions.append(_write_new(location, rows, commit.load_id))
+        actions.append(_write(location, rows.to_reader(max_chunksize=_BATCH_ROWS), commit.load_id))
     if not actions:
         return
     table.create_write_transaction(
@@ -229,10 +232,6 @@ def _rewrite(location: StorageLocation, path: str, mask: pa.Array, load_id: str)
 
     reader = pa.RecordBatchReader.from_batches(source.schema_arrow, batches())
     return _write(location, reader, load_id)
-
-
-def _write_new(location: StorageLocation, rows: pa.Table, load_id: str) -> Any:
-    return _write(location, rows.to_reader(max_chunksize=_BATCH_ROWS), load_id)
 
 
 def _write(location: StorageLocation, reader: pa.RecordBatchReader, load_id: str) -> Any:

@@ -91,6 +91,7 @@ __all__ = [
     "row_version_column",
     "select_rows",
     "source_dataset",
+    "stream_written",
     "to_utc_datetime",
 ]
 
@@ -100,6 +101,7 @@ VALIDITY_TYPE: Final = pa.timestamp("us", "UTC")
 OP_COLUMN: Final = "__quiver_op"
 #: Key rows of target files matched in one lookup (~18 bytes a row for a child's root id).
 MATCH_ROWS = 4 * 1024 * 1024
+_STREAM_ROWS = 64 * 1024
 _INDEX: Final = "__quiver_index"
 _SORT: Final = "__quiver_sort"
 
@@ -302,6 +304,26 @@ def source_dataset(files: Sequence[Path], schema: pa.Schema) -> ds.Dataset:
     return ds.dataset([str(path) for path in files], schema=schema, format="parquet")
 
 
+def stream_written(
+    files: Sequence[Path], schema: pa.Schema, written: pa.Array
+) -> pa.RecordBatchReader:
+    """The rows of the load's files that ``written`` flags (file order), batch by batch, in
+    ``schema`` (columns a file lacks are null): the source is never held whole."""
+    import pyarrow.parquet as pq
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        offset = 0
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=_STREAM_ROWS):
+                flags = written.slice(offset, batch.num_rows)
+                offset += batch.num_rows
+                if pc.any(flags).as_py():
+                    rows = align(pa.Table.from_batches([batch.filter(flags)]), schema)
+                    yield from rows.to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def package_files(commit: TableCommit, table_name: str) -> list[Path]:
     """The package's normalized files of ``table_name`` (a child merge needs its root's)."""
     from quiver.package.storage import JOB_STATES, JobFile
@@ -348,6 +370,19 @@ class Selection:
     def passthrough(self) -> bool:
         """Every row of the load is written as it is (the files can be used unchanged)."""
         return self.keep is None and not self.any_deleted
+
+    def written_mask(self, count: int) -> pa.Array:
+        """One flag per row of the load (``count`` rows, file order): whether it is written
+        (it survives deduplication and is no hard delete)."""
+        if self.keep is None:
+            positions = np.arange(count)
+            written = np.ones(count, dtype=bool)
+        else:
+            positions = self.keep.to_numpy(zero_copy_only=False)
+            written = np.zeros(count, dtype=bool)
+            written[positions] = True
+        written[positions[self.deleted.to_numpy(zero_copy_only=False)]] = False
+        return pa.array(written)
 
     def apply(self, rows: pa.Table, *, drop_deleted: bool) -> pa.Table:
         """The kept rows of ``rows`` (the load's rows in file order), without deletes if asked."""
