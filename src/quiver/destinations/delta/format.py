@@ -66,12 +66,13 @@ class DeltaFormat:
         """The pipeline's id, recorded with the load id in every commit's app transaction."""
         return self._app_id
 
-    def _location(self, table_name: str) -> StorageLocation:
+    def location(self, table_name: str) -> StorageLocation:
+        """The table's root folder."""
         return self._dataset.join(table_name)
 
     def storage(self, table_name: str) -> tuple[str, dict[str, str]]:
         """The table's URI and deltalake ``storage_options``."""
-        return self._location(table_name).deltalake_uri_and_options()
+        return self.location(table_name).deltalake_uri_and_options()
 
     def open_table(self, table_name: str, version: int | None = None) -> DeltaTable | None:
         """The table (at its newest or the given version), or ``None`` if it does not exist."""
@@ -184,7 +185,7 @@ class DeltaFormat:
         from deltalake.schema import Field
         from deltalake.transaction import create_table_with_add_actions
 
-        location = self._location(commit.table_name)
+        location = self.location(commit.table_name)
         storable = delta_storable_schema(commit.arrow_schema)
         existing = self.open_table(commit.table_name)
         partition_by = commit.partition_by
@@ -200,7 +201,7 @@ class DeltaFormat:
             self._write_through_engine(location, commit, storable, partition_by)
             return
         actions = [
-            self._place_file(location, path, commit, folder, values)
+            self.place_data_file(location, path, commit, folder, values)
             for path, (folder, values) in zip(commit.files, placements, strict=True)
         ]
         table = existing
@@ -292,19 +293,31 @@ class DeltaFormat:
             commit_properties=self.commit_properties(commit.load_id),
         )
 
-    def _place_file(
+    def place_data_file(
         self,
         location: StorageLocation,
         path: Path,
         commit: TableCommit,
-        folder: str,
-        partition_values: dict[str, str | None],
+        folder: str = "",
+        partition_values: dict[str, str | None] | None = None,
     ) -> Any:
         """Put a normalized file under the table root (in its partition's folder) and describe
         it as an add action; partition columns get no statistics (their value is in the
-        action)."""
+        action).
+
+        Args:
+            location: The table's root (:meth:`location`).
+            path: The package's file.
+            commit: The load the file belongs to (its id names the placed file).
+            folder: The partition's folder below the root; ``""`` for unpartitioned tables.
+            partition_values: The file's partition values (``None``: unpartitioned).
+
+        Returns:
+            The ``deltalake.transaction.AddAction`` of the placed file.
+        """
         from deltalake.transaction import AddAction
 
+        partition_values = partition_values or {}
         name = f"{commit.load_id}.{file_id(path)}.parquet"
         relative = f"{folder}/{name}" if folder else name
         place_file(path, location.join(relative))
@@ -343,7 +356,7 @@ class DeltaFormat:
     def drop_table(self, table_name: str) -> None:
         """Delete the table folder: data files, ``_delta_log`` and all."""
         with translated(self.name, table_name):
-            _remove_folder(self._location(table_name))
+            _remove_folder(self.location(table_name))
 
     def truncate_table(self, table_name: str, load_id: str) -> None:
         """Delete every row in one commit tagged ``(<app_id>/truncate, load id)``.

@@ -82,9 +82,15 @@ def _merge_root(fmt: DeltaFormat, commit: TableCommit, spec: MergeSpec) -> None:
             (group, plan.distinct_keys(keys, group, unique=unique and group == spec.primary_key))
             for group in spec.delete_keys
         ]
-        rows = None
+        rows: pa.Table | pa.RecordBatchReader | None = None
         if not selection.passthrough:
-            rows = selection.apply(dataset.to_table(), drop_deleted=True)
+            # Streamed from the files: a load with duplicates or deletes is never held whole.
+            written = selection.written_mask(keys.num_rows)
+            rows = (
+                plan.stream_written(commit.files, commit.arrow_schema, written)
+                if pc.any(written).as_py()
+                else commit.arrow_schema.empty_table()
+            )
         rewrite.replace_rows(fmt, table, commit, groups, rows)
         return
     if spec.strategy == "delete-insert" or (

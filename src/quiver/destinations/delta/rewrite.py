@@ -28,7 +28,7 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -40,9 +40,11 @@ import pyarrow.parquet as pq
 from quiver.destinations.base import TableCommit
 from quiver.destinations.delta.stats import delta_stats_json
 from quiver.destinations.merge import plan
+from quiver.destinations.merge.row_groups import kept_row_groups
 from quiver.destinations.placement import place_file
 from quiver.destinations.schema_check import check_compatible
 from quiver.errors import SchemaMismatchError
+from quiver.schema.columns import C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -55,6 +57,7 @@ __all__ = ["KeyGroup", "replace_rows", "supported"]
 #: Key columns and the load's distinct values of them: target rows matching any group go.
 KeyGroup = tuple[Sequence[str], pa.Table]
 _BATCH_ROWS = 64 * 1024
+_ROW_ID_COLUMNS = frozenset({C_DLT_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID})
 
 
 def supported(table: DeltaTable, commit: TableCommit, target: pa.Schema) -> bool:
@@ -83,7 +86,7 @@ def replace_rows(
     table: DeltaTable,
     commit: TableCommit,
     key_groups: Sequence[KeyGroup],
-    rows: pa.Table | None,
+    rows: pa.Table | pa.RecordBatchReader | None,
 ) -> None:
     """Delete the target rows matching any key group and add the load's rows, in one commit.
 
@@ -92,26 +95,27 @@ def replace_rows(
         table: the table, its schema already evolved to hold the load's columns.
         commit: the load's files of this table.
         key_groups: which target rows go.
-        rows: the rows to add; ``None`` adds the load's files unchanged.
+        rows: the rows to add (a reader must yield at least one row); ``None`` adds the
+            load's files unchanged.
     """
     from deltalake.transaction import RemoveAction
 
-    location = fmt._location(commit.table_name)
+    location = fmt.location(commit.table_name)
     groups = [(list(columns), keys) for columns, keys in key_groups if keys.num_rows]
+    key_schema = _key_schema(pa.schema(table.schema().to_arrow()), groups)
     actions: list[Any] = []
     now = int(time.time() * 1000)
-    for path, size in _candidate_files(table, groups):
-        mask = _matches(_read_columns(location, path, _key_columns(groups)), groups)
-        if mask is None:
-            continue
+    for (path, size), mask in _files_with_matches(location, table, groups, key_schema):
         actions.append(RemoveAction(path, True, now, size))
         kept = _rewrite(location, path, mask, commit.load_id)
         if kept is not None:
             actions.append(kept)
     if rows is None:
-        actions.extend(fmt._place_file(location, path, commit, "", {}) for path in commit.files)
+        actions.extend(fmt.place_data_file(location, path, commit) for path in commit.files)
+    elif isinstance(rows, pa.RecordBatchReader):
+        actions.append(_write(location, rows, commit.load_id))
     elif rows.num_rows:
-        actions.append(_write_new(location, rows, commit.load_id))
+        actions.append(_write(location, rows.to_reader(max_chunksize=_BATCH_ROWS), commit.load_id))
     if not actions:
         return
     table.create_write_transaction(
@@ -122,8 +126,24 @@ def replace_rows(
     )
 
 
-def _key_columns(groups: Sequence[tuple[list[str], pa.Table]]) -> list[str]:
-    return list(dict.fromkeys(c for columns, _ in groups for c in columns))
+def _key_schema(target: pa.Schema, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Schema:
+    """The key columns of every group, with the table's types."""
+    names = dict.fromkeys(c for columns, _ in groups for c in columns)
+    return pa.schema([target.field(name) for name in names])
+
+
+def _files_with_matches(
+    location: StorageLocation,
+    table: DeltaTable,
+    groups: Sequence[tuple[list[str], pa.Table]],
+    key_schema: pa.Schema,
+) -> Iterator[tuple[tuple[str, int], pa.Array]]:
+    """``((path, size), rows matching a group)`` of the table's files holding a matching row."""
+    keyed = (
+        ((path, size), _read_keys(location, path, key_schema))
+        for path, size in _candidate_files(table, groups)
+    )
+    return plan.batched_matches(keyed, lambda keys: _matches(keys, groups))
 
 
 def _candidate_files(
@@ -165,17 +185,10 @@ def _in_range(actions: pa.Table, columns: list[str], keys: pa.Table) -> pa.Array
     return possible
 
 
-def _matches(keys: pa.Table, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Array | None:
-    """Rows of a file (its key columns) matching any group; ``None`` if none does."""
-    masks = [
-        plan.matching_mask(keys, wanted, columns)
-        for columns, wanted in groups
-        if all(c in keys.column_names for c in columns)
-    ]
-    if not masks:
-        return None
-    mask = functools.reduce(pc.or_, masks)
-    return mask if pc.any(mask).as_py() else None
+def _matches(keys: pa.Table, groups: Sequence[tuple[list[str], pa.Table]]) -> pa.Array:
+    """Rows of ``keys`` (key columns of target files) matching any group."""
+    masks = [plan.matching_mask(keys, wanted, columns) for columns, wanted in groups]
+    return functools.reduce(pc.or_, masks)
 
 
 def _file(location: StorageLocation, path: str) -> tuple[str, Any]:
@@ -188,37 +201,37 @@ def _file(location: StorageLocation, path: str) -> tuple[str, Any]:
     return (target.path, None) if target.is_local else (target.path, target.filesystem())
 
 
-def _read_columns(location: StorageLocation, path: str, columns: Sequence[str]) -> pa.Table:
+def _read_keys(location: StorageLocation, path: str, key_schema: pa.Schema) -> pa.Table:
+    """The key columns of a file in the table's types; a column the file lacks is null (a
+    null key matches nothing, as a missing one)."""
     where, filesystem = _file(location, path)
-    schema = pq.read_schema(where, filesystem=filesystem)
-    present = [c for c in columns if c in schema.names]
-    return pq.read_table(where, columns=present, filesystem=filesystem)
+    source = pq.ParquetFile(where, filesystem=filesystem)
+    present = [name for name in key_schema.names if name in source.schema_arrow.names]
+    return plan.align(source.read(columns=present), key_schema)
 
 
 def _rewrite(location: StorageLocation, path: str, mask: pa.Array, load_id: str) -> Any | None:
-    """Write the rows of ``path`` that ``mask`` does not pick to a new file (its add action)."""
+    """Write the rows of ``path`` that ``mask`` does not pick to a new file (its add action).
+
+    Row groups whose rows all go are never read: an upsert that replaces most of a file decodes
+    only the row groups that keep something.
+    """
     where, filesystem = _file(location, path)
     source = pq.ParquetFile(where, filesystem=filesystem)
     keep = pc.invert(mask)
-    if not pc.any(keep).as_py():
+    kept_groups = kept_row_groups(source.metadata, keep)
+    if not kept_groups:
         return None
-    batches = (
-        batch.filter(keep.slice(offset, batch.num_rows))
-        for offset, batch in _with_offsets(source.iter_batches(batch_size=_BATCH_ROWS))
-    )
-    reader = pa.RecordBatchReader.from_batches(source.schema_arrow, batches)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for group, group_keep in kept_groups:
+            offset = 0
+            for batch in source.iter_batches(batch_size=_BATCH_ROWS, row_groups=[group]):
+                yield batch.filter(group_keep.slice(offset, batch.num_rows))
+                offset += batch.num_rows
+
+    reader = pa.RecordBatchReader.from_batches(source.schema_arrow, batches())
     return _write(location, reader, load_id)
-
-
-def _with_offsets(batches: Any) -> Any:
-    offset = 0
-    for batch in batches:
-        yield offset, batch
-        offset += batch.num_rows
-
-
-def _write_new(location: StorageLocation, rows: pa.Table, load_id: str) -> Any:
-    return _write(location, rows.to_reader(max_chunksize=_BATCH_ROWS), load_id)
 
 
 def _write(location: StorageLocation, reader: pa.RecordBatchReader, load_id: str) -> Any:
@@ -241,7 +254,9 @@ def _write(location: StorageLocation, reader: pa.RecordBatchReader, load_id: str
 
 def _write_parquet(reader: pa.RecordBatchReader, path: Path) -> None:
     os.makedirs(path.parent, exist_ok=True)
-    with pq.ParquetWriter(path, reader.schema) as writer:
+    # Row ids are unique random strings: a dictionary only costs time (as in normalize).
+    dictionary = [name for name in reader.schema.names if name not in _ROW_ID_COLUMNS]
+    with pq.ParquetWriter(path, reader.schema, use_dictionary=dictionary) as writer:
         for batch in reader:
             if batch.num_rows:
                 writer.write_batch(batch)

@@ -41,6 +41,7 @@ from quiver.destinations.iceberg.partitioning import PARTITION_HINT
 from quiver.destinations.merge import children as children_plan
 from quiver.destinations.merge import plan, scd2
 from quiver.destinations.merge.plan import C_DLT_ID, C_DLT_ROOT_ID, MergeSpec
+from quiver.destinations.merge.row_groups import kept_row_groups
 
 if TYPE_CHECKING:
     from pyiceberg.expressions import BooleanExpression
@@ -179,7 +180,6 @@ def _scd2_writer(
 # ------------------------------------------------------------------------------ child tables
 def _child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> Writer:
     props = fmt.snapshot_properties(commit.load_id)
-    rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
     root_files = plan.package_files(commit, spec.root_name)
     parent = children_plan.parent_rows(root_files, _file_schema(root_files), spec)
 
@@ -187,15 +187,19 @@ def _child_writer(fmt: IcebergFormat, commit: TableCommit, spec: MergeSpec) -> W
         return _read_root_before(fmt, spec, columns, keys)
 
     children = children_plan.plan_children(spec, parent, root_before)
-    written = children_plan.child_rows(rows, children.insert_root_ids) if rows.num_rows else rows
-    unchanged = written.num_rows == rows.num_rows
-    place = _placer(fmt, commit) if unchanged else None
+    # Child rows belong to root rows of this load: when all of those are written, so are all
+    # child rows, and the load's files are used as they are (never read here).
+    written = None
+    if len(children.insert_root_ids) != len(parent.ids):
+        rows = plan.source_dataset(commit.files, commit.arrow_schema).to_table()
+        written = children_plan.child_rows(rows, children.insert_root_ids)
+    place = _placer(fmt, commit) if written is None else None
     deletes = pa.table({C_DLT_ROOT_ID: children.delete_root_ids})
 
     def write(tx: Transaction, table: Table | None) -> None:
         if table is not None:
             _delete_matching(tx, table.io, [((C_DLT_ROOT_ID,), deletes)], props)
-        _append(tx, None if unchanged else written, place, props)
+        _append(tx, written, place, props)
 
     return write
 
@@ -307,7 +311,14 @@ def _delete_matching(
         return functools.reduce(pc.or_, masks)
 
     _rewrite(
-        tx, io, columns, prune, matches, lambda data, mask: data.filter(pc.invert(mask)), props
+        tx,
+        io,
+        columns,
+        prune,
+        matches,
+        lambda data, mask: data.filter(pc.invert(mask)),
+        props,
+        drops_selected=True,
     )
 
 
@@ -319,12 +330,15 @@ def _rewrite(
     select: Callable[[pa.Table], pa.Array],
     change: Callable[[pa.Table, pa.Array], pa.Table],
     props: dict[str, str],
+    *,
+    drops_selected: bool = False,
 ) -> None:
     """Copy-on-write: rewrite the data files that hold rows ``select`` picks, through ``change``.
 
     Only ``key_columns`` of the candidate files (those ``prune`` may match) are read to find the
-    rows; a file with a match is read whole, changed and written again, in one overwrite
-    snapshot. Row order within a file is the same in both reads.
+    rows; a file with a match is read again (only its row groups that keep a row where
+    ``drops_selected`` says ``change`` drops the selected rows), changed and written again, in
+    one overwrite snapshot. Row order within a file is the same in both reads.
     """
     from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
@@ -342,14 +356,22 @@ def _rewrite(
     commit_uuid = uuid.uuid4()
     counter = itertools.count(0)
     replaced = []
-    for task in tasks:
-        keys = _read_keys(task, io, key_schema)
-        if keys is None:
-            keys = ArrowScan(metadata, io, key_schema, AlwaysTrue()).to_table([task])
-        mask = select(keys)
-        if not pc.any(mask).as_py():
-            continue
-        data = ArrowScan(metadata, io, schema, AlwaysTrue()).to_table([task])
+
+    def keys_of(task: FileScanTask) -> pa.Table:
+        direct = _read_direct(task, io, key_schema)
+        if direct is None:
+            return ArrowScan(metadata, io, key_schema, AlwaysTrue()).to_table([task])
+        return direct[0]
+
+    keyed = ((task, keys_of(task)) for task in tasks)
+    for task, mask in plan.batched_matches(keyed, select):
+        # A change that drops the selected rows needs none of a row group whose rows all go.
+        direct = _read_direct(task, io, schema, pc.invert(mask) if drops_selected else None)
+        if direct is None:
+            data = ArrowScan(metadata, io, schema, AlwaysTrue()).to_table([task])
+        else:
+            data, kept = direct
+            mask = mask if kept is None else pc.invert(kept)
         changed = change(data, mask)
         files = []
         if changed.num_rows:
@@ -372,33 +394,44 @@ def _rewrite(
                 overwrite.append_data_file(data_file)
 
 
-def _read_keys(task: FileScanTask, io: FileIO, key_schema: Schema) -> pa.Table | None:
-    """The key columns of one data file, read straight from its parquet, in file order.
+def _read_direct(
+    task: FileScanTask, io: FileIO, schema: Schema, keep: pa.Array | None = None
+) -> tuple[pa.Table, pa.Array | None] | None:
+    """The columns of ``schema`` from one data file, read straight from its parquet, in file order.
 
-    pyiceberg's scan costs ~2x more for this. Used only where the scan would return the same
-    rows: the file has no delete files and holds each key column under its name, with the
-    column's field id (files registered with ``add_files`` carry none: the scan maps them by
-    name too) and an Arrow type the table's type reads back as. ``None``: use the scan.
+    pyiceberg's scan costs ~2x more, and reads every row group. With ``keep`` (a flag per row of
+    the file), only the row groups holding a kept row are read, and their rows' flags are
+    returned with them. Used only where the scan would return the same rows: the file has no
+    delete files and holds each column under its name, with the column's field id (files
+    registered with ``add_files`` carry none: the scan maps them by name too) and an Arrow type
+    the table's type reads back as (no nested types). ``None``: use the scan.
     """
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
     if task.delete_files:
         return None
-    expected = schema_to_pyarrow(key_schema, include_field_ids=False)
+    expected = schema_to_pyarrow(schema, include_field_ids=False)
+    names = [f.name for f in schema.fields]
     with io.new_input(task.file.file_path).open() as stream:
         parquet = pq.ParquetFile(stream)
         stored = parquet.schema_arrow
-        for field in key_schema.fields:
+        for field in schema.fields:
             if field.name not in stored.names:
                 return None
             column = stored.field(field.name)
             field_id = (column.metadata or {}).get(b"PARQUET:field_id")
             if field_id is not None and int(field_id) != field.field_id:
                 return None
-            if _plain(column.type) != _plain(expected.field(field.name).type):
+            wanted = expected.field(field.name).type
+            if pa.types.is_nested(wanted) or _plain(column.type) != _plain(wanted):
                 return None
-        keys = parquet.read(columns=[f.name for f in key_schema.fields])
-    return keys.cast(pa.schema([expected.field(name) for name in keys.column_names]))
+        if keep is None:
+            return parquet.read(columns=names).cast(expected), None
+        groups = kept_row_groups(parquet.metadata, keep)
+        if not groups:
+            return expected.empty_table(), pa.array([], pa.bool_())
+        data = parquet.read_row_groups([group for group, _ in groups], columns=names)
+    return data.cast(expected), pa.concat_arrays([flags for _, flags in groups])
 
 
 def _plain(data_type: pa.DataType) -> pa.DataType:

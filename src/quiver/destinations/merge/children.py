@@ -35,7 +35,8 @@ class ParentRows:
         ids: ``_dlt_id`` of every root row of the load.
         written_ids: ``_dlt_id`` of the root rows the merge writes.
         deleted_ids: ``_dlt_id`` of the root rows that are hard deletes.
-        keys: The load's distinct values of each group of :attr:`MergeSpec.delete_keys`.
+        keys: The load's distinct values of each group of :attr:`MergeSpec.delete_keys`
+            (delete-insert only; empty for the other strategies).
     """
 
     ids: pa.Array
@@ -58,7 +59,10 @@ def parent_rows(files: Sequence[Path], schema: pa.Schema, spec: MergeSpec) -> Pa
         ids=combine(rows[C_DLT_ID]),
         written_ids=ids.filter(pc.invert(selection.deleted)),
         deleted_ids=ids.filter(selection.deleted),
-        keys=tuple(distinct_keys(rows, group) for group in spec.delete_keys),
+        # Only delete-insert reads the root table by key (its root ids are random).
+        keys=tuple(distinct_keys(rows, group) for group in spec.delete_keys)
+        if spec.strategy == "delete-insert"
+        else (),
     )
 
 

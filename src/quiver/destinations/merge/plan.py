@@ -39,11 +39,11 @@ rows are written only for new root versions. Child rows are linked by ``_dlt_roo
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -77,6 +77,7 @@ __all__ = [
     "Scd2Options",
     "Selection",
     "align",
+    "batched_matches",
     "check_keys",
     "combine",
     "dedup_indices",
@@ -90,6 +91,7 @@ __all__ = [
     "row_version_column",
     "select_rows",
     "source_dataset",
+    "stream_written",
     "to_utc_datetime",
 ]
 
@@ -97,6 +99,9 @@ __all__ = [
 VALIDITY_TYPE: Final = pa.timestamp("us", "UTC")
 #: A column the engines add to a merge source to tag rows as deletes, inserts or retirements.
 OP_COLUMN: Final = "__quiver_op"
+#: Key rows of target files matched in one lookup (~18 bytes a row for a child's root id).
+MATCH_ROWS = 4 * 1024 * 1024
+_STREAM_ROWS = 64 * 1024
 _INDEX: Final = "__quiver_index"
 _SORT: Final = "__quiver_sort"
 
@@ -299,6 +304,26 @@ def source_dataset(files: Sequence[Path], schema: pa.Schema) -> ds.Dataset:
     return ds.dataset([str(path) for path in files], schema=schema, format="parquet")
 
 
+def stream_written(
+    files: Sequence[Path], schema: pa.Schema, written: pa.Array
+) -> pa.RecordBatchReader:
+    """The rows of the load's files that ``written`` flags (file order), batch by batch, in
+    ``schema`` (columns a file lacks are null): the source is never held whole."""
+    import pyarrow.parquet as pq
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        offset = 0
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=_STREAM_ROWS):
+                flags = written.slice(offset, batch.num_rows)
+                offset += batch.num_rows
+                if pc.any(flags).as_py():
+                    rows = align(pa.Table.from_batches([batch.filter(flags)]), schema)
+                    yield from rows.to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def package_files(commit: TableCommit, table_name: str) -> list[Path]:
     """The package's normalized files of ``table_name`` (a child merge needs its root's)."""
     from quiver.package.storage import JOB_STATES, JobFile
@@ -345,6 +370,19 @@ class Selection:
     def passthrough(self) -> bool:
         """Every row of the load is written as it is (the files can be used unchanged)."""
         return self.keep is None and not self.any_deleted
+
+    def written_mask(self, count: int) -> pa.Array:
+        """One flag per row of the load (``count`` rows, file order): whether it is written
+        (it survives deduplication and is no hard delete)."""
+        if self.keep is None:
+            positions = np.arange(count)
+            written = np.ones(count, dtype=bool)
+        else:
+            positions = self.keep.to_numpy(zero_copy_only=False)
+            written = np.zeros(count, dtype=bool)
+            written[positions] = True
+        written[positions[self.deleted.to_numpy(zero_copy_only=False)]] = False
+        return pa.array(written)
 
     def apply(self, rows: pa.Table, *, drop_deleted: bool) -> pa.Table:
         """The kept rows of ``rows`` (the load's rows in file order), without deletes if asked."""
@@ -456,6 +494,46 @@ def matching_mask(target: pa.Table, keys: pa.Table, columns: Sequence[str]) -> p
     mask = np.zeros(count, dtype=bool)
     mask[joined.column(_INDEX).to_numpy()] = True
     return pa.array(mask)
+
+
+_Item = TypeVar("_Item")
+
+
+def batched_matches(
+    keyed: Iterable[tuple[_Item, pa.Table]],
+    select: Callable[[pa.Table], pa.Array | pa.ChunkedArray],
+) -> Iterator[tuple[_Item, pa.Array]]:
+    """``(item, its rows that select picks)`` for each item (a target file) with such a row.
+
+    ``keyed`` gives each file's key columns; ``select`` matches keys against the load. The keys
+    of several files (up to :data:`MATCH_ROWS` rows) go through one ``select``: a lookup hashes
+    the load's keys each time it runs, and a child table's root ids (random hashes, which no
+    file statistics prune) would otherwise be hashed once per file of the table.
+    """
+    pending: list[tuple[_Item, pa.Table]] = []
+    pending_rows = 0
+    for item, keys in keyed:
+        pending.append((item, keys))
+        pending_rows += keys.num_rows
+        if pending_rows >= MATCH_ROWS:
+            yield from _split_matches(pending, select)
+            pending, pending_rows = [], 0
+    if pending:
+        yield from _split_matches(pending, select)
+
+
+def _split_matches(
+    pending: Sequence[tuple[_Item, pa.Table]],
+    select: Callable[[pa.Table], pa.Array | pa.ChunkedArray],
+) -> Iterator[tuple[_Item, pa.Array]]:
+    keys = pa.concat_tables([k for _, k in pending], promote_options="permissive")
+    mask = combine(select(keys))
+    offset = 0
+    for item, item_keys in pending:
+        item_mask = mask.slice(offset, item_keys.num_rows)
+        offset += item_keys.num_rows
+        if pc.any(item_mask).as_py():
+            yield item, item_mask
 
 
 def align(rows: pa.Table, schema: pa.Schema) -> pa.Table:
