@@ -195,10 +195,10 @@ def _progress_line(index: int, total: int, record: dict[str, Any]) -> str:
     )
     if record.get("status") != "ok":
         return f"{head} {record.get('status')}: {str(record.get('error', ''))[:100]}"
-    return (
-        f"{head} {record['total_s']:8.3f} s {record['rows_per_s']:>12,.0f} rows/s "
-        f"Δ{record['rss_delta_mb']:6.0f} MB"
-    )
+    rate = record["rows_per_s"]
+    # A streamed run shorter than its generator alone (tiny sizes, noise) has no rate.
+    rate_text = f"{rate:>12,.0f}" if rate is not None else f"{'n/a':>12}"
+    return f"{head} {record['total_s']:8.3f} s {rate_text} rows/s Δ{record['rss_delta_mb']:6.0f} MB"
 
 
 def main(argv: list[str] | None = None) -> int:
