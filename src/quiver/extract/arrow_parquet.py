@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quiver.errors import QuiverError
-from quiver.package.formats import ARROW_PARQUET_EXT, FileSequence
+from quiver.package.formats import ARROW_PARQUET_EXT, FileSequence, keeps_arrow_items_whole
 from quiver.package.parquet_files import ParquetTableWriter
 from quiver.package.storage import JobFile
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
-from quiver.schema.partitions import partition_fields
 from quiver.schema.types import arrow_to_column, column_to_arrow, is_nested
 from quiver.settings import ExtractConfig, NormalizeConfig, resolve
 
@@ -39,8 +38,8 @@ class ArrowParquetJobs:
         sequence: the extractor's file ids (the fast-path files keep the extraction order).
         on_new_file: called with the path of each file as it is opened.
         allowed: ``False`` turns the fast path off: when extracted files rotate
-            (``file_max_items``/``file_max_bytes``; it writes no rotated files), or when
-            ``run()`` normalizes the batches while they are extracted (that encodes them).
+            (``file_max_items``/``file_max_bytes``; it writes no rotated files). In an
+            overlapped ``run()`` these batches are not streamed (normalize/stream.py).
     """
 
     def __init__(
@@ -72,7 +71,7 @@ class ArrowParquetJobs:
 
     def plain_batch(self, table_name: str, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """``batch`` as normalize would write it, or ``None`` when it must be normalized."""
-        if not self.enabled or not self._plain_table(table_name):
+        if not self.enabled or not keeps_arrow_items_whole(self._schema, table_name):
             return None
         schema = batch.schema
         if schema not in self._plain_schemas:
@@ -99,15 +98,6 @@ class ArrowParquetJobs:
         return ArrowParquetWriter(
             ParquetTableWriter(self._jobs_dir, table_name, self._parquet, file_namer=next_name)
         )
-
-    def _plain_table(self, table_name: str) -> bool:
-        """No unnesting, no lineage columns (merge tables get row ids), no partitioned files."""
-        schema = self._schema
-        table = schema.tables.get(table_name) or {}
-        if table.get("write_disposition") == "merge" or schema.has_explicit_nesting(table_name):
-            return False
-        identity = schema.columns_with_hint(table_name, "partition")
-        return not partition_fields(table, identity)
 
     def _plain_schema(self, schema: pa.Schema) -> pa.Schema | None:
         names = schema.names

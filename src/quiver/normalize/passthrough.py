@@ -33,12 +33,11 @@ import pyarrow.parquet as pq
 from quiver.normalize.coerce import CoerceContext, coerce_table
 from quiver.normalize.contracts import Violations, resolve_contract
 from quiver.normalize.flatten import FlatTable, rename_arrow_columns
-from quiver.package.formats import ARROW_PARQUET_EXT
+from quiver.package.formats import ARROW_PARQUET_EXT, keeps_arrow_items_whole
 from quiver.package.parquet_files import PARQUET_EXT
 from quiver.package.storage import JobFile
 from quiver.schema.model import Schema
 from quiver.schema.naming import NamingConvention
-from quiver.schema.partitions import partition_fields
 from quiver.settings import NormalizeConfig
 
 
@@ -89,12 +88,10 @@ def _plain_table(table_name: str, context: PackageContext) -> bool:
     schema, config = context.schema, context.config
     if config.add_dlt_id_to_arrow or config.add_dlt_load_id_to_arrow:
         return False
-    table = schema.tables.get(table_name) or {}
-    if table.get("write_disposition") == "merge" or schema.has_explicit_nesting(table_name):
-        return False
-    if partition_fields(table, schema.columns_with_hint(table_name, "partition")):
-        return False
-    return resolve_contract(schema, table_name).is_evolve
+    return (
+        keeps_arrow_items_whole(schema, table_name)
+        and resolve_contract(schema, table_name).is_evolve
+    )
 
 
 def _encoded_as_configured(metadata: pq.FileMetaData, config: NormalizeConfig) -> bool:

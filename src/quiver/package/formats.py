@@ -24,6 +24,8 @@ import pyarrow as pa
 
 from quiver.package.ids import uniq_id
 from quiver.package.storage import JobFile
+from quiver.schema.model import Schema
+from quiver.schema.partitions import partition_fields
 
 #: Extension of files holding rows that quiver converted from Python objects.
 ROWS_EXT: Final = "rows.arrow"
@@ -31,6 +33,18 @@ ROWS_EXT: Final = "rows.arrow"
 ARROW_EXT: Final = "arrow"
 #: Extension of Arrow items written as parquet at extract (the Arrow fast path).
 ARROW_PARQUET_EXT: Final = "arrow.parquet"
+
+
+def keeps_arrow_items_whole(schema: Schema, table_name: str) -> bool:
+    """Whether normalize writes a table's Arrow items with their own columns only: no
+    unnesting, no row ids of a merge and no partitioned files. The Arrow fast path's one table
+    rule, shared by extract (which guesses) and normalize (which checks again)."""
+    table = schema.tables.get(table_name) or {}
+    if table.get("write_disposition") == "merge" or schema.has_explicit_nesting(table_name):
+        return False
+    return not partition_fields(table, schema.columns_with_hint(table_name, "partition"))
+
+
 #: Digits of a sequential file id, zero-padded so that listings read in order (normalize sorts
 #: by the number itself, so a package of more files still keeps its order).
 _SEQUENCE_DIGITS = 8
