@@ -403,34 +403,14 @@ def _event_records(draws: _BlockDraws, part: slice, rows: RowRange) -> list[dict
 
 
 def _flat_records(draws: _BlockDraws, part: slice, rows: RowRange) -> list[dict[str, Any]]:
-    """Rows ``part`` of a block as flat dicts (the 10 :data:`FLAT_COLUMNS`)."""
+    """Rows ``part`` of a block as flat dicts (the 10 :data:`FLAT_COLUMNS`).
+
+    ``dict(zip(...))`` per row is slower than a literal, but flat dicts only feed the 1,000-row
+    fixed-cost scenarios.
+    """
     flat = _flat_columns(draws, part, rows)
-    return [
-        {
-            "id": id_,
-            "user_name": user_name,
-            "amount": amount,
-            "is_active": is_active,
-            "created_at": created_at,
-            "country": country,
-            "note": note,
-            "price": price,
-            "event_uuid": event_uuid,
-            "event_type": event_type,
-        }
-        for (
-            id_,
-            user_name,
-            amount,
-            is_active,
-            created_at,
-            country,
-            note,
-            price,
-            event_uuid,
-            event_type,
-        ) in zip(*(flat[name] for name in FLAT_COLUMNS), strict=True)
-    ]
+    columns = [flat[name] for name in FLAT_COLUMNS]
+    return [dict(zip(FLAT_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 _Records = Callable[[_BlockDraws, slice, RowRange], list[dict[str, Any]]]
