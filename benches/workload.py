@@ -311,11 +311,12 @@ def _flat_columns(draws: _BlockDraws, part: slice, rows: RowRange) -> dict[str, 
     notes = _NOTE_POOL[draws.note[part]]  # a copy: fancy indexing
     notes[draws.note_missing[part]] = None
     updated = _updated_rows(ids, rows)
-    if updated is not None:
+    if updated is not None:  # the same changes as _apply_updates makes to the Arrow batches
         amount = np.where(updated, amount + 10.0, amount)
         is_active = is_active ^ updated
         notes[updated] = "updated"
     created = draws.created_us[part].astype("timedelta64[us]").tolist()
+    uuid_chars = _uuid_chars(draws.uuid_bytes)[part]  # one row of 36 single bytes per uuid
     return {
         "id": ids.tolist(),
         "user_name": _USER_NAMES[draws.user[part]].tolist(),
@@ -326,11 +327,7 @@ def _flat_columns(draws: _BlockDraws, part: slice, rows: RowRange) -> dict[str, 
         "note": notes.tolist(),
         # Decimal(cents).scaleb(-2) keeps every digit: Decimal("1.00"), exponent -2, as Arrow's.
         "price": list(map(Decimal.scaleb, map(Decimal, draws.cents[part].tolist()), repeat(-2))),
-        "event_uuid": _uuid_chars(draws.uuid_bytes)[part]
-        .view("S36")
-        .ravel()
-        .astype("U36")
-        .tolist(),
+        "event_uuid": uuid_chars.view("S36").ravel().astype("U36").tolist(),
         "event_type": _EVENT_TYPE_POOL[draws.event_type[part]].tolist(),
     }
 
