@@ -1,7 +1,8 @@
 """Benchmark quiver against dlt and the physical floor: ``python benches/run.py --quick|--full``.
 
-Every (scenario, size, repetition, tool) runs in a fresh subprocess (``benches/child.py``) with its
-own temporary working folder; quiver and dlt alternate which goes first. Results are written to
+Every (scenario, size, repetition, tool) runs in a fresh subprocess (``benches/launch.py``, which
+imports the tool first as a script does, then ``benches/child.py``) with its own temporary
+working folder; quiver and dlt alternate which goes first. Results are written to
 ``benches/results/<date>[-quick].json|.md|.png`` and the results block of ``benches/README.md``.
 Run ``python benches/run.py --help`` for the options.
 """
@@ -156,7 +157,7 @@ def run_child(
     with log_path.open("wb") as log:
         # A new session, so a timeout can end the child and anything it started, and only those.
         child = subprocess.Popen(
-            [sys.executable, "-m", "benches.child", str(workdir / "spec.json")],
+            [sys.executable, "-m", "benches.launch", str(workdir / "spec.json")],
             cwd=ROOT,
             env=child_env(workdir),
             stdin=subprocess.DEVNULL,

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from quiver.errors import UnsupportedValue
 from quiver.extract.batcher import rows_to_batch
-from quiver.extract.row_buffer import RowBuffer, pure_type
+from quiver.extract.row_buffer import RowBuffer, typed_array
 
 WARSAW = zoneinfo.ZoneInfo("Europe/Warsaw")
 PLUS_TWO = datetime.timezone(datetime.timedelta(hours=2))
@@ -256,12 +256,27 @@ def test_a_converted_page_holds_no_reference_to_its_rows() -> None:
         ([datetime.datetime(2024, 1, 1, tzinfo=PLUS_TWO)], pa.timestamp("us", "+02:00")),
         ([datetime.datetime(2024, 1, 1), datetime.datetime(2024, 1, 1, tzinfo=PLUS_TWO)], None),
         ([datetime.time(1)], None),
+        # Null dicts and lists, also first, and dicts nested in lists and dicts.
+        ([None, {"a": {"b": 1}}, {"a": None}], pa.struct([("a", pa.struct([("b", pa.int64())]))])),
+        (
+            [None, [{"s": "x", "q": 1}, {"q": 2}], []],
+            pa.list_(pa.struct([("s", pa.string()), ("q", pa.int64())])),
+        ),
+        ([{"a": 1}, {"b": 2.5, "a": 2}], pa.struct([("a", pa.int64()), ("b", pa.float64())])),
+        ([{"a": 1}, {"a": 2.5}], None),  # a field that mixes types: the buffer decides
+        ([2**64], None),  # rejected by the type: inference over the buffer says why
+        (["\ud800"], None),
+        ([{"a": [1, None]}, None], pa.struct([("a", pa.list_(pa.int64()))])),
     ],
 )
-def test_pure_type_is_what_arrow_infers(values: list[Any], expected: pa.DataType | None) -> None:
-    assert pure_type(values) == expected
-    if expected is not None:
-        assert pa.array(values).type == expected
+def test_typed_array_is_what_arrow_infers(values: list[Any], expected: pa.DataType | None) -> None:
+    array = typed_array(values)
+    if expected is None:
+        assert array is None
+        return
+    assert array is not None
+    assert array.type == expected
+    assert array.equals(pa.array(values))
 
 
 def test_floats_keep_their_bits() -> None:
