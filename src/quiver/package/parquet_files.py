@@ -176,7 +176,7 @@ def release_unused_memory() -> None:
 
     A lane thread idles between batches. Arrow's default pool on Linux (mimalloc) keeps the pages
     an idle thread freed, so every lane held on to its last batch's encoding buffers: with two
-    tables on two lanes each, that was about 60 MB of a 1M nested-dict run's ~265 MB peak
+    tables on two lanes each, that was about 50 MB of a 1M nested-dict run's ~270 MB peak
     (docs/guide/performance.md, "What the peak memory is made of"). Costs ~2 ms per batch.
     """
     pa.default_memory_pool().release_unused()
