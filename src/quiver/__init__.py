@@ -8,9 +8,10 @@ import os as _os
 
 # Arrow's default memory pool is mimalloc, which backs its arenas with transparent huge pages.
 # quiver's buffers live for one batch: huge pages made the first run in a process fault in
-# 2 MB at a time (system time 0.42-0.63 vs 0.20-0.28 s per 500k nested rows) and kept 12-50 MB
-# more resident (docs/guide/performance.md, "Huge pages"). mimalloc reads this when pyarrow
-# loads, so it applies when quiver is imported first; a value the user set is kept.
+# 2 MB at a time (system time 0.42-0.63 s per 500k nested rows in five runs, 0.20 and 0.27 s
+# in two without them) and kept 12-36 MB more resident (docs/guide/performance.md, "Huge
+# pages"). mimalloc reads this when pyarrow loads, so it applies when quiver is imported
+# first; a value the user set is kept.
 _os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
 
 from quiver import current, destinations, mark, progress, sources
