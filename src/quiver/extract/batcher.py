@@ -32,6 +32,7 @@ import enum
 import gc
 import itertools
 import json
+import operator
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -123,6 +124,12 @@ def _rows_to_batch_by_column(rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
 def empty_rows_batch(count: int) -> pa.RecordBatch:
     """A batch of ``count`` rows without columns (rows that were all ``{}``)."""
     return pa.RecordBatch.from_struct_array(pa.array([{}] * count, pa.struct([])))
+
+
+def null_mask(values: list[Any]) -> pa.Array:
+    """A boolean array, true where the value is ``None`` (the validity mask of a struct or list
+    column built from its members)."""
+    return pa.array(list(map(operator.is_, values, itertools.repeat(None))), pa.bool_())
 
 
 def key_name(key: Any) -> str:
@@ -239,7 +246,7 @@ def _single_kind_array(name: str, values: list[Any], kind: str) -> pa.Array:
     if kind == "str":
         _reject_unencodable_text(name, values)
     if kind == "dict":
-        mask = pa.array([v is None for v in values])
+        mask = null_mask(values)
         batch = _rows_to_batch_by_column([v if v is not None else {} for v in values])
         return pa.StructArray.from_arrays(batch.columns, names=batch.schema.names, mask=mask)
     if kind == "list":
@@ -374,7 +381,7 @@ def _list_array(values: list[Any]) -> pa.Array:
         if value is not None:
             items.extend(value)
         offsets.append(len(items))
-    mask = pa.array([v is None for v in values])
+    mask = null_mask(values)
     item_kinds = {_kind(item) for item in items} - {None}
     if item_kinds and item_kinds <= {"dict"}:
         item_array: pa.Array = _single_kind_array("value", items, "dict")

@@ -45,6 +45,7 @@ from quiver.extract.batcher import (
     empty_rows_batch,
     gc_paused,
     key_name,
+    null_mask,
     to_plain,
 )
 
@@ -129,21 +130,17 @@ def typed_array(values: list[Any], kinds: set[type] | None = None) -> pa.Array |
             array = pa.array(values)
             return array if array.type == scalar else None
         if kind is dict:
-            return _struct_array(values, nullable)
+            return _typed_struct_array(values, nullable)
         if kind is list:
-            return _list_array(values, nullable)
+            return _typed_list_array(values, nullable)
         if kind is datetime.datetime:
-            return _datetime_array(values, nullable)
+            return _typed_datetime_array(values, nullable)
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         return None  # out of range, not Unicode: inference over the buffer decides and says
     return None
 
 
-def _null_mask(values: list[Any]) -> pa.Array:
-    return pa.array(list(map(operator.is_, values, itertools.repeat(None))), pa.bool_())
-
-
-def _struct_array(dicts: list[Any], nullable: bool) -> pa.Array | None:
+def _typed_struct_array(dicts: list[Any], nullable: bool) -> pa.Array | None:
     present = [_EMPTY if d is None else d for d in dicts] if nullable else dicts
     fields = gather_columns(present)
     # Arrow infers no struct without fields, and its field names are text.
@@ -156,21 +153,21 @@ def _struct_array(dicts: list[Any], nullable: bool) -> pa.Array | None:
             return None
         children.append(child)
     return pa.StructArray.from_arrays(
-        children, names=list(fields), mask=_null_mask(dicts) if nullable else None
+        children, names=list(fields), mask=null_mask(dicts) if nullable else None
     )
 
 
-def _list_array(lists: list[Any], nullable: bool) -> pa.Array | None:
+def _typed_list_array(lists: list[Any], nullable: bool) -> pa.Array | None:
     present = [() if v is None else v for v in lists] if nullable else lists
     items = list(itertools.chain.from_iterable(present))
     child = typed_array(items)
     if child is None:
         return None
     offsets = pa.array(list(itertools.accumulate(map(len, present), initial=0)), pa.int32())
-    return pa.ListArray.from_arrays(offsets, child, mask=_null_mask(lists) if nullable else None)
+    return pa.ListArray.from_arrays(offsets, child, mask=null_mask(lists) if nullable else None)
 
 
-def _datetime_array(values: list[Any], nullable: bool) -> pa.Array | None:
+def _typed_datetime_array(values: list[Any], nullable: bool) -> pa.Array | None:
     present = list(filter(None, values)) if nullable else values  # datetimes are always true
     if len(set(map(_tzinfo, present))) != 1:
         return None
