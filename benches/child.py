@@ -38,8 +38,12 @@ _UNSUPPORTED_MARKERS = ("not supported", "not implemented", "not yet", "cannot l
 
 
 def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU of this process and of the child processes it waited for (a tool's worker
+    processes): both are the load's."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
 
 
 def _error_chain(error: BaseException) -> list[BaseException]:
