@@ -87,7 +87,8 @@ def _children_rss_mb() -> float:
     """The resident sizes of this process's children, summed (0 where Linux does not say).
 
     A child that has not run its own program yet (between fork and exec) shares this process's
-    pages and its command line: it is skipped.
+    pages and its command line: it is skipped. So is a child forked without exec (a
+    ``multiprocessing`` "fork" worker), whose copy-on-write pages cannot be told apart here.
     """
     total = 0.0
     try:
