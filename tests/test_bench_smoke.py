@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,7 +77,8 @@ def test_streamed_input_is_generated_during_the_run_and_not_charged(tmp_path: Pa
         assert run["status"] == "ok", run.get("error")
         assert run["verified_rows"] == 10_000
         assert run["gc"] == "on"
-        assert run["generate_s"] > 0  # the generator was timed alone, to be subtracted
+        assert run["generate_s"] > 0  # the generator timed alone, for the report
+        assert run["generate_in_run_cpu_s"] > 0  # its CPU in the run, subtracted
 
 
 def test_the_clock_leaves_out_excluded_time() -> None:
@@ -85,7 +88,31 @@ def test_the_clock_leaves_out_excluded_time() -> None:
         assert list(feed) == [[1], [2]]
         clock.exclude(3600.0)  # an hour of generator time cannot have been spent in this step
     assert clock.steps["extract"] < 0
-    assert clock.excluded_s == pytest.approx(3600.0 + feed.generated_s)
+    assert clock.excluded_s == pytest.approx(3600.0 + feed.generated_in_run_cpu_s)
+
+
+def test_a_stream_excludes_its_generator_cpu_measured_during_the_run() -> None:
+    """The generator's own work (here: CPU it measures itself inside each page) is left out;
+    what the consumer does between pages is not."""
+    spent_in_generator: list[float] = []
+
+    def pages() -> Iterator[list[int]]:
+        for page in range(3):
+            started = time.thread_time()
+            sum(range(300_000))  # making a page costs CPU
+            spent_in_generator.append(time.thread_time() - started)
+            yield [page]
+
+    clock = StepClock()
+    feed = StreamFeed(pages, clock)
+    with clock.step("extract"):
+        for _ in feed:
+            sum(range(300_000))  # the consumer's work on each page
+    generated = sum(spent_in_generator)
+    assert generated > 0
+    assert feed.generated_in_run_cpu_s >= generated
+    assert feed.generated_in_run_cpu_s < generated * 1.5 + 0.005
+    assert clock.excluded_s == pytest.approx(feed.generated_in_run_cpu_s)
 
 
 def test_the_floor_is_given_the_workload_schema() -> None:
