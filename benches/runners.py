@@ -90,8 +90,10 @@ class StreamFeed:
     The generator's cost is taken out of the step that pulled the pages: the CPU time of the
     thread that runs it, measured around each ``next()`` during the run itself. Thread CPU time
     leaves out the tool's work on other threads meanwhile (quiver normalizes and encodes while
-    the generator runs) and the time the generator waits for the GIL, so a tool is charged for
-    everything beyond making the data, including the generator running slower beside it.
+    the generator runs) and the time the generator waits for the GIL. It still counts the
+    generator's own slowdown when the tool loads the other core and the memory bus (10M Arrow
+    rows: 17.2 s of generator CPU in the run, 12.9 s alone), so for a tool that works beside
+    the generator the net figure flatters: read it with the run's whole wall (net plus this).
     Measured in the run, it follows the host's speed of that moment; a figure measured alone
     before the run (still reported, :meth:`measure_alone`) was seen 40% off on a shared VM.
     """
