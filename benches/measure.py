@@ -177,6 +177,11 @@ class PeakRssMeter:
             self._children_peak = max(self._children_peak, _children_rss_mb())
 
     @property
+    def children_peak_mb(self) -> float:
+        """The highest sum of the children's resident sizes sampled so far (MiB)."""
+        return self._children_peak
+
+    @property
     def baseline_mb(self) -> float:
         return self._baseline.rss_mb
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,11 @@ def test_a_child_process_memory_counts_in_the_delta() -> None:
         assert holder.stdout.readline() == b"ready\n"
         # The sampler reads every 20 ms; a checkpoint samples the parent only, so wait for a
         # sample of the child by polling the meter's own record (no sleep as synchronization).
+        waiting = threading.Event()  # never set: its wait is the polling interval
         for _ in range(3000):  # a guard against a hang, not a timing: ends at the first sample
-            if meter._children_peak >= 200:
+            if meter.children_peak_mb >= 200:
                 break
-            meter._stop.wait(0.01)
+            waiting.wait(0.01)
         holder.stdin.close()
         holder.wait()
         holder.stdout.close()

@@ -16,10 +16,11 @@ scalar and datetime columns are then inferred by Arrow and their type compared (
 given type, and three times faster for zone-aware datetimes); a struct is built from its fields'
 arrays and a list from its items' array, read in the same passes, so Arrow never walks the
 dicts again. Measured on the bench's nested events, old and new alternating in one process:
-1.83 against 2.38 s of CPU per 1M rows (fastest of 9 each). A value the given type rejects (an int outside 64 bits, text that is not Unicode) makes the column's chunk
-keep its Python values instead. Every other column (mixed types, decimals whose inferred
-precision depends on the values, UUIDs, enums, ...) keeps its Python values — the values, not
-the rows.
+1.83 against 2.38 s of CPU per 1M rows (fastest of 9 each). A value Arrow rejects or types
+otherwise than its Python type says (an int outside 64 bits, text that is not Unicode) makes
+the column's chunk keep its Python values instead. Every other column (mixed types, decimals
+whose inferred precision depends on the values, UUIDs, enums, ...) keeps its Python values —
+the values, not the rows.
 
 When the buffer is complete, a column whose chunks all have the same type (or are all ``None``)
 is their concatenation, which is what inference over the whole column gives. Otherwise the
@@ -103,8 +104,8 @@ def gather_columns(dicts: list[dict[Any, Any]]) -> dict[Any, _Gathered]:
 
 
 def typed_array(values: list[Any], kinds: set[type] | None = None) -> pa.Array | None:
-    """The array ``pa.array(values)`` infers, built with its type given, when that type follows
-    from the Python types of the values alone; ``None`` otherwise.
+    """The array ``pa.array(values)`` infers, when its type follows from the Python types of
+    the values alone; ``None`` otherwise.
 
     ``None`` when the type could depend on the values themselves (decimal precision), on their
     order (several ``tzinfo``), when the values mix types (the batcher decides variants and
